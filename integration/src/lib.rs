@@ -1,0 +1,1 @@
+//! Test harness for the integration tests: bundles, the binary, helpers.

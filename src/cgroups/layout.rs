@@ -1,0 +1,153 @@
+//! Which cgroup hierarchies the host has mounted: pure v1, pure v2, or the
+//! hybrid layout (v1 controllers plus a cgroup2 mount).
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hierarchy {
+    /// Where the hierarchy is mounted on the host.
+    pub mount: PathBuf,
+    /// The cgroup this process belongs to in it (relative to the mount).
+    pub own: String,
+    /// cgroup v2 (unified)?
+    pub v2: bool,
+    /// Mount options of a v1 hierarchy (its controllers and `name=`).
+    pub options: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub hierarchies: Vec<Hierarchy>,
+}
+
+impl Layout {
+    pub fn detect() -> Result<Layout> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .context("reading /proc/self/mountinfo")?;
+        let own =
+            std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+        Ok(Layout::parse(&mountinfo, &own))
+    }
+
+    pub fn parse(mountinfo: &str, own_cgroups: &str) -> Layout {
+        let mut hierarchies: Vec<Hierarchy> = Vec::new();
+        for line in mountinfo.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let l: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            if l.len() < 5 || r.len() < 3 {
+                continue;
+            }
+            let (root, mount, fstype, opts) = (l[3], l[4], r[0], r[2]);
+            let v2 = match fstype {
+                "cgroup2" => true,
+                "cgroup" => false,
+                _ => continue,
+            };
+            if hierarchies.iter().any(|h| h.mount == Path::new(mount)) {
+                continue;
+            }
+            let options: String = if v2 {
+                String::new()
+            } else {
+                opts.split(',')
+                    .filter(|o| is_controller_option(o))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let own = own_path(own_cgroups, v2, &options, root);
+            hierarchies.push(Hierarchy {
+                mount: PathBuf::from(mount),
+                own,
+                v2,
+                options,
+            });
+        }
+        Layout { hierarchies }
+    }
+
+    /// The v1 hierarchy that holds `controller`.
+    pub fn v1(&self, controller: &str) -> Option<&Hierarchy> {
+        self.hierarchies
+            .iter()
+            .find(|h| !h.v2 && h.options.split(',').any(|o| o == controller))
+    }
+}
+
+/// Whether a v1 super option names a controller (or a named hierarchy).
+fn is_controller_option(o: &str) -> bool {
+    const NOT: [&str; 6] = [
+        "rw",
+        "ro",
+        "xattr",
+        "clone_children",
+        "cpuset_v2_mode",
+        "noprefix",
+    ];
+    !NOT.contains(&o) && !o.starts_with("release_agent=") && !o.is_empty()
+}
+
+/// This process's cgroup in one hierarchy, relative to the mount's root.
+fn own_path(own_cgroups: &str, v2: bool, options: &str, mount_root: &str) -> String {
+    let wanted: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
+    for line in own_cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let matches = if v2 {
+            id == "0" && ctrls.is_empty()
+        } else {
+            let have: Vec<&str> = ctrls.split(',').collect();
+            !have.is_empty() && have.iter().all(|c| wanted.contains(c)) && !ctrls.is_empty()
+        };
+        if matches {
+            let rel = path.strip_prefix(mount_root).unwrap_or(path);
+            return if rel.starts_with('/') {
+                rel.to_string()
+            } else {
+                format!("/{rel}")
+            };
+        }
+    }
+    "/".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const OWN: &str = "3:cpu:/a\n4:memory:/b\n1:name=systemd:/c\n0::/d\n";
+
+    #[test]
+    fn hybrid_layout_is_seen() {
+        let l = Layout::parse(HYBRID, OWN);
+        assert!(l.hierarchies.iter().any(|h| h.v2) && l.hierarchies.iter().any(|h| !h.v2));
+        assert_eq!(l.hierarchies.len(), 4);
+        assert_eq!(l.v1("memory").unwrap().own, "/b");
+        assert_eq!(l.v1("name=systemd").unwrap().own, "/c");
+        assert_eq!(l.hierarchies[3].own, "/d");
+        assert!(l.v1("pids").is_none());
+    }
+
+    #[test]
+    fn pure_v2() {
+        let l = Layout::parse(
+            "1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n",
+            "0::/x/y\n",
+        );
+        assert!(l.hierarchies.len() == 1 && l.hierarchies[0].v2);
+        assert_eq!(l.hierarchies[0].own, "/x/y");
+    }
+}

@@ -1,0 +1,273 @@
+//! cgroup placement: where a container's cgroup lives in every hierarchy,
+//! creating it, moving the init process into it and removing it.
+//!
+//! Resource limits beyond device rules are not applied by this version.
+
+pub mod devices_v1;
+pub mod layout;
+
+use anyhow::{bail, Context, Result};
+use layout::{Hierarchy, Layout};
+use serde::{Deserialize, Serialize};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+/// One container's cgroup, as kept in its state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cgroup {
+    /// Per hierarchy: the hierarchy and the container's directory in it.
+    pub dirs: Vec<(Hierarchy, PathBuf)>,
+    /// Directories berth made, parents before children.
+    pub created: Vec<PathBuf>,
+}
+
+/// Lexically cleans a cgroup path so that `..` cannot climb above its base.
+pub fn clean(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::Normal(n) => out.push(n.to_str().unwrap_or("")),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// The container's path in one hierarchy, following runc's rules: an
+/// absolute cgroupsPath is taken from the hierarchy's root, a relative one
+/// from the runtime's own cgroup, and none means `/berth/<id>`.
+pub fn path_in(h: &Hierarchy, cgroups_path: Option<&str>, id: &str) -> PathBuf {
+    let rel = match cgroups_path {
+        None | Some("") => format!("/berth/{id}"),
+        Some(p) if p.starts_with('/') => clean(p),
+        Some(p) => format!("{}{}", clean(&h.own).trim_end_matches('/'), clean(p)),
+    };
+    h.mount.join(rel.trim_start_matches('/'))
+}
+
+fn frozen(h: &Hierarchy, dir: &Path) -> bool {
+    let (file, is_frozen): (&str, fn(&str) -> bool) = if h.v2 {
+        ("cgroup.freeze", |s| s.trim() == "1")
+    } else if h.options.split(',').any(|o| o == "freezer") {
+        ("freezer.state", |s| s.trim() != "THAWED")
+    } else {
+        return false;
+    };
+    std::fs::read_to_string(dir.join(file))
+        .map(|s| is_frozen(&s))
+        .unwrap_or(false)
+}
+
+impl Cgroup {
+    /// Creates the container's cgroup in every hierarchy.
+    pub fn create(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let mut cg = Cgroup {
+            dirs: Vec::new(),
+            created: Vec::new(),
+        };
+        for h in &layout.hierarchies {
+            let dir = path_in(h, cgroups_path, id);
+            if dir.exists() && frozen(h, &dir) {
+                let e = format!(
+                    "cgroup {} exists and is frozen; thaw it before creating a container in it",
+                    dir.display()
+                );
+                cg.remove();
+                bail!(e);
+            }
+            if let Err(e) = cg.mkdir_all(h, &dir) {
+                cg.remove();
+                return Err(e);
+            }
+            cg.dirs.push((h.clone(), dir));
+        }
+        Ok(cg)
+    }
+
+    fn mkdir_all(&mut self, h: &Hierarchy, dir: &Path) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut cur = dir;
+        while !cur.exists() {
+            missing.push(cur.to_path_buf());
+            match cur.parent() {
+                Some(p) if p.starts_with(&h.mount) => cur = p,
+                _ => break,
+            }
+        }
+        for d in missing.into_iter().rev() {
+            match std::fs::create_dir(&d) {
+                Ok(()) => self.created.push(d.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating cgroup {}", d.display()))
+                }
+            }
+            if !h.v2 && h.options.split(',').any(|o| o == "cpuset") {
+                inherit_cpuset(&d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The v2 directory, for CLONE_INTO_CGROUP.
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(h, _)| h.v2)
+            .map(|(_, d)| d.as_path())
+    }
+
+    pub fn open_v2(&self) -> Result<Option<OwnedFd>> {
+        let Some(d) = self.v2_dir() else {
+            return Ok(None);
+        };
+        let fd = crate::linux::sys::open(d, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .with_context(|| format!("opening cgroup {}", d.display()))?;
+        Ok(Some(fd))
+    }
+
+    /// Moves `pid` into every hierarchy (`skip_v2` when CLONE_INTO_CGROUP put it there).
+    pub fn enter(&self, pid: i32, skip_v2: bool) -> Result<()> {
+        for (h, d) in &self.dirs {
+            if h.v2 && skip_v2 {
+                continue;
+            }
+            let f = d.join("cgroup.procs");
+            crate::linux::sys::write_file(&f.to_string_lossy(), pid.to_string().as_bytes())
+                .with_context(|| format!("moving pid {pid} into {}", f.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Pids in the container's cgroup (from the first hierarchy that lists any).
+    pub fn pids(&self) -> Vec<i32> {
+        for (_, d) in &self.dirs {
+            if let Ok(s) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                let v: Vec<i32> = s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                if !v.is_empty() {
+                    return v;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Kills what is left inside and removes what berth created. Errors
+    /// are not fatal: a leftover is reported by the caller's checks.
+    pub fn remove(&self) {
+        for _ in 0..50 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                break;
+            }
+            for p in pids {
+                let _ = crate::linux::sys::kill(p, libc::SIGKILL);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let leaves: Vec<&PathBuf> = self
+            .dirs
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| self.created.contains(d))
+            .collect();
+        for d in leaves {
+            rmdir_retry(d);
+        }
+        for d in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn rmdir_retry(d: &Path) {
+    for _ in 0..100 {
+        match std::fs::remove_dir(d) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            _ => return,
+        }
+    }
+}
+
+/// A new v1 cpuset cgroup starts empty and accepts no task: copy the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let parent = dir.parent().unwrap_or(dir);
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let cur = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        if cur.trim().is_empty() {
+            let v = std::fs::read_to_string(parent.join(f))
+                .with_context(|| format!("reading {}", parent.join(f).display()))?;
+            crate::linux::sys::write_file(&dir.join(f).to_string_lossy(), v.trim().as_bytes())
+                .with_context(|| format!("writing {}", dir.join(f).display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(own: &str) -> Hierarchy {
+        Hierarchy {
+            mount: "/sys/fs/cgroup/memory".into(),
+            own: own.into(),
+            v2: false,
+            options: "memory".into(),
+        }
+    }
+
+    #[test]
+    fn paths_follow_runc_rules() {
+        assert_eq!(
+            path_in(&h("/user"), None, "c1"),
+            PathBuf::from("/sys/fs/cgroup/memory/berth/c1")
+        );
+        assert_eq!(
+            path_in(&h("/user"), Some("/a/b"), "c1"),
+            PathBuf::from("/sys/fs/cgroup/memory/a/b")
+        );
+        assert_eq!(
+            path_in(&h("/user"), Some("a/b"), "c1"),
+            PathBuf::from("/sys/fs/cgroup/memory/user/a/b")
+        );
+        assert_eq!(
+            path_in(&h("/"), Some("x"), "c1"),
+            PathBuf::from("/sys/fs/cgroup/memory/x")
+        );
+    }
+
+    #[test]
+    fn dotdot_cannot_climb_out() {
+        assert_eq!(clean("/../../etc"), "/etc");
+        assert_eq!(
+            path_in(&h("/user"), Some("../../x"), "c"),
+            PathBuf::from("/sys/fs/cgroup/memory/user/x")
+        );
+    }
+}
+
+/// Whether the container's cgroup is frozen (paused).
+pub fn is_frozen(cg: &Cgroup) -> bool {
+    cg.dirs.iter().any(|(h, d)| frozen(h, d))
+}
+
+/// Thaws a frozen cgroup so that a SIGKILL can be acted on.
+pub fn thaw(cg: &Cgroup) {
+    for (h, d) in &cg.dirs {
+        if frozen(h, d) {
+            let (file, value) = if h.v2 {
+                ("cgroup.freeze", "0")
+            } else {
+                ("freezer.state", "THAWED")
+            };
+            let _ =
+                crate::linux::sys::write_file(&d.join(file).to_string_lossy(), value.as_bytes());
+        }
+    }
+}

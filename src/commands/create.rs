@@ -1,0 +1,64 @@
+//! `berth create [flags] ID`
+
+use super::{abs, id_arg, Ctx, CREATE_FLAGS};
+use crate::cli::{self, Parsed};
+use crate::spawn::parent::{self, Created, Request};
+use anyhow::{Context, Result};
+
+/// Socket-activation descriptors berth was started with (LISTEN_FDS for us).
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn request(p: &Parsed, id: String, attached: bool) -> Result<Request> {
+    let bundle = abs(p.get("bundle").unwrap_or("."))?;
+    let bundle = bundle
+        .canonicalize()
+        .with_context(|| format!("bundle {}", bundle.display()))?;
+    Ok(Request {
+        id,
+        bundle,
+        console_socket: p.get("console-socket").map(abs).transpose()?,
+        pidfd_socket: p.get("pidfd-socket").map(abs).transpose()?,
+        no_pivot: p.has("no-pivot"),
+        no_new_keyring: p.has("no-new-keyring"),
+        preserve_fds: p.u32("preserve-fds")?,
+        listen_fds: listen_fds(),
+        attached,
+    })
+}
+
+/// Creates the container and writes the pid file; shared with `run`.
+pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool) -> Result<Created> {
+    let pid_file = p.get("pid-file").map(abs).transpose()?;
+    let req = request(p, id, attached)?;
+    // Relative paths in config.json (root, bind sources) and hooks see the bundle as cwd.
+    std::env::set_current_dir(&req.bundle)
+        .with_context(|| format!("entering bundle {}", req.bundle.display()))?;
+    let created = parent::create(&ctx.store, &req)?;
+    created.locked.save(&created.record)?;
+    if let Some(pf) = pid_file {
+        if let Err(e) = parent::write_pid_file(&pf, created.record.pid) {
+            let _ = crate::container::lifecycle::destroy(created.locked, &created.record);
+            return Err(e);
+        }
+    }
+    Ok(created)
+}
+
+pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
+    let p = cli::parse(args, &CREATE_FLAGS, None)?;
+    let id = id_arg(&p, "create")?;
+    create(ctx, &p, id, false)?;
+    Ok(0)
+}

@@ -1,0 +1,23 @@
+//! `berth delete [--force] ID`
+
+use super::{id_arg, Ctx};
+use crate::cli::{self, bool_flag};
+use crate::container::lifecycle;
+use anyhow::Result;
+
+pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
+    let p = cli::parse(args, &[bool_flag(&["force", "f"])], None)?;
+    let id = id_arg(&p, "delete")?;
+    let force = p.has("force");
+    match ctx.store.open(&id) {
+        Ok((locked, rec)) => lifecycle::delete(locked, &rec, force)?,
+        Err(e) => {
+            // A directory without state.json is what an aborted create leaves.
+            ctx.store.remove_stale(&id);
+            if !force {
+                return Err(e);
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,16 @@
+//! `berth kill [--all] ID [SIGNAL]`
+
+use super::{id_arg, Ctx};
+use crate::cli::{self, bool_flag};
+use crate::container::lifecycle;
+use crate::linux::signals;
+use anyhow::Result;
+
+pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
+    let p = cli::parse(args, &[bool_flag(&["all", "a"])], None)?;
+    let id = id_arg(&p, "kill")?;
+    let sig = signals::parse(p.args.get(1).map_or("SIGTERM", String::as_str))?;
+    let (locked, rec) = ctx.store.open(&id)?;
+    lifecycle::signal(&locked, &rec, sig, p.has("all"))?;
+    Ok(0)
+}

@@ -1,0 +1,102 @@
+//! `berth list [--format table|json] [-q]`
+
+use super::Ctx;
+use crate::cli::{self, bool_flag, val};
+use anyhow::{bail, Result};
+
+/// Columns padded like Go's tabwriter(minwidth 12, padding 3).
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; cols];
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(cols.saturating_sub(1)) {
+            widths[i] = widths[i].max((c.chars().count() + 3).max(12));
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 < r.len() {
+                out.push_str(&format!("{c:<w$}", w = widths[i]));
+            } else {
+                out.push_str(c);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
+    let p = cli::parse(
+        args,
+        &[val(&["format", "f"]), bool_flag(&["quiet", "q"])],
+        None,
+    )?;
+    let mut recs = Vec::new();
+    for id in ctx.store.ids()? {
+        if let Ok(r) = ctx.store.read(&id) {
+            let st = ctx.store.status(&r);
+            recs.push((r, st));
+        }
+    }
+    if p.has("quiet") {
+        for (r, _) in &recs {
+            println!("{}", r.id);
+        }
+        return Ok(0);
+    }
+    match p.get("format").unwrap_or("table") {
+        "table" => {
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec()];
+            for (r, st) in &recs {
+                let pid = if *st == crate::container::state::Status::Stopped {
+                    0
+                } else {
+                    r.pid
+                };
+                rows.push(vec![
+                    r.id.clone(),
+                    pid.to_string(),
+                    st.as_str().into(),
+                    r.bundle.clone(),
+                    r.created.clone(),
+                    r.owner.clone(),
+                ]);
+            }
+            print!("{}", table(&rows));
+        }
+        "json" => {
+            let states: Vec<_> = recs.iter().map(|(r, st)| r.oci_state(*st)).collect();
+            if states.is_empty() {
+                println!("null");
+            } else {
+                println!("{}", serde_json::to_string(&states)?);
+            }
+        }
+        other => bail!("invalid format option {other:?}: table or json"),
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_like_tabwriter() {
+        let rows = vec![
+            vec!["ID".to_string(), "PID".into(), "X".into()],
+            vec!["a-long-container-id".into(), "1".into(), "y".into()],
+        ];
+        let t = table(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], format!("{:<22}{:<12}X", "ID", "PID"));
+        assert_eq!(
+            lines[1],
+            format!("{:<22}{:<12}y", "a-long-container-id", "1")
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! `berth start ID`
+
+use super::{id_arg, Ctx};
+use crate::cli;
+use crate::container::lifecycle;
+use anyhow::Result;
+
+pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
+    let p = cli::parse(args, &[], None)?;
+    let id = id_arg(&p, "start")?;
+    let (locked, rec) = ctx.store.open(&id)?;
+    lifecycle::start(&locked, &rec)?;
+    Ok(0)
+}

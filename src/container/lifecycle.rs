@@ -1,0 +1,124 @@
+//! Operations on an existing container: start, signal, destroy.
+
+use super::state::{Record, Status};
+use super::store::Locked;
+use crate::linux::sys;
+use crate::{hooks, log};
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+fn hook_state(rec: &Record, status: Status) -> Vec<u8> {
+    serde_json::to_vec(&rec.oci_state(status)).unwrap_or_default()
+}
+
+/// Lets a created container's init exec its program, then runs poststart
+/// hooks. A failing poststart hook stops the container, as runc does.
+pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
+    match locked.status(rec) {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Creating => bail!("cannot start a container that is still being created"),
+    }
+    if !rec.has_process {
+        bail!(
+            "cannot start container {}: config.json has no process",
+            rec.id
+        );
+    }
+    let fifo = locked.fifo();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .with_context(|| {
+            format!(
+                "opening {}: the container's init is not waiting",
+                fifo.display()
+            )
+        })?;
+    f.write_all(b"0")
+        .context("releasing the container's init")?;
+    std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
+    if let Err(e) = hooks::run_all(
+        "poststart",
+        &rec.hooks.poststart,
+        &hook_state(rec, Status::Running),
+    ) {
+        let _ = kill_and_wait(rec);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Sends `sig` to init, or with `all` to every process in the container's cgroup.
+pub fn signal(locked: &Locked, rec: &Record, sig: i32, all: bool) -> Result<()> {
+    if locked.status(rec) == Status::Stopped {
+        bail!("container not running");
+    }
+    if all {
+        for pid in rec.cgroup.pids() {
+            let _ = sys::kill(pid, sig);
+        }
+        return Ok(());
+    }
+    sys::kill(rec.pid, sig).with_context(|| format!("sending signal {sig} to pid {}", rec.pid))
+}
+
+/// SIGKILLs init (and, without a pid namespace, everything in the cgroup)
+/// and waits until init is gone.
+pub fn kill_and_wait(rec: &Record) -> Result<()> {
+    if !rec.init_alive() {
+        return Ok(());
+    }
+    let pidfd = sys::pidfd_open(rec.pid).ok();
+    crate::cgroups::thaw(&rec.cgroup);
+    let _ = sys::kill(rec.pid, libc::SIGKILL);
+    if !rec.pid_ns {
+        for pid in rec.cgroup.pids() {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+    }
+    if let Some(fd) = pidfd {
+        if !sys::pidfd_wait(&fd, 10_000)? {
+            bail!("container init {} did not die after SIGKILL", rec.pid);
+        }
+    }
+    Ok(())
+}
+
+/// Removes a stopped (or forced) container: its cgroup, its state, then
+/// runs poststop hooks (whose failure is only a warning).
+pub fn destroy(locked: Locked, rec: &Record) -> Result<()> {
+    kill_and_wait(rec)?;
+    rec.cgroup.remove();
+    locked.remove()?;
+    if let Err(e) = hooks::run_all(
+        "poststop",
+        &rec.hooks.poststop,
+        &hook_state(rec, Status::Stopped),
+    ) {
+        log::warn(&format!("{e:#}"));
+    }
+    Ok(())
+}
+
+/// `delete`: created containers are killed (as runc allows), running ones
+/// only with `force`.
+pub fn delete(locked: Locked, rec: &Record, force: bool) -> Result<()> {
+    match locked.status(rec) {
+        Status::Stopped | Status::Created => {}
+        s if force => log::debug(&format!(
+            "deleting {} container {} by force",
+            s.as_str(),
+            rec.id
+        )),
+        s => bail!(
+            "cannot delete container {} that is not stopped: {}",
+            rec.id,
+            s.as_str()
+        ),
+    }
+    destroy(locked, rec)
+}

@@ -1,0 +1,6 @@
+//! Containers on disk and their lifecycle: records, status, the state
+//! directory, start/kill/delete.
+
+pub mod lifecycle;
+pub mod state;
+pub mod store;

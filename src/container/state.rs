@@ -1,0 +1,122 @@
+//! What berth remembers about a container, and its live status.
+
+use crate::cgroups::Cgroup;
+use crate::spec::types::Hooks;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The record kept in `<root>/<id>/state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Start time of `pid` (clock ticks), so a recycled pid is never taken for it.
+    pub pid_start: u64,
+    pub bundle: String,
+    pub rootfs: String,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The hooks that run after create: poststart and poststop.
+    #[serde(default)]
+    pub hooks: Hooks,
+    pub cgroup: Cgroup,
+    /// Whether the init has its own pid namespace (then killing it kills all).
+    #[serde(default)]
+    pub pid_ns: bool,
+    /// A config without `process` can be created but not started.
+    #[serde(default = "yes")]
+    pub has_process: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The state JSON of the OCI runtime spec, as `state` prints and hooks read.
+#[derive(Debug, Serialize)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a str,
+    pub rootfs: &'a str,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
+}
+
+impl Record {
+    pub fn oci_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: &self.annotations,
+        }
+    }
+
+    pub fn init_alive(&self) -> bool {
+        crate::linux::procfs::alive(self.pid, self.pid_start)
+    }
+}
+
+/// The status of a container whose init is (or is not) alive, from what is
+/// in its state directory.
+pub fn status_of(alive: bool, fifo_exists: bool, frozen: bool) -> Status {
+    match (alive, fifo_exists, frozen) {
+        (false, _, _) => Status::Stopped,
+        (true, _, true) => Status::Paused,
+        (true, true, false) => Status::Created,
+        (true, false, false) => Status::Running,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table() {
+        assert_eq!(status_of(false, true, false), Status::Stopped);
+        assert_eq!(status_of(true, true, false), Status::Created);
+        assert_eq!(status_of(true, false, false), Status::Running);
+        assert_eq!(status_of(true, false, true), Status::Paused);
+    }
+}

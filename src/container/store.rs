@@ -1,0 +1,200 @@
+//! The state directory: `<root>/<id>/` with `state.json` (written
+//! tmp+rename) and `exec.fifo`, one flock per container.
+
+use super::state::{status_of, Record, Status};
+use crate::linux::sys;
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const FIFO: &str = "exec.fifo";
+
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A container directory whose lock this process holds.
+pub struct Locked {
+    pub id: String,
+    pub dir: PathBuf,
+    _lock: OwnedFd,
+}
+
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+    if !ok {
+        bail!("invalid id format: {id}");
+    }
+    Ok(())
+}
+
+fn lock(dir: &Path) -> std::io::Result<OwnedFd> {
+    let fd = sys::open(dir, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(fd);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Makes a new container directory and locks it.
+    pub fn create(&self, id: &str) -> Result<Locked> {
+        check_id(id)?;
+        if !self.root.exists() {
+            std::fs::create_dir_all(&self.root)
+                .with_context(|| format!("creating state root {}", self.root.display()))?;
+            let _ = sys::cvt(unsafe {
+                // SAFETY: chmod on a valid NUL-terminated path.
+                libc::chmod(sys::cpath(&self.root)?.as_ptr(), 0o711)
+            });
+        }
+        let dir = self.dir(id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("container \"{id}\" already exists")
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+        let l = lock(&dir).with_context(|| format!("locking {}", dir.display()))?;
+        Ok(Locked {
+            id: id.to_string(),
+            dir,
+            _lock: l,
+        })
+    }
+
+    /// Locks an existing container and reads its record.
+    pub fn open(&self, id: &str) -> Result<(Locked, Record)> {
+        check_id(id)?;
+        let dir = self.dir(id);
+        let l = match lock(&dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("container \"{id}\" does not exist")
+            }
+            Err(e) => return Err(e).with_context(|| format!("locking {}", dir.display())),
+        };
+        let locked = Locked {
+            id: id.to_string(),
+            dir,
+            _lock: l,
+        };
+        let rec = locked.read()?;
+        Ok((locked, rec))
+    }
+
+    /// Reads a record without taking the lock (state, list).
+    pub fn read(&self, id: &str) -> Result<Record> {
+        check_id(id)?;
+        read_record(&self.dir(id), id)
+    }
+
+    pub fn status(&self, rec: &Record) -> Status {
+        status_in(&self.dir(&rec.id), rec)
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.root.display())),
+        };
+        let mut ids: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(STATE_FILE).exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Removes a directory left by an aborted create (no state.json).
+    pub fn remove_stale(&self, id: &str) {
+        if check_id(id).is_ok() {
+            let _ = std::fs::remove_dir_all(self.dir(id));
+        }
+    }
+}
+
+fn read_record(dir: &Path, id: &str) -> Result<Record> {
+    let p = dir.join(STATE_FILE);
+    let data = match std::fs::read(&p) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("container \"{id}\" does not exist")
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+    };
+    serde_json::from_slice(&data).with_context(|| format!("parsing {}", p.display()))
+}
+
+pub fn status_in(dir: &Path, rec: &Record) -> Status {
+    let alive = rec.init_alive();
+    let frozen = alive && crate::cgroups::is_frozen(&rec.cgroup);
+    status_of(alive, dir.join(FIFO).exists(), frozen)
+}
+
+impl Locked {
+    pub fn read(&self) -> Result<Record> {
+        read_record(&self.dir, &self.id)
+    }
+
+    pub fn status(&self, rec: &Record) -> Status {
+        status_in(&self.dir, rec)
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.dir.join(FIFO)
+    }
+
+    pub fn save(&self, rec: &Record) -> Result<()> {
+        let tmp = self.dir.join(".state.json.tmp");
+        let data = serde_json::to_vec(rec).context("encoding state")?;
+        std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, self.dir.join(STATE_FILE)).context("renaming state file")?;
+        Ok(())
+    }
+
+    /// Removes the directory and everything in it; the lock goes with it.
+    pub fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("removing {}", self.dir.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("abc-1_2.3+x").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "../x"] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+}

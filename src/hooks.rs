@@ -1,0 +1,72 @@
+//! Running OCI hooks: the state JSON on stdin, the hook's own env and
+//! args, and its timeout.
+
+use crate::linux::sys;
+use crate::spec::types::Hook;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Seek, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+fn output_file() -> Result<std::fs::File> {
+    let name = sys::cstr("berth-hook")?;
+    // SAFETY: name is a valid NUL-terminated string.
+    let fd = sys::owned(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })
+        .context("creating a buffer for hook output")?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Runs one hook to completion; `state` goes to its stdin.
+pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8]) -> Result<()> {
+    let what = format!("{kind} hook #{i} ({})", hook.path);
+    let mut out = output_file()?;
+    let mut cmd = Command::new(&hook.path);
+    if let Some((arg0, rest)) = hook.args.split_first() {
+        cmd.arg0(arg0).args(rest);
+    }
+    cmd.env_clear();
+    for e in &hook.env {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(out.try_clone()?)
+        .stderr(out.try_clone()?);
+    let mut child = cmd.spawn().with_context(|| format!("{what}: starting"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook may exit without reading its stdin: a broken pipe is not its failure.
+        let _ = stdin.write_all(state);
+    }
+    let pidfd = sys::pidfd_open(child.id() as i32).with_context(|| format!("{what}: watching"))?;
+    let timeout_ms = match hook.timeout {
+        Some(t) if t <= 0 => bail!("{what}: timeout must be positive, got {t}"),
+        Some(t) => i32::try_from(t.saturating_mul(1000)).unwrap_or(i32::MAX),
+        None => -1,
+    };
+    if !sys::pidfd_wait(&pidfd, timeout_ms)? {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("{what}: timed out after {}s", hook.timeout.unwrap_or(0));
+    }
+    let status = child.wait().with_context(|| format!("{what}: waiting"))?;
+    if !status.success() {
+        let mut text = String::new();
+        let _ = out.seek(std::io::SeekFrom::Start(0));
+        let _ = out.read_to_string(&mut text);
+        let text = text.trim();
+        if text.is_empty() {
+            bail!("{what}: {status}");
+        }
+        bail!("{what}: {status}, output: {text}");
+    }
+    Ok(())
+}
+
+/// Runs a list of hooks in order and stops at the first failure.
+pub fn run_all(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    for (i, h) in hooks.iter().enumerate() {
+        run_one(kind, i, h, state)?;
+    }
+    Ok(())
+}

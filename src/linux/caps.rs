@@ -1,0 +1,196 @@
+//! Capability names, sets and how they are applied to the init process.
+
+use super::sys::{cvt, prctl};
+use anyhow::{bail, Context, Result};
+
+const NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The highest capability number the running kernel knows.
+pub fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(NAMES.len() as u32 - 1)
+}
+
+/// The five sets as bit masks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub ambient: u64,
+}
+
+/// Turns a list of names into a mask. Unknown names are an error; names the
+/// running kernel lacks (numbers above `last`) are returned for a warning.
+pub fn parse_set(field: &str, names: &[String], last: u32) -> Result<(u64, Vec<String>)> {
+    let mut mask = 0u64;
+    let mut unsupported = Vec::new();
+    for name in names {
+        let upper = name.to_ascii_uppercase();
+        let Some(n) = NAMES.iter().position(|c| *c == upper) else {
+            bail!("{field}: unknown capability {name:?}");
+        };
+        if n as u32 > last {
+            unsupported.push(name.clone());
+            continue;
+        }
+        mask |= 1 << n;
+    }
+    Ok((mask, unsupported))
+}
+
+pub fn parse(c: &crate::spec::types::Capabilities) -> Result<(Sets, Vec<String>)> {
+    let last = last_cap();
+    let mut warn = Vec::new();
+    let mut one = |field: &str, names: &[String]| -> Result<u64> {
+        let (m, mut w) = parse_set(field, names, last)?;
+        warn.append(&mut w);
+        Ok(m)
+    };
+    let sets = Sets {
+        bounding: one("process.capabilities.bounding", &c.bounding)?,
+        effective: one("process.capabilities.effective", &c.effective)?,
+        inheritable: one("process.capabilities.inheritable", &c.inheritable)?,
+        permitted: one("process.capabilities.permitted", &c.permitted)?,
+        ambient: one("process.capabilities.ambient", &c.ambient)?,
+    };
+    warn.sort();
+    warn.dedup();
+    Ok((sets, warn))
+}
+
+/// Drops from the bounding set every capability not in `keep`.
+pub fn drop_bounding(keep: u64) -> Result<()> {
+    for n in 0..=last_cap() {
+        if keep & (1 << n) == 0 {
+            prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong)
+                .with_context(|| format!("dropping {} from the bounding set", NAMES[n as usize]))?;
+        }
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Sets effective, permitted and inheritable, then the ambient set.
+pub fn apply(s: &Sets) -> Result<()> {
+    let hdr = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let lo = |m: u64| m as u32;
+    let hi = |m: u64| (m >> 32) as u32;
+    let data = [
+        CapData {
+            effective: lo(s.effective),
+            permitted: lo(s.permitted),
+            inheritable: lo(s.inheritable),
+        },
+        CapData {
+            effective: hi(s.effective),
+            permitted: hi(s.permitted),
+            inheritable: hi(s.inheritable),
+        },
+    ];
+    // SAFETY: hdr and data are valid for the v3 capset ABI (two data words).
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) } as i32)
+        .context("setting capabilities")?;
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    })
+    .context("clearing ambient capabilities")?;
+    for n in 0..64u64 {
+        if s.ambient & (1 << n) != 0 {
+            // SAFETY: prctl with integer arguments only.
+            cvt(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, n, 0, 0) })
+                .with_context(|| format!("raising ambient {}", NAMES[n as usize]))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_bits() {
+        let (m, w) = parse_set("x", &["CAP_CHOWN".into(), "cap_kill".into()], 40).unwrap();
+        assert_eq!(m, 1 | (1 << 5));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn unknown_name_is_an_error_and_new_one_a_warning() {
+        let e = parse_set("process.capabilities.bounding", &["CAP_FLY".into()], 40).unwrap_err();
+        assert!(e.to_string().contains("process.capabilities.bounding"));
+        assert!(e.to_string().contains("CAP_FLY"));
+        let (m, w) = parse_set("x", &["CAP_BPF".into()], 37).unwrap();
+        assert_eq!(m, 0);
+        assert_eq!(w, vec!["CAP_BPF".to_string()]);
+    }
+}

@@ -1,0 +1,113 @@
+//! Device nodes in the container's /dev: the default set, `linux.devices`,
+//! and the /dev symlinks every container gets.
+
+use super::inroot::{NodeKind, Root};
+use super::mounts::bind;
+use super::sys;
+use crate::spec::types::Device;
+use anyhow::{Context, Result};
+use std::os::fd::AsRawFd;
+
+/// null, zero, full, random, urandom, tty: always there, read-write for all.
+pub fn defaults() -> Vec<Device> {
+    let d = |name: &str, major, minor| Device {
+        kind: "c".into(),
+        path: format!("/dev/{name}"),
+        major,
+        minor,
+        file_mode: Some(0o666),
+        uid: Some(0),
+        gid: Some(0),
+    };
+    vec![
+        d("null", 1, 3),
+        d("zero", 1, 5),
+        d("full", 1, 7),
+        d("random", 1, 8),
+        d("urandom", 1, 9),
+        d("tty", 5, 0),
+    ]
+}
+
+fn file_type(kind: &str) -> u32 {
+    match kind {
+        "b" => libc::S_IFBLK,
+        "p" => libc::S_IFIFO,
+        _ => libc::S_IFCHR,
+    }
+}
+
+fn create_one(root: &Root, d: &Device, in_userns: bool) -> Result<()> {
+    if in_userns {
+        // mknod is not allowed in a user namespace: show the host's node instead.
+        let target = root.ensure(&d.path, NodeKind::File)?;
+        return bind(&d.path, &target, false);
+    }
+    let (dir, name) = root.parent_of(&d.path)?;
+    // SAFETY: unlinkat on a directory handle and a valid name; a missing node is fine.
+    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+    let mode = file_type(&d.kind) | d.file_mode.unwrap_or(0o666) & 0o7777;
+    let dev = libc::makedev(d.major as u32, d.minor as u32);
+    // SAFETY: mknodat with a directory handle, a valid name and plain integers.
+    sys::cvt(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) })
+        .context("mknod")?;
+    let (uid, gid) = (d.uid.unwrap_or(0), d.gid.unwrap_or(0));
+    // SAFETY: fchownat on a directory handle and a valid name.
+    sys::cvt(unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .context("chown")?;
+    Ok(())
+}
+
+pub fn create_all(root: &Root, devices: &[Device], in_userns: bool) -> Result<()> {
+    let mut all: Vec<Device> = defaults()
+        .into_iter()
+        .filter(|d| !devices.iter().any(|x| x.path == d.path))
+        .collect();
+    all.extend(devices.iter().cloned());
+    for (i, d) in all.iter().enumerate() {
+        create_one(root, d, in_userns)
+            .with_context(|| format!("creating device {} ({i})", d.path))?;
+    }
+    Ok(())
+}
+
+/// /dev/fd, /dev/std{in,out,err}, /dev/core and /dev/ptmx → pts/ptmx.
+pub fn links(root: &Root) -> Result<()> {
+    let mut list = vec![
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+    ];
+    if std::path::Path::new("/proc/kcore").exists() {
+        list.push(("/proc/kcore", "/dev/core"));
+    }
+    for (to, at) in list {
+        let (dir, name) = root.parent_of(at)?;
+        let to = sys::cstr(to)?;
+        // SAFETY: valid strings and directory handle.
+        let r = unsafe { libc::symlinkat(to.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            if !sys::errno_is(&e, libc::EEXIST) {
+                return Err(e).with_context(|| format!("linking {at}"));
+            }
+        }
+    }
+    let (dir, name) = root.parent_of("/dev/ptmx")?;
+    // SAFETY: unlinkat on a directory handle; a missing node is fine.
+    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+    let to = sys::cstr("pts/ptmx")?;
+    // SAFETY: valid strings and directory handle.
+    sys::cvt(unsafe { libc::symlinkat(to.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
+        .context("linking /dev/ptmx")?;
+    Ok(())
+}

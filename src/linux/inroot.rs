@@ -1,0 +1,146 @@
+//! Path resolution scoped to the container's root filesystem.
+//!
+//! Every lookup goes through openat2(RESOLVE_IN_ROOT), so `..` and symlinks
+//! (absolute or relative) can never lead outside the rootfs, whatever the
+//! image contains.
+
+use super::sys::{cstr, owned};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+pub struct Root {
+    fd: OwnedFd,
+}
+
+/// What kind of node a mount target must be.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NodeKind {
+    Dir,
+    File,
+}
+
+impl Root {
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let fd = super::sys::open(path, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        Ok(Root { fd })
+    }
+
+    /// Opens `rel` (absolute paths are taken as relative to the root).
+    pub fn open_at(&self, rel: &str, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+        let rel = rel.trim_start_matches('/');
+        let rel = if rel.is_empty() { "." } else { rel };
+        let c = cstr(rel)?;
+        let how = OpenHow {
+            flags: (flags | libc::O_CLOEXEC) as u64,
+            mode: if flags & libc::O_CREAT != 0 {
+                mode as u64
+            } else {
+                0
+            },
+            resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        loop {
+            // SAFETY: how and c are valid for the duration of the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    self.fd.as_raw_fd(),
+                    c.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            } as i32;
+            match owned(r) {
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// An O_PATH handle on `rel`.
+    pub fn handle(&self, rel: &str) -> io::Result<OwnedFd> {
+        self.open_at(rel, libc::O_PATH, 0)
+    }
+
+    /// Creates every missing directory of `rel` (mode 0755) and returns a
+    /// handle on the last one.
+    pub fn mkdir_all(&self, rel: &str) -> io::Result<OwnedFd> {
+        let mut cur = self.handle("/")?;
+        let mut walked = PathBuf::from("/");
+        for comp in Path::new(rel).components() {
+            let name = match comp {
+                Component::Normal(n) => n,
+                Component::ParentDir => {
+                    walked.push("..");
+                    cur = self.handle(&walked.to_string_lossy())?;
+                    continue;
+                }
+                _ => continue,
+            };
+            walked.push(name);
+            let w = walked.to_string_lossy();
+            cur = match self.open_at(&w, libc::O_PATH | libc::O_DIRECTORY, 0) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    let c = cstr(name)?;
+                    // SAFETY: cur is a directory handle, c a valid string.
+                    let r = unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), 0o755) };
+                    if r != 0 {
+                        let e = io::Error::last_os_error();
+                        if e.raw_os_error() != Some(libc::EEXIST) {
+                            return Err(e);
+                        }
+                    }
+                    self.open_at(&w, libc::O_PATH | libc::O_DIRECTORY, 0)?
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Makes sure `rel` exists as `kind` (creating parents) and returns an
+    /// O_PATH handle on it.
+    pub fn ensure(&self, rel: &str, kind: NodeKind) -> io::Result<OwnedFd> {
+        if kind == NodeKind::Dir {
+            return self.mkdir_all(rel);
+        }
+        match self.handle(rel) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+            Err(_) => {}
+        }
+        if let Some(parent) = Path::new(rel).parent() {
+            self.mkdir_all(&parent.to_string_lossy())?;
+        }
+        drop(self.open_at(rel, libc::O_RDONLY | libc::O_CREAT | libc::O_NOCTTY, 0o644)?);
+        self.handle(rel)
+    }
+
+    /// Splits `rel` into a handle on its (existing or created) parent and the
+    /// last component's name.
+    pub fn parent_of(&self, rel: &str) -> io::Result<(OwnedFd, std::ffi::CString)> {
+        let p = Path::new(rel);
+        let name = p.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{rel:?} has no file name"),
+            )
+        })?;
+        let parent = p
+            .parent()
+            .map_or("/".into(), |x| x.to_string_lossy().into_owned());
+        Ok((self.mkdir_all(&parent)?, cstr(name)?))
+    }
+}

@@ -1,0 +1,17 @@
+//! Kernel primitives the runtime is built from.
+
+pub mod caps;
+pub mod console;
+pub mod devices;
+pub mod fdpass;
+pub mod idmap;
+pub mod inroot;
+pub mod mount_opts;
+pub mod mounts;
+pub mod namespaces;
+pub mod procfs;
+pub mod rlimits;
+pub mod rootfs;
+pub mod signals;
+pub mod sys;
+pub mod user;

@@ -1,0 +1,311 @@
+//! `mounts` from config.json, done inside the rootfs with every target
+//! resolved through `inroot` (never following a path out of the rootfs).
+
+use super::inroot::{NodeKind, Root};
+use super::mount_opts::{self, Options};
+use super::sys::{self, fd_path};
+use crate::cgroups::Cgroup;
+use crate::spec::types::Mount;
+use anyhow::{Context, Result};
+use libc::c_ulong;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct Ctx<'a> {
+    pub root: &'a Root,
+    pub bundle: &'a Path,
+    pub in_userns: bool,
+    pub cgroup: &'a Cgroup,
+    pub cgroupns: bool,
+}
+
+const BIND_KEEP: c_ulong = libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT;
+
+/// Flags of an existing mount that a user namespace may not drop.
+fn locked_flags(target: &str) -> c_ulong {
+    let Ok(c) = sys::cstr(target) else { return 0 };
+    // SAFETY: statvfs writes into a zeroed struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid path and st a valid out pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    let map = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+    ];
+    map.iter()
+        .filter(|(s, _)| st.f_flag & s != 0)
+        .fold(0, |a, (_, m)| a | m)
+}
+
+/// Changes the flags of the bind mount at `target`, keeping flags a user
+/// namespace has locked when the kernel insists.
+pub fn remount_bind(target: &str, flags: c_ulong) -> Result<()> {
+    let want = libc::MS_BIND | libc::MS_REMOUNT | (flags & !BIND_KEEP);
+    match sys::mount(None, target, None, want, None) {
+        Err(e) if sys::errno_is(&e, libc::EPERM) => {
+            let keep = locked_flags(target) & !libc::MS_RDONLY;
+            sys::mount(None, target, None, want | keep, None)
+        }
+        r => r,
+    }
+    .with_context(|| format!("remounting {target}"))
+}
+
+pub fn bind(src: &str, target: &OwnedFd, recursive: bool) -> Result<()> {
+    let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
+    sys::mount(Some(src), &fd_path(target), None, flags, None)
+        .with_context(|| format!("bind-mounting {src}"))
+}
+
+fn set_attr(target: &OwnedFd, set: u64, clear: u64) -> Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        set: u64,
+        clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        set,
+        clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = sys::cstr("")?;
+    // SAFETY: attr and empty are valid for the call; AT_EMPTY_PATH acts on the descriptor.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    sys::cvt(r as i32).context("mount_setattr")?;
+    Ok(())
+}
+
+fn source_path(ctx: &Ctx, src: &str) -> PathBuf {
+    let p = Path::new(src);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        ctx.bundle.join(p)
+    }
+}
+
+fn bind_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
+    let src = source_path(ctx, m.source.as_deref().unwrap_or(""));
+    let meta = std::fs::metadata(&src).with_context(|| format!("source {}", src.display()))?;
+    let kind = if meta.is_dir() {
+        NodeKind::Dir
+    } else {
+        NodeKind::File
+    };
+    let target = ctx
+        .root
+        .ensure(&m.destination, kind)
+        .context("creating the target")?;
+    bind(&src.to_string_lossy(), &target, o.flags & libc::MS_REC != 0)?;
+    if o.flags & !BIND_KEEP != 0 {
+        let t = ctx.root.handle(&m.destination)?;
+        remount_bind(&fd_path(&t), o.flags)?;
+    }
+    Ok(())
+}
+
+fn fs_mount(ctx: &Ctx, kind: &str, m: &Mount, o: &Options) -> Result<()> {
+    let target = ctx
+        .root
+        .mkdir_all(&m.destination)
+        .context("creating the target")?;
+    let src = m
+        .source
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(kind);
+    let data = o.data();
+    match sys::mount(
+        Some(src),
+        &fd_path(&target),
+        Some(kind),
+        o.flags,
+        Some(&data),
+    ) {
+        Ok(()) => Ok(()),
+        Err(e) if kind == "sysfs" && ctx.in_userns && sys::errno_is(&e, libc::EPERM) => {
+            // Without its own network namespace a user namespace may not mount
+            // sysfs: show the host's, read-only as asked.
+            bind("/sys", &target, true)?;
+            let t = ctx.root.handle(&m.destination)?;
+            remount_bind(&fd_path(&t), o.flags)
+        }
+        Err(e) => Err(e).with_context(|| format!("mounting {kind}")),
+    }
+}
+
+/// A `cgroup` mount: cgroup2 itself on a pure v2 host with a cgroup
+/// namespace; otherwise a tmpfs with the container's directory of every
+/// hierarchy bound under it.
+fn cgroup_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
+    let target = ctx
+        .root
+        .mkdir_all(&m.destination)
+        .context("creating the target")?;
+    let only_v2 = ctx.cgroup.dirs.len() == 1 && ctx.cgroup.dirs[0].0.v2;
+    if only_v2 && ctx.cgroupns {
+        return sys::mount(
+            Some("cgroup2"),
+            &fd_path(&target),
+            Some("cgroup2"),
+            o.flags,
+            None,
+        )
+        .context("mounting cgroup2");
+    }
+    if only_v2 {
+        bind(&ctx.cgroup.dirs[0].1.to_string_lossy(), &target, false)?;
+        let t = ctx.root.handle(&m.destination)?;
+        return remount_bind(&fd_path(&t), o.flags);
+    }
+    let tmpfs_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    sys::mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        tmpfs_flags,
+        Some("mode=755"),
+    )
+    .context("mounting the cgroup tmpfs")?;
+    for (h, dir) in &ctx.cgroup.dirs {
+        let name = h
+            .mount
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sub = format!("{}/{name}", m.destination);
+        let t = ctx.root.mkdir_all(&sub)?;
+        bind(&dir.to_string_lossy(), &t, false)?;
+        let t = ctx.root.handle(&sub)?;
+        remount_bind(&fd_path(&t), o.flags | tmpfs_flags)?;
+        if name.contains(',') {
+            for part in name.split(',') {
+                let link = format!("{}/{part}", m.destination);
+                let (dirfd, leaf) = ctx.root.parent_of(&link)?;
+                let to = sys::cstr(name.as_str())?;
+                // SAFETY: valid strings and directory descriptor.
+                unsafe { libc::symlinkat(to.as_ptr(), dirfd.as_raw_fd(), leaf.as_ptr()) };
+            }
+        }
+    }
+    if o.flags & libc::MS_RDONLY != 0 {
+        let t = ctx.root.handle(&m.destination)?;
+        sys::mount(
+            None,
+            &fd_path(&t),
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | tmpfs_flags,
+            Some("mode=755"),
+        )
+        .context("making the cgroup tmpfs read-only")?;
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
+    let kind = m.kind.as_deref().unwrap_or("");
+    if o.is_bind() || kind == "bind" {
+        bind_mount(ctx, m, o)?;
+    } else if kind == "cgroup" {
+        cgroup_mount(ctx, m, o)?;
+    } else {
+        fs_mount(ctx, if kind.is_empty() { "none" } else { kind }, m, o)?;
+    }
+    if !o.propagation.is_empty() || o.rec_set != 0 || o.rec_clear != 0 {
+        let t = ctx.root.handle(&m.destination)?;
+        for p in &o.propagation {
+            sys::mount(None, &fd_path(&t), None, *p, None).context("changing propagation")?;
+        }
+        if o.rec_set != 0 || o.rec_clear != 0 {
+            set_attr(&t, o.rec_set, o.rec_clear)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn mount_all(ctx: &Ctx, mounts: &[(Mount, Options)]) -> Result<()> {
+    for (i, (m, o)) in mounts.iter().enumerate() {
+        mount_one(ctx, m, o).with_context(|| {
+            format!(
+                "mounts[{i}]: {} on {}",
+                m.source
+                    .as_deref()
+                    .unwrap_or(m.kind.as_deref().unwrap_or("none")),
+                m.destination
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `linux.maskedPaths`: directories get an empty read-only tmpfs, files /dev/null.
+pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
+    for p in paths {
+        let h = match root.handle(p) {
+            Ok(h) => h,
+            Err(e) if sys::errno_is(&e, libc::ENOENT) => continue,
+            Err(e) => return Err(e).with_context(|| format!("linux.maskedPaths: {p}")),
+        };
+        let is_dir = std::fs::metadata(fd_path(&h))
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
+        let r = if is_dir {
+            sys::mount(
+                Some("tmpfs"),
+                &fd_path(&h),
+                Some("tmpfs"),
+                libc::MS_RDONLY,
+                None,
+            )
+        } else {
+            sys::mount(Some("/dev/null"), &fd_path(&h), None, libc::MS_BIND, None)
+        };
+        r.with_context(|| format!("linux.maskedPaths: masking {p}"))?;
+    }
+    Ok(())
+}
+
+/// `linux.readonlyPaths`: bind each onto itself, then remount read-only.
+pub fn readonly(root: &Root, paths: &[String]) -> Result<()> {
+    for p in paths {
+        let h = match root.handle(p) {
+            Ok(h) => h,
+            Err(e) if sys::errno_is(&e, libc::ENOENT) => continue,
+            Err(e) => return Err(e).with_context(|| format!("linux.readonlyPaths: {p}")),
+        };
+        let path = fd_path(&h);
+        sys::mount(Some(&path), &path, None, libc::MS_BIND | libc::MS_REC, None)
+            .with_context(|| format!("linux.readonlyPaths: binding {p}"))?;
+        let h = root.handle(p)?;
+        remount_bind(&fd_path(&h), libc::MS_RDONLY | libc::MS_REC)
+            .with_context(|| format!("linux.readonlyPaths: {p}"))?;
+    }
+    Ok(())
+}
+
+pub fn parse_flag(name: &str) -> Option<c_ulong> {
+    mount_opts::parse("", &[name.to_string()])
+        .ok()?
+        .propagation
+        .first()
+        .copied()
+}

@@ -1,0 +1,177 @@
+//! Thin, safe wrappers over the raw syscalls berth needs.
+
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Turns a -1 return value into the thread's errno.
+pub fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
+    if ret == T::from(-1) {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub fn cstr<P: AsRef<OsStr> + ?Sized>(s: &P) -> io::Result<CString> {
+    CString::new(s.as_ref().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+pub fn cpath(p: &Path) -> io::Result<CString> {
+    cstr(p.as_os_str())
+}
+
+/// Wraps a freshly returned descriptor.
+pub fn owned(fd: i32) -> io::Result<OwnedFd> {
+    let fd = cvt(fd)?;
+    // SAFETY: the kernel just returned this descriptor to us and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn open(path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let c = cpath(path)?;
+    // SAFETY: c is a valid NUL-terminated string.
+    owned(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode) })
+}
+
+/// The path through which the kernel reaches an open descriptor.
+pub fn fd_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+pub fn mount(
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let src = src.map(cstr).transpose()?;
+    let target = cstr(target)?;
+    let fstype = fstype.map(cstr).transpose()?;
+    let data = data.filter(|d| !d.is_empty()).map(cstr).transpose()?;
+    let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is null or a valid NUL-terminated string that outlives the call.
+    cvt(unsafe {
+        libc::mount(
+            p(&src),
+            target.as_ptr(),
+            p(&fstype),
+            flags,
+            p(&data) as *const libc::c_void,
+        )
+    })?;
+    Ok(())
+}
+
+pub fn umount_detach(target: &str) -> io::Result<()> {
+    let t = cstr(target)?;
+    // SAFETY: t is a valid NUL-terminated string.
+    cvt(unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) })?;
+    Ok(())
+}
+
+pub fn write_file(path: &str, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(data)
+}
+
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32)
+}
+
+/// Waits until the process behind `pidfd` has exited, up to `timeout_ms`
+/// (-1 for ever). Returns whether it exited.
+pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: pfd is a valid pollfd array of length one.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(r > 0);
+    }
+}
+
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt(unsafe { libc::kill(pid, sig) })?;
+    Ok(())
+}
+
+/// waitpid that retries on EINTR; returns the raw status.
+pub fn waitpid(pid: i32, flags: i32) -> io::Result<(i32, i32)> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok((r, status));
+    }
+}
+
+/// Exit code the way a shell reports it: the status, or 128 + signal.
+pub fn exit_code(status: i32) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}
+
+pub fn prctl(op: i32, arg: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(op, arg, 0, 0, 0) })?;
+    Ok(())
+}
+
+pub fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt(unsafe { libc::setns(fd, nstype) })?;
+    Ok(())
+}
+
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt(unsafe { libc::unshare(flags) })?;
+    Ok(())
+}
+
+/// Marks every descriptor from `first` upwards close-on-exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range with CLOEXEC only changes descriptor flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    cvt(r as i32)?;
+    Ok(())
+}
+
+pub fn errno_is(e: &io::Error, code: i32) -> bool {
+    e.raw_os_error() == Some(code)
+}

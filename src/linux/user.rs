@@ -1,0 +1,65 @@
+//! The process's identity: groups, ids, HOME, and finding the program.
+
+use super::sys::cvt;
+use anyhow::{bail, Context, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
+    // SAFETY: setgroups reads `groups.len()` gids from a valid slice.
+    cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
+        .with_context(|| format!("process.user.additionalGids: setgroups {groups:?}"))?;
+    // SAFETY: plain syscalls with integer arguments.
+    cvt(unsafe { libc::setresgid(gid, gid, gid) })
+        .with_context(|| format!("process.user.gid: setgid {gid}"))?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::setresuid(uid, uid, uid) })
+        .with_context(|| format!("process.user.uid: setuid {uid}"))?;
+    Ok(())
+}
+
+/// The home directory of `uid` from the container's /etc/passwd, or "/".
+pub fn home_of(uid: u32) -> String {
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return "/".into();
+    };
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map_or("/".into(), |f| f[5].to_string())
+}
+
+fn is_executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Resolves the program like Go's exec.LookPath with the process's PATH,
+/// with runc's error wording (callers map these words to exit codes).
+pub fn look_path(prog: &str, env: &[String]) -> Result<String> {
+    if prog.contains('/') {
+        match std::fs::metadata(prog) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("exec: {prog:?}: stat {prog}: no such file or directory")
+            }
+            Err(e) => bail!("exec: {prog:?}: stat {prog}: {e}"),
+            Ok(m) if m.is_dir() || m.permissions().mode() & 0o111 == 0 => {
+                bail!("exec: {prog:?}: permission denied")
+            }
+            Ok(_) => return Ok(prog.to_string()),
+        }
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("");
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(prog);
+        if is_executable(&candidate) {
+            return Ok(candidate.to_string_lossy().into_owned());
+        }
+    }
+    bail!("exec: {prog:?}: executable file not found in $PATH")
+}

@@ -1,0 +1,160 @@
+//! berth: a small, fast, runc-compatible OCI container runtime.
+
+mod cgroups;
+mod cli;
+mod commands;
+mod container;
+mod hooks;
+mod linux;
+mod log;
+mod spawn;
+mod spec;
+mod timefmt;
+
+use anyhow::{bail, Result};
+use cli::{bool_flag, val, Flag};
+use commands::Ctx;
+use container::store::Store;
+use std::path::PathBuf;
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const SPEC_VERSION: &str = "1.2.0";
+
+const GLOBAL: [Flag; 9] = [
+    val(&["root"]),
+    val(&["log"]),
+    val(&["log-format"]),
+    bool_flag(&["debug"]),
+    bool_flag(&["systemd-cgroup"]),
+    val(&["rootless"]),
+    val(&["criu"]),
+    bool_flag(&["help", "h"]),
+    bool_flag(&["version", "v"]),
+];
+
+const USAGE: &str = "berth - a runc-compatible OCI container runtime
+
+usage: berth [global options] command [command options] [arguments...]
+
+commands:
+  create   create a container from a bundle
+  start    start the user process of a created container
+  run      create and start a container
+  state    print the state of a container
+  list     list containers
+  kill     send a signal to a container's init
+  delete   delete a container
+  spec     write a default config.json
+
+global options:
+  --root DIR           state directory (default /run/berth)
+  --log FILE           log to FILE (default stderr)
+  --log-format FORMAT  text or json
+  --debug              log debug messages
+  --systemd-cgroup     use the systemd cgroup driver (not supported yet)
+  --rootless VALUE     true, false or auto
+  --version, -v        print the version
+";
+
+fn version() -> String {
+    let commit = option_env!("BERTH_COMMIT").unwrap_or("unknown");
+    format!("berth version {VERSION}\ncommit: {commit}\nspec: {SPEC_VERSION}")
+}
+
+fn default_root() -> PathBuf {
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    match std::env::var("XDG_RUNTIME_DIR") {
+        Ok(x) if euid != 0 && !x.is_empty() => PathBuf::from(x).join("berth"),
+        _ => PathBuf::from("/run/berth"),
+    }
+}
+
+/// Makes the descriptors that `--preserve-fds` hands on survive execve.
+fn keep_preserved_fds(args: &[String]) {
+    let Some(n) = args.windows(2).find_map(|w| {
+        let f = w[0].trim_start_matches('-');
+        if f == "preserve-fds" {
+            w[1].parse::<i32>().ok()
+        } else {
+            f.strip_prefix("preserve-fds=").and_then(|v| v.parse().ok())
+        }
+    }) else {
+        return;
+    };
+    for fd in 3..3 + n.max(0) {
+        // SAFETY: fcntl on descriptors we inherited; invalid ones just fail.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<i32> {
+    let g = cli::parse(args, &GLOBAL, Some(1))?;
+    if g.has("version") {
+        println!("{}", version());
+        return Ok(0);
+    }
+    let Some((cmd, rest)) = g.args.split_first() else {
+        print!("{USAGE}");
+        return Ok(if g.has("help") { 0 } else { 1 });
+    };
+    keep_preserved_fds(rest);
+    let format = match g.get("log-format").unwrap_or("text") {
+        "text" => log::Format::Text,
+        "json" => log::Format::Json,
+        other => bail!("unknown log-format {other:?}: text or json"),
+    };
+    log::init(g.get("log"), format, g.has("debug"))?;
+    if g.has("systemd-cgroup") {
+        bail!("--systemd-cgroup: the systemd cgroup driver is not supported by berth yet");
+    }
+    match g.get("rootless").unwrap_or("auto") {
+        "auto" | "false" => {}
+        "true" => bail!("--rootless true: rootless containers are not supported by berth yet"),
+        other => bail!("--rootless: {other:?} is not true, false or auto"),
+    }
+    let ctx = Ctx {
+        store: Store::new(&g.get("root").map_or_else(default_root, PathBuf::from)),
+    };
+    log::debug(&format!("berth {cmd} {}", rest.join(" ")));
+    match cmd.as_str() {
+        "create" => commands::create::main(&ctx, rest),
+        "start" => commands::start::main(&ctx, rest),
+        "run" => commands::run::main(&ctx, rest),
+        "state" => commands::state::main(&ctx, rest),
+        "list" | "ls" => commands::list::main(&ctx, rest),
+        "kill" => commands::kill::main(&ctx, rest),
+        "delete" | "rm" => commands::delete::main(&ctx, rest),
+        "spec" => commands::spec::main(rest),
+        "help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        "exec" | "ps" | "pause" | "resume" | "update" | "events" | "features" | "checkpoint"
+        | "restore" => {
+            bail!("berth {cmd}: this command is not implemented yet")
+        }
+        other => bail!("No help topic for '{other}'"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match dispatch(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            log::error(&msg);
+            if log::to_file() {
+                eprintln!("{msg}");
+            }
+            1
+        }
+    };
+    std::process::exit(code);
+}

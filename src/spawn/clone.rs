@@ -1,0 +1,73 @@
+//! clone3(2) without a new stack: the child continues like fork().
+
+use crate::linux::sys;
+use std::io;
+use std::os::fd::{OwnedFd, RawFd};
+
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+pub enum Forked {
+    Parent { pid: i32, pidfd: Option<OwnedFd> },
+    Child,
+}
+
+/// Forks with `flags` (namespace flags, CLONE_PARENT, …), optionally
+/// straight into the cgroup v2 directory `cgroup`.
+pub fn clone3(flags: u64, cgroup: Option<RawFd>, want_pidfd: bool) -> io::Result<Forked> {
+    let mut pidfd: i32 = -1;
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if want_pidfd {
+        args.flags |= CLONE_PIDFD;
+        args.pidfd = &mut pidfd as *mut i32 as u64;
+    }
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: args is a valid clone_args; without CLONE_VM the child gets a
+    // copy of this single-threaded process and returns here with 0.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r == 0 {
+        return Ok(Forked::Child);
+    }
+    let pidfd = if want_pidfd {
+        Some(sys::owned(pidfd)?)
+    } else {
+        None
+    };
+    Ok(Forked::Parent {
+        pid: r as i32,
+        pidfd,
+    })
+}

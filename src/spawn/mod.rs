@@ -1,0 +1,42 @@
+//! How a process enters a container: the parent side of create
+//! (`parent`), the container's init (`init`), their messages (`sync`)
+//! and the fork primitive (`clone`).
+
+pub mod clone;
+pub mod init;
+pub mod parent;
+pub mod sync;
+
+use crate::cgroups::Cgroup;
+use crate::linux::namespaces::Kind;
+use crate::spec::validate::Checked;
+use std::path::PathBuf;
+
+/// Everything init needs, prepared by the parent before the fork.
+pub struct Setup {
+    pub id: String,
+    pub checked: Checked,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub cgroup: Cgroup,
+    pub fifo: PathBuf,
+    /// Descriptors from 3 on that the process keeps (LISTEN_FDS + --preserve-fds).
+    pub extra_fds: u32,
+    /// Socket-activation descriptors passed on (LISTEN_FDS).
+    pub listen_fds: u32,
+    pub no_pivot: bool,
+    pub new_keyring: bool,
+    /// Namespaces are joined or time offsets set: init unshares step by step.
+    pub general: bool,
+    /// A second fork is needed to enter a pid or time namespace.
+    pub needs_fork: bool,
+}
+
+impl Setup {
+    pub fn plan_paths(checked: &Checked) -> (bool, bool) {
+        let ns = &checked.namespaces;
+        let general = !ns.joins().is_empty() || ns.is_new(Kind::Time);
+        let needs_fork = general && (ns.is_private(Kind::Pid) || ns.is_new(Kind::Time));
+        (general, needs_fork)
+    }
+}

@@ -1,0 +1,296 @@
+//! The parent side of create: validate, make the state directory and
+//! cgroup, clone the init, answer its requests, record the container.
+//! A failure at any step removes everything made so far.
+
+use super::clone::{clone3, Forked};
+use super::sync::{Channel, Msg};
+use super::{init, Setup};
+use crate::cgroups::{devices_v1, layout::Layout, Cgroup};
+use crate::container::state::{Record, Status};
+use crate::container::store::{Locked, Store};
+use crate::linux::namespaces::Kind;
+use crate::linux::{console, idmap, procfs, sys};
+use crate::spec::types::Hooks;
+use crate::spec::validate::{self, Checked};
+use crate::{hooks, log, spec, timefmt};
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct Request {
+    pub id: String,
+    /// Absolute bundle directory.
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub listen_fds: u32,
+    /// `run` in the foreground may take the pty itself.
+    pub attached: bool,
+}
+
+pub struct Created {
+    pub locked: Locked,
+    pub record: Record,
+    /// The pty master when `run` keeps the terminal.
+    pub pty: Option<OwnedFd>,
+}
+
+/// Loads and checks config.json against what this request can do.
+pub fn load(req: &Request) -> Result<Checked> {
+    let checked = validate::check(spec::load(&req.bundle)?)?;
+    if !checked.namespaces.is_private(Kind::Mount) {
+        bail!("linux.namespaces: berth needs a mount namespace to set up the root filesystem");
+    }
+    let terminal = checked.process.as_ref().is_some_and(|p| p.process.terminal);
+    if terminal && req.console_socket.is_none() && !req.attached {
+        bail!("process.terminal: a detached container with a terminal needs --console-socket");
+    }
+    if !terminal && req.console_socket.is_some() {
+        bail!("--console-socket: process.terminal is false, so there is no terminal to send");
+    }
+    if let Some(p) = &checked.process {
+        for c in &p.unsupported_caps {
+            log::warn(&format!(
+                "process.capabilities: {c} is unknown to this kernel and was skipped"
+            ));
+        }
+    }
+    Ok(checked)
+}
+
+pub fn create(store: &Store, req: &Request) -> Result<Created> {
+    let checked = load(req)?;
+    let root = checked
+        .spec
+        .root
+        .as_ref()
+        .map(|r| r.path.clone())
+        .unwrap_or_default();
+    let rootfs = req
+        .bundle
+        .join(&root)
+        .canonicalize()
+        .with_context(|| format!("root.path: {}", req.bundle.join(&root).display()))?;
+    let locked = store.create(&req.id)?;
+    match build(&locked, req, checked, rootfs) {
+        Ok((record, pty)) => Ok(Created {
+            locked,
+            record,
+            pty,
+        }),
+        Err(e) => {
+            let _ = locked.remove();
+            Err(e)
+        }
+    }
+}
+
+fn build(
+    locked: &Locked,
+    req: &Request,
+    checked: Checked,
+    rootfs: PathBuf,
+) -> Result<(Record, Option<OwnedFd>)> {
+    let fifo = locked.fifo();
+    let c = sys::cpath(&fifo)?;
+    // SAFETY: c is a valid path.
+    sys::cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o622) }).context("creating exec.fifo")?;
+
+    let linux = checked.spec.linux.clone().unwrap_or_default();
+    let layout = Layout::detect()?;
+    let cgroup = Cgroup::create(&layout, linux.cgroups_path.as_deref(), &req.id)?;
+    let (general, needs_fork) = Setup::plan_paths(&checked);
+    let setup = Setup {
+        id: req.id.clone(),
+        checked,
+        bundle: req.bundle.clone(),
+        rootfs,
+        cgroup,
+        fifo,
+        extra_fds: req.listen_fds + req.preserve_fds,
+        listen_fds: req.listen_fds,
+        no_pivot: req.no_pivot,
+        new_keyring: !req.no_new_keyring,
+        general,
+        needs_fork,
+    };
+    let mut kids = Vec::new();
+    match spawn(&setup, req, &layout, &mut kids) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            for pid in kids.iter().rev() {
+                let _ = sys::kill(*pid, libc::SIGKILL);
+                let _ = sys::waitpid(*pid, 0);
+            }
+            setup.cgroup.remove();
+            Err(e)
+        }
+    }
+}
+
+fn apply_device_rules(layout: &Layout, cg: &Cgroup, spec: &spec::types::Spec) -> Result<()> {
+    let rules = match spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+        Some(r) if !r.devices.is_empty() => &r.devices,
+        _ => return Ok(()),
+    };
+    let Some(h) = layout.v1("devices") else {
+        bail!(
+            "linux.resources.devices: cgroup v2 device rules (eBPF) are not supported by berth yet"
+        );
+    };
+    let dir = cg
+        .dirs
+        .iter()
+        .find(|(x, _)| x == h)
+        .map(|(_, d)| d.clone())
+        .context("devices cgroup")?;
+    let mut all = rules.clone();
+    all.extend(devices_v1::default_rules());
+    devices_v1::apply(&dir, &all)
+}
+
+fn spawn(
+    s: &Setup,
+    req: &Request,
+    layout: &Layout,
+    kids: &mut Vec<i32>,
+) -> Result<(Record, Option<OwnedFd>)> {
+    let spec = &s.checked.spec;
+    apply_device_rules(layout, &s.cgroup, spec)?;
+    let (parent_ch, child_ch) = Channel::pair()?;
+    let flags = if s.general {
+        0
+    } else {
+        s.checked.namespaces.new_flags() & !(libc::CLONE_NEWCGROUP | Kind::Time.clone_flag())
+    };
+    let cg_fd = s.cgroup.open_v2()?;
+    let mut forked = clone3(flags as u64, cg_fd.as_ref().map(|f| f.as_raw_fd()), true);
+    let mut in_v2 = cg_fd.is_some();
+    if forked.is_err() && cg_fd.is_some() {
+        // An older kernel without CLONE_INTO_CGROUP: move the pid afterwards.
+        forked = clone3(flags as u64, None, true);
+        in_v2 = false;
+    }
+    let (pid, pidfd) = match forked.context("cloning the container's init")? {
+        Forked::Child => {
+            drop(parent_ch);
+            init::main(s, &child_ch)
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_ch);
+    kids.push(pid);
+    s.cgroup.enter(pid, in_v2)?;
+    let linux = spec.linux.clone().unwrap_or_default();
+    let user_new = s.checked.namespaces.is_new(Kind::User);
+    let mut init_pid = pid;
+    if s.general {
+        loop {
+            match parent_ch.recv()?.0 {
+                Msg::MapsPlease => {
+                    if user_new {
+                        idmap::write(pid, &linux.uid_mappings, &linux.gid_mappings)?;
+                    }
+                    if s.checked.namespaces.is_new(Kind::Time) {
+                        idmap::write_time_offsets(pid, &linux.time_offsets)?;
+                    }
+                    parent_ch.send(&Msg::MapsDone)?;
+                }
+                Msg::InitPid(0) => break,
+                Msg::InitPid(g) => {
+                    kids.push(g);
+                    let _ = sys::waitpid(pid, 0);
+                    init_pid = g;
+                    break;
+                }
+                Msg::Error(e) => bail!(e),
+                other => bail!("sync: unexpected {other:?}"),
+            }
+        }
+    } else if user_new {
+        idmap::write(pid, &linux.uid_mappings, &linux.gid_mappings)?;
+    }
+    parent_ch.send(&Msg::Go { host_pid: init_pid })?;
+
+    let state_for_hooks = |status: Status| -> Vec<u8> {
+        serde_json::json!({
+            "ociVersion": spec.oci_version, "id": s.id, "status": status.as_str(),
+            "pid": init_pid, "bundle": s.bundle, "annotations": spec.annotations,
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let pty = loop {
+        match parent_ch.recv()? {
+            (Msg::HooksPlease, _) => {
+                let st = state_for_hooks(Status::Creating);
+                hooks::run_all("prestart", &spec.hooks.prestart, &st)?;
+                hooks::run_all("createRuntime", &spec.hooks.create_runtime, &st)?;
+                parent_ch.send(&Msg::HooksDone)?;
+            }
+            (Msg::Ready, fd) => break fd,
+            (Msg::Error(e), _) => bail!(e),
+            (other, _) => bail!("sync: unexpected {other:?}"),
+        }
+    };
+    let pty = match (&req.console_socket, pty) {
+        (Some(sock), Some(master)) => {
+            console::send_to_socket(sock, &master)?;
+            None
+        }
+        (_, pty) => pty,
+    };
+    if let Some(sock) = &req.pidfd_socket {
+        let fd = match (&pidfd, init_pid == pid) {
+            (Some(fd), true) => fd.try_clone()?,
+            _ => sys::pidfd_open(init_pid).context("opening a pidfd for init")?,
+        };
+        send_pidfd(sock, &fd)?;
+    }
+    let (_, pid_start) = procfs::stat(init_pid).context("init exited during create")?;
+    let record = Record {
+        oci_version: spec.oci_version.clone(),
+        id: s.id.clone(),
+        pid: init_pid,
+        pid_start,
+        bundle: s.bundle.to_string_lossy().into_owned(),
+        rootfs: s.rootfs.to_string_lossy().into_owned(),
+        created: timefmt::now(),
+        owner: String::new(),
+        annotations: spec.annotations.clone(),
+        hooks: Hooks {
+            poststart: spec.hooks.poststart.clone(),
+            poststop: spec.hooks.poststop.clone(),
+            ..Default::default()
+        },
+        cgroup: s.cgroup.clone(),
+        pid_ns: s.checked.namespaces.is_private(Kind::Pid),
+        has_process: s.checked.process.is_some(),
+    };
+    Ok((record, pty))
+}
+
+fn send_pidfd(sock: &Path, fd: &OwnedFd) -> Result<()> {
+    let s = std::os::unix::net::UnixStream::connect(sock)
+        .with_context(|| format!("connecting to pidfd socket {}", sock.display()))?;
+    crate::linux::fdpass::send(&s, b"pidfd", Some(fd.as_raw_fd())).context("sending the pidfd")
+}
+
+/// Writes `pid` to `path` atomically, without a trailing newline.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("writing pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing pid file {}", path.display()))
+}

@@ -1,0 +1,74 @@
+//! The typed messages between `berth create` and the container's init,
+//! over one SOCK_SEQPACKET pair (descriptors ride along with SCM_RIGHTS).
+
+use crate::linux::{fdpass, sys};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::os::fd::{OwnedFd, RawFd};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub enum Msg {
+    /// Parent → init: maps written, cgroup joined; carries init's host pid.
+    Go { host_pid: i32 },
+    /// Init → parent (general path): the user namespace exists, write the maps.
+    MapsPlease,
+    /// Parent → init: maps are written.
+    MapsDone,
+    /// Init (general path) → parent: the process that becomes init (host pid).
+    InitPid(i32),
+    /// Init → parent: run prestart and createRuntime hooks now.
+    HooksPlease,
+    /// Parent → init: those hooks ran.
+    HooksDone,
+    /// Init → parent: set up, waiting for start (a pty master may ride along).
+    Ready,
+    /// Init → parent: this step failed.
+    Error(String),
+}
+
+pub struct Channel(OwnedFd);
+
+impl Channel {
+    pub fn pair() -> Result<(Channel, Channel)> {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid out array of two ints.
+        sys::cvt(unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        })
+        .context("creating the sync socket pair")?;
+        Ok((Channel(sys::owned(fds[0])?), Channel(sys::owned(fds[1])?)))
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_fd(msg, None)
+    }
+
+    pub fn send_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        let data = serde_json::to_vec(msg).context("encoding a sync message")?;
+        fdpass::send(&self.0, &data, fd).context("sending a sync message")
+    }
+
+    pub fn recv(&self) -> Result<(Msg, Option<OwnedFd>)> {
+        let mut buf = vec![0u8; 65536];
+        let (n, fd) = fdpass::recv(&self.0, &mut buf).context("receiving a sync message")?;
+        if n == 0 {
+            bail!("the container's init exited during setup");
+        }
+        let msg = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
+        Ok((msg, fd))
+    }
+
+    /// Waits for one exact message; an `Error` from the other side becomes ours.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()?.0 {
+            m if m == want => Ok(()),
+            Msg::Error(e) => bail!(e),
+            other => bail!("sync: expected {want:?}, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Checks a spec before anything is created and derives what the
+//! container setup needs (namespace plan, capability masks, rlimits,
+//! parsed mount options). Every error names the field and the value.
+
+use super::types::{Mount, Process, Spec};
+use crate::linux::namespaces::{Kind, Plan};
+use crate::linux::{caps, mount_opts, rlimits};
+use anyhow::{bail, Result};
+
+/// A process description, checked and turned into what the kernel takes.
+#[derive(Debug, Clone)]
+pub struct ProcessPlan {
+    pub process: Process,
+    pub caps: Option<caps::Sets>,
+    pub rlimits: Vec<rlimits::Limit>,
+    /// Capability names the running kernel does not have (skipped).
+    pub unsupported_caps: Vec<String>,
+}
+
+/// Everything create needs, checked.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub spec: Spec,
+    pub namespaces: Plan,
+    pub process: Option<ProcessPlan>,
+    pub mounts: Vec<(Mount, mount_opts::Options)>,
+}
+
+fn refuse_if_set(field: &str, present: bool) -> Result<()> {
+    if present {
+        bail!("{field}: not supported by berth yet");
+    }
+    Ok(())
+}
+
+pub fn check_process(p: &Process) -> Result<ProcessPlan> {
+    if p.args.is_empty() || p.args[0].is_empty() {
+        bail!("process.args: must name the program to run");
+    }
+    if !p.cwd.starts_with('/') {
+        bail!("process.cwd: {:?} is not an absolute path", p.cwd);
+    }
+    for (i, e) in p.env.iter().enumerate() {
+        if !e.contains('=') {
+            bail!("process.env[{i}]: {e:?} is not of the form KEY=VALUE");
+        }
+    }
+    refuse_if_set("process.commandLine", p.command_line.is_some())?;
+    refuse_if_set(
+        "process.apparmorProfile",
+        p.apparmor_profile.as_deref().is_some_and(|s| !s.is_empty()),
+    )?;
+    refuse_if_set(
+        "process.selinuxLabel",
+        p.selinux_label.as_deref().is_some_and(|s| !s.is_empty()),
+    )?;
+    refuse_if_set("process.scheduler", p.scheduler.is_some())?;
+    refuse_if_set("process.ioPriority", p.io_priority.is_some())?;
+    refuse_if_set("process.execCPUAffinity", p.exec_cpu_affinity.is_some())?;
+    if let Some(adj) = p.oom_score_adj {
+        if !(-1000..=1000).contains(&adj) {
+            bail!("process.oomScoreAdj: {adj} is outside -1000..1000");
+        }
+    }
+    if let Some(m) = p.user.umask {
+        if m > 0o777 {
+            bail!("process.user.umask: {m:#o} is not a valid umask");
+        }
+    }
+    let (caps, unsupported_caps) = match &p.capabilities {
+        Some(c) => {
+            let (s, w) = caps::parse(c)?;
+            (Some(s), w)
+        }
+        None => (None, Vec::new()),
+    };
+    Ok(ProcessPlan {
+        process: p.clone(),
+        caps,
+        rlimits: rlimits::parse(&p.rlimits)?,
+        unsupported_caps,
+    })
+}
+
+/// Sysctls that only make sense in a namespace the container owns.
+fn check_sysctl(key: &str, ns: &Plan) -> Result<()> {
+    const IPC: [&str; 7] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+    ];
+    let need = if IPC.contains(&key)
+        || key.starts_with("fs.mqueue.")
+        || key == "kernel.shm_rmid_forced"
+    {
+        Kind::Ipc
+    } else if key.starts_with("net.") {
+        Kind::Network
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        bail!("linux.sysctl: {key:?} cannot be set through sysctl; use the hostname/domainname fields");
+    } else {
+        bail!("linux.sysctl: {key:?} is not namespaced and would change the host");
+    };
+    if !ns.is_private(need) {
+        bail!(
+            "linux.sysctl: {key:?} needs the container to have its own {} namespace",
+            need.spec_name()
+        );
+    }
+    Ok(())
+}
+
+pub fn check(spec: Spec) -> Result<Checked> {
+    if !spec.oci_version.is_empty() && !spec.oci_version.starts_with("1.") {
+        bail!("ociVersion: {:?} is not a 1.x version", spec.oci_version);
+    }
+    match &spec.root {
+        None => bail!("root: missing; the spec needs root.path"),
+        Some(r) if r.path.is_empty() => bail!("root.path: empty"),
+        _ => {}
+    }
+    let linux = spec.linux.clone().unwrap_or_default();
+    let namespaces = Plan::from_spec(&linux.namespaces)?;
+    let process = spec.process.as_ref().map(check_process).transpose()?;
+
+    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts)
+    {
+        bail!(
+            "hostname: {:?} cannot be set without a private uts namespace",
+            spec.hostname.as_deref().unwrap_or("")
+        );
+    }
+    if spec.domainname.as_deref().is_some_and(|h| !h.is_empty())
+        && !namespaces.is_private(Kind::Uts)
+    {
+        bail!("domainname: cannot be set without a private uts namespace");
+    }
+    let userns_new = namespaces.is_new(Kind::User);
+    if userns_new && (linux.uid_mappings.is_empty() || linux.gid_mappings.is_empty()) {
+        bail!("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
+    }
+    if !userns_new && (!linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty()) {
+        bail!("linux.uidMappings: mappings are given but no new user namespace is requested");
+    }
+    for (i, m) in linux
+        .uid_mappings
+        .iter()
+        .chain(&linux.gid_mappings)
+        .enumerate()
+    {
+        if m.size == 0 {
+            bail!("linux.uidMappings/gidMappings[{i}]: size is 0");
+        }
+    }
+    if !linux.time_offsets.is_empty() && !namespaces.is_new(Kind::Time) {
+        bail!("linux.timeOffsets: needs a new time namespace");
+    }
+    for k in linux.time_offsets.keys() {
+        if k != "monotonic" && k != "boottime" {
+            bail!("linux.timeOffsets: unknown clock {k:?} (monotonic or boottime)");
+        }
+    }
+    if let Some(p) = linux.rootfs_propagation.as_deref() {
+        if !matches!(
+            p,
+            "" | "private"
+                | "rprivate"
+                | "slave"
+                | "rslave"
+                | "shared"
+                | "rshared"
+                | "unbindable"
+                | "runbindable"
+        ) {
+            bail!("linux.rootfsPropagation: {p:?} is not a propagation mode");
+        }
+    }
+    for key in linux.sysctl.keys() {
+        check_sysctl(key, &namespaces)?;
+    }
+    for (i, d) in linux.devices.iter().enumerate() {
+        if !d.path.starts_with("/dev/") {
+            bail!("linux.devices[{i}].path: {:?} is not under /dev", d.path);
+        }
+        if !matches!(d.kind.as_str(), "c" | "b" | "u" | "p") {
+            bail!(
+                "linux.devices[{i}].type: {:?} is not one of c, b, u, p",
+                d.kind
+            );
+        }
+    }
+    refuse_if_set("linux.seccomp", linux.seccomp.is_some())?;
+    refuse_if_set("linux.intelRdt", linux.intel_rdt.is_some())?;
+    refuse_if_set("linux.personality", linux.personality.is_some())?;
+    refuse_if_set("linux.memoryPolicy", linux.memory_policy.is_some())?;
+    refuse_if_set("linux.netDevices", linux.net_devices.is_some())?;
+    refuse_if_set(
+        "linux.mountLabel",
+        linux.mount_label.as_deref().is_some_and(|s| !s.is_empty()),
+    )?;
+    if let Some(r) = &linux.resources {
+        if let Some((k, _)) = r.other.iter().find(|(_, v)| !v.is_null()) {
+            bail!("linux.resources.{k}: resource limits are not supported by berth yet");
+        }
+        for (i, rule) in r.devices.iter().enumerate() {
+            crate::cgroups::devices_v1::rule_line(i, rule)?;
+        }
+    }
+
+    let mut mounts = Vec::new();
+    for (i, m) in spec.mounts.iter().enumerate() {
+        if !m.destination.starts_with('/') {
+            bail!(
+                "mounts[{i}].destination: {:?} is not an absolute path",
+                m.destination
+            );
+        }
+        refuse_if_set(
+            &format!("mounts[{i}].uidMappings"),
+            m.uid_mappings.is_some() || m.gid_mappings.is_some(),
+        )?;
+        let opts = mount_opts::parse(&format!("mounts[{i}].options"), &m.options)?;
+        mounts.push((m.clone(), opts));
+    }
+    Ok(Checked {
+        spec,
+        namespaces,
+        process,
+        mounts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn err(json: &str) -> String {
+        check(spec(json)).unwrap_err().to_string()
+    }
+
+    const PROC: &str = r#""process":{"args":["sh"],"cwd":"/"}"#;
+
+    #[test]
+    fn minimal_spec_passes() {
+        let c = check(spec(&format!(
+            r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},{PROC}}}"#
+        )))
+        .unwrap();
+        assert!(c.process.is_some());
+    }
+
+    #[test]
+    fn errors_name_fields() {
+        assert!(err(r#"{"ociVersion":"1.0.0"}"#).contains("root"));
+        assert!(
+            err(r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#)
+                .contains("process.args")
+        );
+        assert!(
+            err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"rel"}}"#)
+                .contains("process.cwd")
+        );
+        assert!(err(&format!(
+            r#"{{"root":{{"path":"r"}},{PROC},"hostname":"h"}}"#
+        ))
+        .contains("uts"));
+        assert!(err(&format!(
+            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"seccomp":{{}}}}}}"#
+        ))
+        .contains("linux.seccomp"));
+        assert!(err(&format!(
+            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"resources":{{"memory":{{"limit":1}}}}}}}}"#
+        ))
+        .contains("linux.resources.memory"));
+        assert!(err(&format!(
+            r#"{{"root":{{"path":"r"}},{PROC},"mounts":[{{"destination":"x"}}]}}"#
+        ))
+        .contains("mounts[0].destination"));
+    }
+
+    #[test]
+    fn sysctl_needs_its_namespace() {
+        let e = err(&format!(
+            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"sysctl":{{"net.ipv4.ip_forward":"1"}}}}}}"#
+        ));
+        assert!(e.contains("network namespace"), "{e}");
+        let ok = format!(
+            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"namespaces":[{{"type":"network"}}],"sysctl":{{"net.ipv4.ip_forward":"1"}}}}}}"#
+        );
+        assert!(check(spec(&ok)).is_ok());
+    }
+
+    #[test]
+    fn user_namespace_needs_mappings() {
+        let e = err(&format!(
+            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"namespaces":[{{"type":"user"}}]}}}}"#
+        ));
+        assert!(e.contains("uidMappings"));
+    }
+}
