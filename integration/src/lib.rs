@@ -1,1 +1,269 @@
-//! Test harness for the integration tests: bundles, the binary, helpers.
+//! Harness for berth's integration tests: they run the built binary as
+//! root on a busybox bundle and look at what the container saw and what
+//! is left on the host.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The berth binary under test: $BERTH_BIN, else the workspace's build.
+pub fn berth_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("BERTH_BIN") {
+        return PathBuf::from(p);
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("integration/ sits in the workspace").to_path_buf();
+    for profile in ["release", "debug"] {
+        let p = ws.join("target").join(profile).join("berth");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("no berth binary: build it first or set BERTH_BIN");
+}
+
+pub fn require_root() {
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "integration tests run as root (sudo make test)");
+}
+
+/// A unique name for this test process and call.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let p = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&p).expect("creating a temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A bundle: busybox rootfs plus a config.json made from `berth spec`.
+pub struct Bundle {
+    pub dir: TempDir,
+    pub config: Value,
+}
+
+fn install_busybox(rootfs: &Path) {
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed");
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for name in String::from_utf8_lossy(&list.stdout).lines() {
+        if name != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(name));
+        }
+    }
+    for d in ["proc", "sys", "dev", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+}
+
+impl Bundle {
+    pub fn new() -> Bundle {
+        require_root();
+        let dir = TempDir::new("berth-bundle");
+        install_busybox(&dir.0.join("rootfs"));
+        let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&dir.0).output().unwrap();
+        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
+        let config: Value = serde_json::from_slice(&std::fs::read(dir.0.join("config.json")).unwrap()).unwrap();
+        let mut b = Bundle { dir, config };
+        b.config["process"]["terminal"] = json!(false);
+        b.config["root"]["readonly"] = json!(false);
+        b
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir.0
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.0.join("rootfs")
+    }
+
+    /// The container runs `sh -c script`.
+    pub fn sh(&mut self, script: &str) -> &mut Self {
+        self.config["process"]["args"] = json!(["sh", "-c", script]);
+        self
+    }
+
+    pub fn write(&self) {
+        std::fs::write(self.dir.0.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+    }
+
+    pub fn add_mount(&mut self, m: Value) -> &mut Self {
+        self.config["mounts"].as_array_mut().unwrap().push(m);
+        self
+    }
+
+    pub fn add_namespace(&mut self, kind: &str, path: Option<&str>) -> &mut Self {
+        let ns = self.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != kind);
+        let mut n = json!({"type": kind});
+        if let Some(p) = path {
+            n["path"] = json!(p);
+        }
+        ns.push(n);
+        self
+    }
+}
+
+impl Default for Bundle {
+    fn default() -> Self {
+        Bundle::new()
+    }
+}
+
+/// A berth with its own state root, so tests never see each other.
+pub struct Berth {
+    pub root: TempDir,
+}
+
+impl Default for Berth {
+    fn default() -> Self {
+        Berth::new()
+    }
+}
+
+impl Berth {
+    pub fn new() -> Berth {
+        Berth { root: TempDir::new("berth-root") }
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(berth_bin());
+        c.arg("--root").arg(&self.root.0);
+        c
+    }
+
+    /// Runs berth with `args`, stdin closed, output captured in files (a
+    /// created container keeps berth's stdio open, so pipes would never close).
+    pub fn run(&self, args: &[&str]) -> Output {
+        capture(self.cmd().args(args))
+    }
+
+    /// `run` of a bundle in the foreground: (exit code, stdout, stderr).
+    pub fn run_bundle(&self, b: &Bundle, id: &str) -> (i32, String, String) {
+        b.write();
+        let out = self.run(&["run", "--bundle", b.path().to_str().unwrap(), id]);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs a bundle that must succeed and returns its stdout.
+    pub fn output_of(&self, b: &Bundle, id: &str) -> String {
+        let (code, out, err) = self.run_bundle(b, id);
+        assert_eq!(code, 0, "container {id} failed: stdout {out:?} stderr {err:?}");
+        out
+    }
+
+    pub fn create(&self, b: &Bundle, id: &str) -> Output {
+        b.write();
+        self.run(&["create", "--bundle", b.path().to_str().unwrap(), id])
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "berth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state prints JSON")
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Waits until `id` reports `status` (at most ~5 s).
+    pub fn wait_status(&self, id: &str, status: &str) {
+        for _ in 0..500 {
+            if self.status(id) == status {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("container {id} never became {status}");
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        // Force-delete whatever a failed test left, so the host stays clean.
+        if let Ok(rd) = std::fs::read_dir(&self.root.0) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.run(&["delete", "--force", &id]);
+            }
+        }
+    }
+}
+
+/// Runs `cmd` to its end with stdout and stderr in temporary files.
+pub fn capture(cmd: &mut Command) -> Output {
+    let dir = TempDir::new("berth-out");
+    let (o, e) = (dir.0.join("out"), dir.0.join("err"));
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .expect("running berth");
+    Output { status, stdout: std::fs::read(&o).unwrap(), stderr: std::fs::read(&e).unwrap() }
+}
+
+/// Every cgroup directory berth would use for `id` by default.
+pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    cgroup_mounts().into_iter().map(|m| m.join("berth").join(id)).collect()
+}
+
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
+        })
+        .collect()
+}
+
+/// Asserts nothing of container `id` remains: state dir, cgroups, processes.
+pub fn assert_nothing_left(berth: &Berth, id: &str, pid: Option<i32>) {
+    assert!(!berth.root.0.join(id).exists(), "state directory of {id} remains");
+    for d in default_cgroup_dirs(id) {
+        assert!(!d.exists(), "cgroup {} remains", d.display());
+    }
+    if let Some(p) = pid {
+        // SAFETY: kill with signal 0 only checks for existence.
+        let alive = unsafe { libc::kill(p, 0) } == 0;
+        let zombie = std::fs::read_to_string(format!("/proc/{p}/stat")).map(|s| s.contains(") Z")).unwrap_or(true);
+        assert!(!alive || zombie, "process {p} of {id} remains");
+    }
+}
+
+/// The inode of a namespace link such as /proc/self/ns/net, as `net:[N]`.
+pub fn ns_link(pid: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+}

@@ -27,6 +27,8 @@ pub fn main(s: &Setup, ch: &Channel) -> ! {
 }
 
 fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
+    // SAFETY: closing our copy of the state lock; the parent keeps its own.
+    unsafe { libc::close(s.lock_fd) };
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     // Nothing in the container may ptrace us or open /proc/<init>/exe while
     // berth's code runs here (CVE-2019-5736); execve resets this.

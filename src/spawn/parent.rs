@@ -113,6 +113,7 @@ fn build(
         extra_fds: req.listen_fds + req.preserve_fds,
         listen_fds: req.listen_fds,
         no_pivot: req.no_pivot,
+        lock_fd: locked.lock_fd(),
         new_keyring: !req.no_new_keyring,
         general,
         needs_fork,

@@ -1,0 +1,242 @@
+//! create / start / state / list / kill / delete, seen from outside.
+
+use berth_integration::*;
+use std::process::{Command, Stdio};
+
+#[test]
+fn run_returns_the_exit_code_and_signal() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("exit 3");
+    assert_eq!(berth.run_bundle(&b, &unique("exit")).0, 3);
+    // pid 1 of a pid namespace ignores SIGKILL from inside: share the host's.
+    let mut nopid = Bundle::new();
+    nopid.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    nopid.sh("kill -9 $$");
+    assert_eq!(berth.run_bundle(&nopid, &unique("sig")).0, 137);
+    let id = unique("ok");
+    b.sh("echo hello");
+    assert_eq!(berth.output_of(&b, &id), "hello\n");
+    assert_nothing_left(&berth, &id, None);
+}
+
+#[test]
+fn state_goes_created_running_stopped() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("states");
+    let out = berth.create(&b, &id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let st = berth.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["bundle"], b.path().canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(st["ociVersion"], "1.2.0");
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    assert!(pid > 0);
+    for dir in default_cgroup_dirs(&id) {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert!(procs.lines().any(|l| l == pid.to_string()), "{} lacks init", dir.display());
+    }
+    berth.ok(&["start", &id]);
+    assert_eq!(berth.status(&id), "running");
+    let again = berth.run(&["start", &id]);
+    assert!(!again.status.success());
+    berth.ok(&["kill", &id, "KILL"]);
+    berth.wait_status(&id, "stopped");
+    assert_eq!(berth.state(&id)["pid"], 0);
+    let out = berth.run(&["kill", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
+    berth.ok(&["delete", &id]);
+    assert_nothing_left(&berth, &id, Some(pid));
+}
+
+#[test]
+fn kill_takes_names_and_numbers() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("trap 'echo got-usr1 > /tmp/usr1; exit 0' USR1; while true; do sleep 0.1; done");
+    let id = unique("kill");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    berth.ok(&["kill", &id, "SIGUSR1"]);
+    berth.wait_status(&id, "stopped");
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/usr1")).unwrap(), "got-usr1\n");
+    berth.ok(&["delete", &id]);
+    let id = unique("kill9");
+    b.sh("sleep 100");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    berth.ok(&["kill", &id, "9"]);
+    berth.wait_status(&id, "stopped");
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn delete_refuses_running_and_kills_created() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("del");
+    assert!(berth.create(&b, &id).status.success());
+    let pid = berth.state(&id)["pid"].as_i64().unwrap() as i32;
+    berth.ok(&["delete", &id]);
+    assert_nothing_left(&berth, &id, Some(pid));
+
+    let id = unique("delrun");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    let out = berth.run(&["delete", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not stopped"));
+    let pid = berth.state(&id)["pid"].as_i64().unwrap() as i32;
+    berth.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&berth, &id, Some(pid));
+    // A second forced delete of a gone id is harmless.
+    berth.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn unknown_and_duplicate_ids_use_runc_words() {
+    let berth = Berth::new();
+    let out = berth.run(&["state", "nope-does-not-exist"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container \\\"nope-does-not-exist\\\" does not exist"));
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("dup");
+    assert!(berth.create(&b, &id).status.success());
+    let out = berth.create(&b, &id);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(berth.status(&id), "created", "the failed create must not touch the first");
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn concurrent_deletes_of_one_id_succeed_once() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("true");
+    let id = unique("race");
+    assert!(berth.create(&b, &id).status.success());
+    let kids: Vec<_> = (0..10)
+        .map(|_| berth.cmd().args(["delete", &id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+        .collect();
+    let ok = kids.into_iter().map(|mut k| k.wait().unwrap().success()).filter(|s| *s).count();
+    assert_eq!(ok, 1);
+    assert_nothing_left(&berth, &id, None);
+}
+
+#[test]
+fn a_recycled_pid_is_not_the_container() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("recycle");
+    assert!(berth.create(&b, &id).status.success());
+    let state_file = berth.root.0.join(&id).join("state.json");
+    let mut rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let real = rec["pid"].as_i64().unwrap();
+    // Point the record at a live process that is not the init (this test itself).
+    rec["pid"] = serde_json::json!(std::process::id());
+    std::fs::write(&state_file, serde_json::to_vec(&rec).unwrap()).unwrap();
+    assert_eq!(berth.status(&id), "stopped");
+    rec["pid"] = serde_json::json!(real);
+    std::fs::write(&state_file, serde_json::to_vec(&rec).unwrap()).unwrap();
+    assert_eq!(berth.status(&id), "created");
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn list_formats() {
+    let berth = Berth::new();
+    assert_eq!(berth.ok(&["list", "--format", "json"]).trim(), "null");
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("list");
+    assert!(berth.create(&b, &id).status.success());
+    let table = berth.ok(&["list"]);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("ID "));
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[0], id);
+    assert_eq!(row[2], "created");
+    let json: serde_json::Value = serde_json::from_str(&berth.ok(&["list", "--format=json"])).unwrap();
+    assert_eq!(json[0]["id"], id.as_str());
+    assert_eq!(json[0]["status"], "created");
+    assert_eq!(berth.ok(&["list", "-q"]).trim(), id);
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn pid_file_is_atomic_and_relative_to_cwd() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    b.write();
+    let id = unique("pidfile");
+    let cwd = TempDir::new("berth-cwd");
+    let out = capture(berth.cmd().current_dir(&cwd.0).args([
+        "create",
+        "--pid-file",
+        "my.pid",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(cwd.0.join("my.pid")).unwrap();
+    assert!(!text.ends_with('\n'));
+    assert_eq!(text, berth.state(&id)["pid"].to_string());
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn run_detach_then_delete() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    b.write();
+    let id = unique("detach");
+    berth.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(berth.status(&id), "running");
+    berth.ok(&["kill", &id, "KILL"]);
+    berth.wait_status(&id, "stopped");
+    berth.ok(&["delete", &id]);
+    assert_nothing_left(&berth, &id, None);
+}
+
+#[test]
+fn config_without_process_can_be_created_not_started() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config.as_object_mut().unwrap().remove("process");
+    let id = unique("noproc");
+    let out = berth.create(&b, &id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(berth.status(&id), "created");
+    let out = berth.run(&["start", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no process"));
+    berth.ok(&["delete", &id]);
+    assert_nothing_left(&berth, &id, None);
+}
+
+#[test]
+fn spec_and_version() {
+    let dir = TempDir::new("berth-spec");
+    let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&dir.0).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.0.join("config.json")).unwrap()).unwrap();
+    assert_eq!(v["process"]["args"][0], "sh");
+    let again = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&dir.0).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let out = Command::new(berth_bin()).arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().next().unwrap().starts_with("berth version "));
+    assert!(text.contains("\nspec: 1.2"));
+}
