@@ -38,6 +38,10 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>, want_pidfd: bool) -> io::Result
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if flags & CLONE_PARENT != 0 {
+        // clone3 refuses an exit signal with CLONE_PARENT; the child inherits ours.
+        args.exit_signal = 0;
+    }
     if want_pidfd {
         args.flags |= CLONE_PIDFD;
         args.pidfd = &mut pidfd as *mut i32 as u64;

@@ -217,13 +217,13 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
     if let Some(p) = propagation {
         sys::mount(None, "/", None, p, None).context("linux.rootfsPropagation")?;
     }
-    let root = Root::open(Path::new("/"))?;
-    mounts::mask(&root, &linux.masked_paths)?;
-    mounts::readonly(&root, &linux.readonly_paths)?;
-    drop(root);
     for (k, v) in &linux.sysctl {
         write_sysctl(k, v)?;
     }
+    let root = Root::open(Path::new("/"))?;
+    mounts::readonly(&root, &linux.readonly_paths)?;
+    mounts::mask(&root, &linux.masked_paths)?;
+    drop(root);
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
         rootfs::make_readonly()?;
     }
