@@ -7,6 +7,7 @@
 use super::sys::{cstr, owned};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
@@ -17,6 +18,17 @@ struct OpenHow {
     flags: u64,
     mode: u64,
     resolve: u64,
+}
+
+fn readlinkat(dir: &OwnedFd, name: &std::ffi::CStr) -> io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is valid for its length; dir is a directory handle.
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 pub struct Root {
@@ -74,13 +86,22 @@ impl Root {
     }
 
     /// Creates every missing directory of `rel` (mode 0755) and returns a
-    /// handle on the last one.
+    /// handle on the last one. A dangling symlink on the way is followed
+    /// (inside the root) and its target created, as runc does.
     pub fn mkdir_all(&self, rel: &str) -> io::Result<OwnedFd> {
+        self.mkdir_all_depth(Path::new(rel), 0)
+    }
+
+    fn mkdir_all_depth(&self, rel: &Path, depth: u32) -> io::Result<OwnedFd> {
+        if depth > 40 {
+            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+        }
+        let comps: Vec<Component> = rel.components().collect();
         let mut cur = self.handle("/")?;
         let mut walked = PathBuf::from("/");
-        for comp in Path::new(rel).components() {
+        for (i, comp) in comps.iter().enumerate() {
             let name = match comp {
-                Component::Normal(n) => n,
+                Component::Normal(n) => *n,
                 Component::ParentDir => {
                     walked.push("..");
                     cur = self.handle(&walked.to_string_lossy())?;
@@ -88,21 +109,29 @@ impl Root {
                 }
                 _ => continue,
             };
+            let parent = walked.clone();
             walked.push(name);
-            let w = walked.to_string_lossy();
+            let w = walked.to_string_lossy().into_owned();
             cur = match self.open_at(&w, libc::O_PATH | libc::O_DIRECTORY, 0) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     let c = cstr(name)?;
                     // SAFETY: cur is a directory handle, c a valid string.
-                    let r = unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), 0o755) };
-                    if r != 0 {
+                    if unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), 0o755) } == 0 {
+                        self.open_at(&w, libc::O_PATH | libc::O_DIRECTORY, 0)?
+                    } else {
                         let e = io::Error::last_os_error();
                         if e.raw_os_error() != Some(libc::EEXIST) {
                             return Err(e);
                         }
+                        // A dangling symlink: create what it points at, inside the root.
+                        let target = readlinkat(&cur, &c)?;
+                        let mut next = if target.is_absolute() { target } else { parent.join(target) };
+                        for rest in &comps[i + 1..] {
+                            next.push(rest.as_os_str());
+                        }
+                        return self.mkdir_all_depth(&next, depth + 1);
                     }
-                    self.open_at(&w, libc::O_PATH | libc::O_DIRECTORY, 0)?
                 }
                 Err(e) => return Err(e),
             };

@@ -1,0 +1,132 @@
+//! Root filesystem, mounts, masked and read-only paths, devices.
+
+use berth_integration::*;
+use serde_json::json;
+
+#[test]
+fn readonly_root() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["root"]["readonly"] = json!(true);
+    b.sh("touch /x 2>/dev/null && echo wrote || echo refused; touch /dev/shm/ok && echo shm-ok");
+    assert_eq!(berth.output_of(&b, &unique("ro")), "refused\nshm-ok\n");
+}
+
+#[test]
+fn readonly_bind_mount() {
+    let berth = Berth::new();
+    let host = TempDir::new("berth-src");
+    std::fs::write(host.0.join("f"), "from-host").unwrap();
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/data", "type": "bind", "source": host.0, "options": ["rbind", "ro"]}));
+    b.sh("cat /data/f; echo; touch /data/g 2>/dev/null && echo wrote || echo refused");
+    assert_eq!(berth.output_of(&b, &unique("bindro")), "from-host\nrefused\n");
+    assert!(!host.0.join("g").exists());
+}
+
+#[test]
+fn bind_mount_of_a_file_and_relative_source() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    std::fs::write(b.path().join("hello.txt"), "hi").unwrap();
+    b.add_mount(json!({"destination": "/etc/deep/hello.txt", "type": "bind", "source": "hello.txt", "options": ["bind"]}));
+    b.sh("cat /etc/deep/hello.txt");
+    assert_eq!(berth.output_of(&b, &unique("bindfile")), "hi");
+}
+
+#[test]
+fn tmpfs_options_are_applied() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "noexec", "size=1m", "mode=700"]}));
+    b.sh("grep ' /scratch ' /proc/self/mounts; stat -c %a /scratch");
+    let out = berth.output_of(&b, &unique("tmpfs"));
+    let mut lines = out.lines();
+    let m = lines.next().unwrap();
+    assert!(m.contains("nosuid") && m.contains("noexec") && m.contains("size=1024k"), "{m}");
+    assert_eq!(lines.next().unwrap(), "700");
+}
+
+#[test]
+fn recursive_readonly_option() {
+    let berth = Berth::new();
+    let host = TempDir::new("berth-rro");
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/rro", "type": "bind", "source": host.0, "options": ["rbind", "rro"]}));
+    b.sh("touch /rro/x 2>/dev/null && echo wrote || echo refused");
+    assert_eq!(berth.output_of(&b, &unique("rro")), "refused\n");
+}
+
+#[test]
+fn symlink_mount_target_stays_inside_the_rootfs() {
+    let berth = Berth::new();
+    let outside = TempDir::new("berth-outside");
+    let mut b = Bundle::new();
+    // /escape points at a host directory by absolute path, and /up climbs with "..".
+    std::os::unix::fs::symlink(&outside.0, b.rootfs().join("escape")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", b.rootfs().join("up")).unwrap();
+    b.add_mount(json!({"destination": "/escape/sub", "type": "tmpfs", "source": "tmpfs"}));
+    b.add_mount(json!({"destination": "/up/tmp/climbed", "type": "tmpfs", "source": "tmpfs"}));
+    b.sh("grep -c tmpfs /proc/self/mounts >/dev/null && echo ok");
+    assert_eq!(berth.output_of(&b, &unique("escape")), "ok\n");
+    assert!(!outside.0.join("sub").exists(), "a mount target was created outside the rootfs");
+    assert!(!std::path::Path::new("/tmp/climbed").exists(), "a mount target escaped through ..");
+    let inside = b.rootfs().join(outside.0.strip_prefix("/").unwrap()).join("sub");
+    assert!(inside.exists(), "the target should be made inside the rootfs at {}", inside.display());
+    assert!(b.rootfs().join("tmp/climbed").exists());
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["maskedPaths"] = json!(["/proc/version", "/sys/firmware", "/does/not/exist"]);
+    b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/nope"]);
+    b.sh("wc -c < /proc/version; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo wrote || echo refused");
+    let out = berth.output_of(&b, &unique("mask"));
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines, ["0", "0", "refused"]);
+}
+
+#[test]
+fn default_and_extra_devices() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["devices"] =
+        json!([{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 7, "gid": 8}]);
+    b.sh("for d in null zero full random urandom tty mynull; do stat -c '%n %F %t,%T' /dev/$d; done; \
+          stat -c '%a %u %g' /dev/mynull; echo x > /dev/null && echo null-ok; \
+          readlink /dev/ptmx; readlink /dev/fd; readlink /dev/stdin");
+    let out = berth.output_of(&b, &unique("dev"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "/dev/null character special file 1,3");
+    assert_eq!(lines[5], "/dev/tty character special file 5,0");
+    assert_eq!(lines[6], "/dev/mynull character special file 1,3");
+    assert_eq!(lines[7], "640 7 8");
+    assert_eq!(lines[8], "null-ok");
+    assert_eq!(&lines[9..], ["pts/ptmx", "/proc/self/fd", "/proc/self/fd/0"]);
+}
+
+#[test]
+fn device_cgroup_denies_unlisted_devices() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    // The default spec denies all devices; /dev/mem-like nodes made by mknod must not open.
+    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_MKNOD"]);
+    b.config["process"]["capabilities"]["effective"] = json!(["CAP_MKNOD"]);
+    b.config["process"]["capabilities"]["permitted"] = json!(["CAP_MKNOD"]);
+    b.sh("mknod /tmp/mem c 1 1 && (head -c1 /tmp/mem >/dev/null 2>&1 && echo opened || echo denied); head -c1 /dev/zero | wc -c");
+    assert_eq!(berth.output_of(&b, &unique("devcg")), "denied\n1\n");
+}
+
+#[test]
+fn no_pivot_moves_the_root() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("ls /bin/busybox && cat /proc/self/mountinfo | wc -l >/dev/null && echo ok");
+    b.write();
+    let out = berth.run(&["run", "--no-pivot", "--bundle", b.path().to_str().unwrap(), &unique("nopivot")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/bin/busybox\nok\n");
+}
