@@ -1,0 +1,130 @@
+//! The process: capabilities, NNP, rlimits, user, umask, env, cwd.
+
+use berth_integration::*;
+use serde_json::json;
+
+fn status_field(out: &str, key: &str) -> String {
+    out.lines().find_map(|l| l.strip_prefix(&format!("{key}:"))).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn capabilities_are_the_five_sets() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    let caps = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]);
+    b.config["process"]["capabilities"] = json!({
+        "bounding": caps, "effective": caps, "permitted": caps,
+        "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]
+    });
+    b.sh("cat /proc/self/status");
+    let out = berth.output_of(&b, &unique("caps"));
+    // CAP_KILL = 5, CAP_NET_BIND_SERVICE = 10, CAP_AUDIT_WRITE = 29.
+    assert_eq!(status_field(&out, "CapBnd"), "0000000020000420");
+    assert_eq!(status_field(&out, "CapEff"), "0000000020000420");
+    assert_eq!(status_field(&out, "CapPrm"), "0000000020000420");
+    assert_eq!(status_field(&out, "CapInh"), "0000000000000020");
+    assert_eq!(status_field(&out, "CapAmb"), "0000000000000020");
+}
+
+#[test]
+fn unknown_capability_is_an_error() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_FLY"]);
+    let id = unique("badcap");
+    let (code, _, err) = berth.run_bundle(&b, &id);
+    assert_eq!(code, 1);
+    assert!(err.contains("process.capabilities.bounding") && err.contains("CAP_FLY"), "{err}");
+    assert_nothing_left(&berth, &id, None);
+}
+
+#[test]
+fn no_new_privileges_flag() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("grep NoNewPrivs /proc/self/status");
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    assert_eq!(status_field(&berth.output_of(&b, &unique("nnp1")), "NoNewPrivs"), "1");
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    assert_eq!(status_field(&berth.output_of(&b, &unique("nnp0")), "NoNewPrivs"), "0");
+}
+
+#[test]
+fn rlimits_apply() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["rlimits"] =
+        json!([{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}, {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+    b.sh("ulimit -n; ulimit -Hn; ulimit -c");
+    assert_eq!(berth.output_of(&b, &unique("rlimit")), "321\n654\n0\n");
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["user"] = json!({"uid": 1234, "gid": 5678, "additionalGids": [11, 22], "umask": 0o027});
+    b.sh("id -u; id -g; grep Groups /proc/self/status; umask");
+    let out = berth.output_of(&b, &unique("user"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1234");
+    assert_eq!(lines[1], "5678");
+    assert_eq!(status_field(lines[2], "Groups"), "11 22");
+    assert_eq!(lines[3], "0027");
+}
+
+#[test]
+fn env_home_cwd_and_oom_score() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["env"] = json!(["PATH=/bin", "GREETING=ahoy"]);
+    b.config["process"]["cwd"] = json!("/work/dir");
+    b.config["process"]["oomScoreAdj"] = json!(123);
+    b.sh("echo $GREETING; echo $HOME; pwd; cat /proc/self/oom_score_adj");
+    assert_eq!(berth.output_of(&b, &unique("env")), "ahoy\n/\n/work/dir\n123\n");
+    assert!(b.rootfs().join("work/dir").is_dir());
+}
+
+#[test]
+fn missing_program_uses_runc_words() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["args"] = json!(["no-such-program"]);
+    let id = unique("noprog");
+    let (code, _, err) = berth.run_bundle(&b, &id);
+    assert_eq!(code, 1);
+    assert!(err.contains("executable file not found in $PATH"), "{err}");
+    assert_nothing_left(&berth, &id, None);
+}
+
+#[test]
+fn preserve_fds_reach_the_container() {
+    use std::os::unix::process::CommandExt;
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("echo via-fd3 >&3; ls /proc/self/fd | sort -n | tr '\\n' ' '");
+    b.write();
+    let dir = TempDir::new("berth-fd");
+    let target = dir.0.join("out");
+    let file = std::fs::File::create(&target).unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let id = unique("fds");
+    let mut cmd = berth.cmd();
+    cmd.args(["run", "--preserve-fds", "1", "--bundle", b.path().to_str().unwrap(), &id]);
+    // SAFETY: dup2 in the child before exec only touches its own descriptors.
+    unsafe {
+        cmd.pre_exec(move || {
+            if raw != 3 && libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // dup2 onto itself keeps close-on-exec: clear it either way.
+            libc::fcntl(3, libc::F_SETFD, 0);
+            Ok(())
+        });
+    }
+    let out = capture(&mut cmd);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "via-fd3\n");
+    // Only stdio, fd 3, and the descriptor ls itself opens.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0 1 2 3 4");
+}
