@@ -1,0 +1,80 @@
+//! A failed create says what failed and leaves nothing behind.
+
+use berth_integration::*;
+use serde_json::json;
+
+#[test]
+fn missing_bind_source_names_it_and_leaves_nothing() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.add_mount(json!({"destination": "/x", "type": "bind", "source": "/no/such/source-dir", "options": ["rbind"]}));
+    b.sh("true");
+    b.write();
+    let id = unique("nosrc");
+    let log = TempDir::new("berth-log");
+    let logfile = log.0.join("log.json");
+    let out = berth.run(&[
+        "--log",
+        logfile.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/no/such/source-dir"), "{stderr}");
+    let text = std::fs::read_to_string(&logfile).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one log line: {text}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(v["msg"].as_str().unwrap().contains("/no/such/source-dir"));
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    assert_nothing_left(&berth, &id, None);
+    // No process of this container survives either.
+    let procs = std::process::Command::new("pgrep").args(["-f", &id]).output().unwrap();
+    assert!(procs.stdout.is_empty(), "leftover processes: {}", String::from_utf8_lossy(&procs.stdout));
+}
+
+#[test]
+fn bad_config_values_name_the_field() {
+    let berth = Berth::new();
+    let cases: Vec<(&str, serde_json::Value)> = vec![
+        ("process.cwd", json!({"process": {"cwd": "relative"}})),
+        ("linux.resources.memory", json!({"linux": {"resources": {"memory": {"limit": 1000}}}})),
+        ("linux.seccomp", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}})),
+        ("process.rlimits", json!({"process": {"rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}})),
+        ("linux.namespaces", json!({"linux": {"namespaces": [{"type": "bogus"}]}})),
+    ];
+    for (field, patch) in cases {
+        let mut b = Bundle::new();
+        merge(&mut b.config, &patch);
+        let id = unique("bad");
+        let (code, _, err) = berth.run_bundle(&b, &id);
+        assert_eq!(code, 1, "{field}");
+        assert!(err.contains(field), "{field} not named in {err}");
+        assert_nothing_left(&berth, &id, None);
+    }
+}
+
+fn merge(into: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (into, patch) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+#[test]
+fn unsupported_global_flags_are_refused() {
+    let berth = Berth::new();
+    let out = berth.run(&["--systemd-cgroup", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("systemd"));
+}
