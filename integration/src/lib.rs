@@ -87,6 +87,11 @@ impl Bundle {
         let mut b = Bundle { dir, config };
         b.config["process"]["terminal"] = json!(false);
         b.config["root"]["readonly"] = json!(false);
+        if cgroup_v2_only() {
+            // berth refuses device rules on cgroup v2 until its eBPF filter
+            // exists (device_cgroup_denies_unlisted_devices checks the error).
+            b.config["linux"].as_object_mut().unwrap().remove("resources");
+        }
         b
     }
 
@@ -236,6 +241,13 @@ pub fn capture(cmd: &mut Command) -> Output {
 /// Every cgroup directory berth would use for `id` by default.
 pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
     cgroup_mounts().into_iter().map(|m| m.join("berth").join(id)).collect()
+}
+
+/// Whether the host has only the unified (v2) cgroup hierarchy.
+pub fn cgroup_v2_only() -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let kinds: Vec<&str> = info.lines().filter_map(|l| l.split_once(" - ")?.1.split(' ').next()).collect();
+    kinds.contains(&"cgroup2") && !kinds.contains(&"cgroup")
 }
 
 pub fn cgroup_mounts() -> Vec<PathBuf> {

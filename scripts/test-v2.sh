@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the integration test binaries (built on this host) inside a
+# throw-away cgroup-v2-only VM, so every test also passes on cgroup v2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vm=${V2VM:-../shared/vm/run-in-v2-vm.sh}
+[ -x "$vm" ] || { echo "test-v2: $vm is missing; cgroup v2 tests cannot run" >&2; exit 1; }
+: "${BERTH_BIN:?set BERTH_BIN to the berth binary}"
+bins=$(cargo test -p berth-integration --no-run --message-format=json 2>/dev/null \
+  | jq -r 'select(.profile.test == true and .executable != null and .target.kind == ["test"]) | .executable')
+[ -n "$bins" ] || { echo "test-v2: no integration test binaries" >&2; exit 1; }
+script="set -e; export BERTH_BIN=$BERTH_BIN; grep -q cgroup2 /proc/self/mounts; rc=0;"
+for b in $bins; do
+  script+=" echo \"== v2: \$(basename $b)\"; $b --test-threads=2 || rc=1;"
+done
+script+=' exit $rc'
+VM_MEM=${VM_MEM:-2048} "$vm" "$script"
