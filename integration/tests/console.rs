@@ -17,8 +17,19 @@ fn console_socket_receives_a_working_pty() {
     let sock = dir.0.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let id = unique("tty");
-    let out = berth.run(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = berth.run(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (conn, _) = listener.accept().unwrap();
     let master = std::fs::File::from(recv_fd(&conn));
     berth.ok(&["start", &id]);

@@ -209,6 +209,26 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the container's cgroup is frozen (paused).
+pub fn is_frozen(cg: &Cgroup) -> bool {
+    cg.dirs.iter().any(|(h, d)| frozen(h, d))
+}
+
+/// Thaws a frozen cgroup so that a SIGKILL can be acted on.
+pub fn thaw(cg: &Cgroup) {
+    for (h, d) in &cg.dirs {
+        if frozen(h, d) {
+            let (file, value) = if h.v2 {
+                ("cgroup.freeze", "0")
+            } else {
+                ("freezer.state", "THAWED")
+            };
+            let _ =
+                crate::linux::sys::write_file(&d.join(file).to_string_lossy(), value.as_bytes());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,25 +269,5 @@ mod tests {
             path_in(&h("/user"), Some("../../x"), "c"),
             PathBuf::from("/sys/fs/cgroup/memory/user/x")
         );
-    }
-}
-
-/// Whether the container's cgroup is frozen (paused).
-pub fn is_frozen(cg: &Cgroup) -> bool {
-    cg.dirs.iter().any(|(h, d)| frozen(h, d))
-}
-
-/// Thaws a frozen cgroup so that a SIGKILL can be acted on.
-pub fn thaw(cg: &Cgroup) {
-    for (h, d) in &cg.dirs {
-        if frozen(h, d) {
-            let (file, value) = if h.v2 {
-                ("cgroup.freeze", "0")
-            } else {
-                ("freezer.state", "THAWED")
-            };
-            let _ =
-                crate::linux::sys::write_file(&d.join(file).to_string_lossy(), value.as_bytes());
-        }
     }
 }

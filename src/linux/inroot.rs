@@ -23,7 +23,14 @@ struct OpenHow {
 fn readlinkat(dir: &OwnedFd, name: &std::ffi::CStr) -> io::Result<PathBuf> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: buf is valid for its length; dir is a directory handle.
-    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -126,7 +133,11 @@ impl Root {
                         }
                         // A dangling symlink: create what it points at, inside the root.
                         let target = readlinkat(&cur, &c)?;
-                        let mut next = if target.is_absolute() { target } else { parent.join(target) };
+                        let mut next = if target.is_absolute() {
+                            target
+                        } else {
+                            parent.join(target)
+                        };
                         for rest in &comps[i + 1..] {
                             next.push(rest.as_os_str());
                         }

@@ -62,9 +62,10 @@ impl Kind {
 }
 
 /// What the container does for one namespace kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Shares the runtime's namespace.
+    #[default]
     Host,
     /// Gets a new namespace.
     New,
@@ -129,12 +130,6 @@ impl Plan {
                 _ => None,
             })
             .collect()
-    }
-}
-
-impl Default for Mode {
-    fn default() -> Self {
-        Mode::Host
     }
 }
 

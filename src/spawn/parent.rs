@@ -102,7 +102,9 @@ fn build(
     let linux = checked.spec.linux.clone().unwrap_or_default();
     if checked.namespaces.is_new(Kind::User) {
         // Root in the container must be able to open the fifo.
-        let host = |maps: &[spec::types::IdMapping]| maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
+        let host = |maps: &[spec::types::IdMapping]| {
+            maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id)
+        };
         if let (Some(uid), Some(gid)) = (host(&linux.uid_mappings), host(&linux.gid_mappings)) {
             std::os::unix::fs::chown(&fifo, Some(uid), Some(gid)).context("chown of exec.fifo")?;
         }
