@@ -61,3 +61,16 @@ fn terminal_without_console_socket_is_refused_for_create() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("console-socket"));
     assert_nothing_left(&berth, &id, None);
 }
+
+#[test]
+fn run_in_the_foreground_relays_the_terminal() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["terminal"] = json!(true);
+    b.sh("tty; echo on-the-pty");
+    let id = unique("fgtty");
+    let (code, out, err) = berth.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("/dev/pts/0") && out.contains("on-the-pty"), "{out}");
+    assert_nothing_left(&berth, &id, None);
+}

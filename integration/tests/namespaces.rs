@@ -172,3 +172,27 @@ fn cgroup_placement_and_namespace() {
         );
     }
 }
+
+#[test]
+fn a_frozen_existing_cgroup_is_refused() {
+    let berth = Berth::new();
+    let id = unique("frozen");
+    let rel = format!("berth-frozen-test/{id}");
+    let (dir, file, value, thaw) = if cgroup_v2_only() {
+        (std::path::PathBuf::from("/sys/fs/cgroup").join(&rel), "cgroup.freeze", "1", "0")
+    } else {
+        (std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel), "freezer.state", "FROZEN", "THAWED")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(file), value).unwrap();
+    let mut b = Bundle::new();
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{rel}"));
+    b.sh("true");
+    let (code, _, err) = berth.run_bundle(&b, &id);
+    std::fs::write(dir.join(file), thaw).unwrap();
+    let _ = std::fs::remove_dir(&dir);
+    let _ = std::fs::remove_dir(dir.parent().unwrap());
+    assert_eq!(code, 1);
+    assert!(err.contains("frozen"), "{err}");
+    assert!(!berth.root.0.join(&id).exists());
+}
