@@ -257,14 +257,19 @@ pub fn mount_all(ctx: &Ctx, mounts: &[(Mount, Options)]) -> Result<()> {
     Ok(())
 }
 
+/// A handle on `p` in the container, or None when it does not exist there.
+fn existing(root: &Root, p: &str, field: &str) -> Result<Option<OwnedFd>> {
+    match root.handle(p) {
+        Ok(h) => Ok(Some(h)),
+        Err(e) if sys::errno_is(&e, libc::ENOENT) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("{field}: {p}")),
+    }
+}
+
 /// `linux.maskedPaths`: directories get an empty read-only tmpfs, files /dev/null.
 pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
     for p in paths {
-        let h = match root.handle(p) {
-            Ok(h) => h,
-            Err(e) if sys::errno_is(&e, libc::ENOENT) => continue,
-            Err(e) => return Err(e).with_context(|| format!("linux.maskedPaths: {p}")),
-        };
+        let Some(h) = existing(root, p, "linux.maskedPaths")? else { continue };
         let is_dir = std::fs::metadata(fd_path(&h))
             .map(|m| m.is_dir())
             .unwrap_or(false);
@@ -287,11 +292,7 @@ pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
 /// `linux.readonlyPaths`: bind each onto itself, then remount read-only.
 pub fn readonly(root: &Root, paths: &[String]) -> Result<()> {
     for p in paths {
-        let h = match root.handle(p) {
-            Ok(h) => h,
-            Err(e) if sys::errno_is(&e, libc::ENOENT) => continue,
-            Err(e) => return Err(e).with_context(|| format!("linux.readonlyPaths: {p}")),
-        };
+        let Some(h) = existing(root, p, "linux.readonlyPaths")? else { continue };
         let path = fd_path(&h);
         sys::mount(Some(&path), &path, None, libc::MS_BIND | libc::MS_REC, None)
             .with_context(|| format!("linux.readonlyPaths: binding {p}"))?;
