@@ -154,3 +154,29 @@ fn preserve_fds_reach_the_container() {
     // Only stdio, fd 3, and the descriptor ls itself opens.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0 1 2 3 4");
 }
+
+#[test]
+fn socket_activation_fds_are_passed_on() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("echo \"$LISTEN_FDS $LISTEN_PID\"; echo via-listen-fd >&3");
+    b.write();
+    let dir = TempDir::new("berth-listen");
+    let target = dir.0.join("out");
+    let id = unique("listen");
+    // LISTEN_PID must be berth's own pid: the shell execs berth, keeping its pid.
+    let script = format!(
+        "exec 3>{out}; LISTEN_FDS=1 LISTEN_PID=$$ exec {bin} --root {root} run --bundle {bundle} {id}",
+        out = target.display(),
+        bin = berth_bin().display(),
+        root = berth.root.0.display(),
+        bundle = b.path().display(),
+    );
+    let out = capture(std::process::Command::new("/bin/sh").args(["-c", &script]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut words = stdout.split_whitespace();
+    assert_eq!(words.next(), Some("1"));
+    assert_eq!(words.next(), Some("1"), "LISTEN_PID is the container process (pid 1 in its namespace)");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "via-listen-fd\n");
+}
