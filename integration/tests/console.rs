@@ -71,6 +71,9 @@ fn run_in_the_foreground_relays_the_terminal() {
     let id = unique("fgtty");
     let (code, out, err) = berth.run_bundle(&b, &id);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("/dev/pts/0") && out.contains("on-the-pty"), "{out}");
+    assert!(
+        out.contains("/dev/pts/0") && out.contains("on-the-pty"),
+        "{out}"
+    );
     assert_nothing_left(&berth, &id, None);
 }

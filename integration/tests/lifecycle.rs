@@ -299,13 +299,24 @@ fn kill_all_reaches_every_process() {
     let berth = Berth::new();
     let mut b = Bundle::new();
     // Without a pid namespace the init is not special: every process gets the signal.
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
     b.sh("sleep 100 & sleep 100 & wait");
     let id = unique("killall");
     assert!(berth.create(&b, &id).status.success());
     berth.ok(&["start", &id]);
-    let cg = default_cgroup_dirs(&id).into_iter().find(|d| d.join("cgroup.procs").exists()).unwrap();
-    let procs = |d: &std::path::Path| std::fs::read_to_string(d.join("cgroup.procs")).unwrap().lines().count();
+    let cg = default_cgroup_dirs(&id)
+        .into_iter()
+        .find(|d| d.join("cgroup.procs").exists())
+        .unwrap();
+    let procs = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap()
+            .lines()
+            .count()
+    };
     for _ in 0..200 {
         if procs(&cg) >= 3 {
             break;
@@ -324,17 +335,33 @@ fn debug_and_json_logging() {
     let berth = Berth::new();
     let dir = TempDir::new("berth-dbg");
     let log = dir.0.join("log");
-    let out = berth.run(&["--debug", "--log", log.to_str().unwrap(), "--log-format", "json", "state", "nope-x"]);
+    let out = berth.run(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "nope-x",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&log).unwrap();
     let levels: Vec<String> = text
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["level"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["level"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(levels.first().map(String::as_str), Some("debug"));
     assert_eq!(levels.last().map(String::as_str), Some("error"));
     // With --log the error is also printed plainly on stderr.
-    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "container \"nope-x\" does not exist");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "container \"nope-x\" does not exist"
+    );
 }
 
 #[test]

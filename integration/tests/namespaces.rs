@@ -179,9 +179,19 @@ fn a_frozen_existing_cgroup_is_refused() {
     let id = unique("frozen");
     let rel = format!("berth-frozen-test/{id}");
     let (dir, file, value, thaw) = if cgroup_v2_only() {
-        (std::path::PathBuf::from("/sys/fs/cgroup").join(&rel), "cgroup.freeze", "1", "0")
+        (
+            std::path::PathBuf::from("/sys/fs/cgroup").join(&rel),
+            "cgroup.freeze",
+            "1",
+            "0",
+        )
     } else {
-        (std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel), "freezer.state", "FROZEN", "THAWED")
+        (
+            std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel),
+            "freezer.state",
+            "FROZEN",
+            "THAWED",
+        )
     };
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(file), value).unwrap();

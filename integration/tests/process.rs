@@ -173,10 +173,18 @@ fn socket_activation_fds_are_passed_on() {
         bundle = b.path().display(),
     );
     let out = capture(std::process::Command::new("/bin/sh").args(["-c", &script]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut words = stdout.split_whitespace();
     assert_eq!(words.next(), Some("1"));
-    assert_eq!(words.next(), Some("1"), "LISTEN_PID is the container process (pid 1 in its namespace)");
+    assert_eq!(
+        words.next(),
+        Some("1"),
+        "LISTEN_PID is the container process (pid 1 in its namespace)"
+    );
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "via-listen-fd\n");
 }

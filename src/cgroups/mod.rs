@@ -64,20 +64,21 @@ fn frozen(h: &Hierarchy, dir: &Path) -> bool {
 impl Cgroup {
     /// Creates the container's cgroup in every hierarchy.
     pub fn create(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        for h in &layout.hierarchies {
+            let dir = path_in(h, cgroups_path, id);
+            if frozen(h, &dir) {
+                bail!(
+                    "cgroup {} exists and is frozen; thaw it before creating a container in it",
+                    dir.display()
+                );
+            }
+        }
         let mut cg = Cgroup {
             dirs: Vec::new(),
             created: Vec::new(),
         };
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
-            if dir.exists() && frozen(h, &dir) {
-                let e = format!(
-                    "cgroup {} exists and is frozen; thaw it before creating a container in it",
-                    dir.display()
-                );
-                cg.remove();
-                bail!(e);
-            }
             if let Err(e) = cg.mkdir_all(h, &dir) {
                 cg.remove();
                 return Err(e);

@@ -269,7 +269,9 @@ fn existing(root: &Root, p: &str, field: &str) -> Result<Option<OwnedFd>> {
 /// `linux.maskedPaths`: directories get an empty read-only tmpfs, files /dev/null.
 pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
     for p in paths {
-        let Some(h) = existing(root, p, "linux.maskedPaths")? else { continue };
+        let Some(h) = existing(root, p, "linux.maskedPaths")? else {
+            continue;
+        };
         let is_dir = std::fs::metadata(fd_path(&h))
             .map(|m| m.is_dir())
             .unwrap_or(false);
@@ -292,7 +294,9 @@ pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
 /// `linux.readonlyPaths`: bind each onto itself, then remount read-only.
 pub fn readonly(root: &Root, paths: &[String]) -> Result<()> {
     for p in paths {
-        let Some(h) = existing(root, p, "linux.readonlyPaths")? else { continue };
+        let Some(h) = existing(root, p, "linux.readonlyPaths")? else {
+            continue;
+        };
         let path = fd_path(&h);
         sys::mount(Some(&path), &path, None, libc::MS_BIND | libc::MS_REC, None)
             .with_context(|| format!("linux.readonlyPaths: binding {p}"))?;
