@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
+/// Where containers without a cgroupsPath go, in every hierarchy.
+const DEFAULT_PARENT: &str = "berth";
+
 /// One container's cgroup, as kept in its state.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cgroup {
@@ -41,7 +44,7 @@ pub fn clean(path: &str) -> String {
 /// from the runtime's own cgroup, and none means `/berth/<id>`.
 pub fn path_in(h: &Hierarchy, cgroups_path: Option<&str>, id: &str) -> PathBuf {
     let rel = match cgroups_path {
-        None | Some("") => format!("/berth/{id}"),
+        None | Some("") => format!("/{DEFAULT_PARENT}/{id}"),
         Some(p) if p.starts_with('/') => clean(p),
         Some(p) => format!("{}{}", clean(&h.own).trim_end_matches('/'), clean(p)),
     };
@@ -79,7 +82,20 @@ impl Cgroup {
         };
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
-            if let Err(e) = cg.mkdir_all(h, &dir) {
+            let mut made = cg.mkdir_all(h, &dir);
+            for _ in 0..5 {
+                // A concurrent delete may have removed the shared parent just now.
+                match &made {
+                    Err(e)
+                        if e.downcast_ref::<std::io::Error>()
+                            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
+                    {
+                        made = cg.mkdir_all(h, &dir)
+                    }
+                    _ => break,
+                }
+            }
+            if let Err(e) = made {
                 cg.remove();
                 return Err(e);
             }
@@ -145,22 +161,25 @@ impl Cgroup {
 
     /// Pids in the container's cgroup (from the first hierarchy that lists any).
     pub fn pids(&self) -> Vec<i32> {
-        for (_, d) in &self.dirs {
-            if let Ok(s) = std::fs::read_to_string(d.join("cgroup.procs")) {
-                let v: Vec<i32> = s.lines().filter_map(|l| l.trim().parse().ok()).collect();
-                if !v.is_empty() {
-                    return v;
-                }
-            }
-        }
-        Vec::new()
+        self.dirs
+            .iter()
+            .map(|(_, d)| procs_in(d))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
     }
 
     /// Kills what is left inside and removes what berth created. Errors
     /// are not fatal: a leftover is reported by the caller's checks.
     pub fn remove(&self) {
+        let ours: Vec<&PathBuf> = self
+            .dirs
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| self.created.contains(d))
+            .collect();
+        // Only a cgroup berth made is emptied: a pre-existing one may hold others' processes.
         for _ in 0..50 {
-            let pids = self.pids();
+            let pids: Vec<i32> = ours.iter().flat_map(|d| procs_in(d)).collect();
             if pids.is_empty() {
                 break;
             }
@@ -169,19 +188,25 @@ impl Cgroup {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let leaves: Vec<&PathBuf> = self
-            .dirs
-            .iter()
-            .map(|(_, d)| d)
-            .filter(|d| self.created.contains(d))
-            .collect();
-        for d in leaves {
+        for d in &ours {
             rmdir_retry(d);
         }
         for d in self.created.iter().rev() {
             let _ = std::fs::remove_dir(d);
         }
+        // The shared default parent `/berth` goes when its last container does.
+        for (h, d) in &self.dirs {
+            let shared = h.mount.join(DEFAULT_PARENT);
+            if d.parent() == Some(shared.as_path()) {
+                let _ = std::fs::remove_dir(&shared);
+            }
+        }
     }
+}
+
+fn procs_in(dir: &Path) -> Vec<i32> {
+    let s = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    s.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 fn rmdir_retry(d: &Path) {
