@@ -13,17 +13,11 @@ pub struct Flag {
 }
 
 pub const fn val(names: &'static [&'static str]) -> Flag {
-    Flag {
-        names,
-        takes_value: true,
-    }
+    Flag { names, takes_value: true }
 }
 
 pub const fn bool_flag(names: &'static [&'static str]) -> Flag {
-    Flag {
-        names,
-        takes_value: false,
-    }
+    Flag { names, takes_value: false }
 }
 
 #[derive(Debug, Default)]
@@ -34,10 +28,7 @@ pub struct Parsed {
 
 impl Parsed {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values
-            .get(name)
-            .and_then(|v| v.last())
-            .map(String::as_str)
+        self.values.get(name).and_then(|v| v.last()).map(String::as_str)
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -50,9 +41,7 @@ impl Parsed {
     pub fn u32(&self, name: &str) -> Result<u32> {
         match self.get(name) {
             None => Ok(0),
-            Some(v) => v
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--{name}: {v:?} is not a number")),
+            Some(v) => v.parse().map_err(|_| anyhow::anyhow!("--{name}: {v:?} is not a number")),
         }
     }
 }
@@ -114,11 +103,7 @@ pub fn parse(args: &[String], flags: &[Flag], positional_stop: Option<usize>) ->
 mod tests {
     use super::*;
 
-    const F: &[Flag] = &[
-        val(&["bundle", "b"]),
-        bool_flag(&["detach", "d"]),
-        val(&["pid-file"]),
-    ];
+    const F: &[Flag] = &[val(&["bundle", "b"]), bool_flag(&["detach", "d"]), val(&["pid-file"])];
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
@@ -126,12 +111,7 @@ mod tests {
 
     #[test]
     fn go_style_flags() {
-        let p = parse(
-            &s(&["-b", "/x", "--detach", "id1", "-pid-file=/p"]),
-            F,
-            None,
-        )
-        .unwrap();
+        let p = parse(&s(&["-b", "/x", "--detach", "id1", "-pid-file=/p"]), F, None).unwrap();
         assert_eq!(p.get("bundle"), Some("/x"));
         assert!(p.has("detach"));
         assert_eq!(p.get("pid-file"), Some("/p"));
@@ -149,13 +129,8 @@ mod tests {
 
     #[test]
     fn unknown_flags_and_bools() {
-        assert!(parse(&s(&["--nope"]), F, None)
-            .unwrap_err()
-            .to_string()
-            .contains("nope"));
-        assert!(!parse(&s(&["--detach=false"]), F, None)
-            .unwrap()
-            .has("detach"));
+        assert!(parse(&s(&["--nope"]), F, None).unwrap_err().to_string().contains("nope"));
+        assert!(!parse(&s(&["--detach=false"]), F, None).unwrap().has("detach"));
         assert!(parse(&s(&["--bundle"]), F, None).is_err());
     }
 }

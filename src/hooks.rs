@@ -30,9 +30,7 @@ pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8]) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped())
-        .stdout(out.try_clone()?)
-        .stderr(out.try_clone()?);
+    cmd.stdin(Stdio::piped()).stdout(out.try_clone()?).stderr(out.try_clone()?);
     let mut child = cmd.spawn().with_context(|| format!("{what}: starting"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin: a broken pipe is not its failure.

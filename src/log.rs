@@ -21,19 +21,10 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Sets up logging once, at start-up.
 pub fn init(path: Option<&str>, format: Format, debug: bool) -> std::io::Result<()> {
     let file = match path {
-        Some(p) if !p.is_empty() => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)?,
-        ),
+        Some(p) if !p.is_empty() => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
         _ => None,
     };
-    let _ = LOGGER.set(Logger {
-        file,
-        format,
-        debug,
-    });
+    let _ = LOGGER.set(Logger { file, format, debug });
     Ok(())
 }
 
@@ -53,12 +44,7 @@ fn quote(s: &str) -> String {
 pub fn line(format: Format, level: &str, msg: &str, time: &str) -> String {
     match format {
         Format::Json => {
-            format!(
-                "{{\"level\":{},\"msg\":{},\"time\":{}}}\n",
-                quote(level),
-                quote(msg),
-                quote(time)
-            )
+            format!("{{\"level\":{},\"msg\":{},\"time\":{}}}\n", quote(level), quote(msg), quote(time))
         }
         Format::Text => format!("time={} level={level} msg={}\n", quote(time), quote(msg)),
     }
@@ -104,9 +90,6 @@ mod tests {
             line(Format::Json, "error", "container \"x\" does not exist", "T"),
             "{\"level\":\"error\",\"msg\":\"container \\\"x\\\" does not exist\",\"time\":\"T\"}\n"
         );
-        assert_eq!(
-            line(Format::Text, "debug", "hi", "T"),
-            "time=\"T\" level=debug msg=\"hi\"\n"
-        );
+        assert_eq!(line(Format::Text, "debug", "hi", "T"), "time=\"T\" level=debug msg=\"hi\"\n");
     }
 }

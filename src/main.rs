@@ -118,9 +118,7 @@ fn dispatch(args: &[String]) -> Result<i32> {
         "true" => bail!("--rootless true: rootless containers are not supported by berth yet"),
         other => bail!("--rootless: {other:?} is not true, false or auto"),
     }
-    let ctx = Ctx {
-        store: Store::new(&g.get("root").map_or_else(default_root, PathBuf::from)),
-    };
+    let ctx = Ctx { store: Store::new(&g.get("root").map_or_else(default_root, PathBuf::from)) };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));
     match cmd.as_str() {
         "create" => commands::create::main(&ctx, rest),
@@ -135,8 +133,7 @@ fn dispatch(args: &[String]) -> Result<i32> {
             print!("{USAGE}");
             Ok(0)
         }
-        "exec" | "ps" | "pause" | "resume" | "update" | "events" | "features" | "checkpoint"
-        | "restore" => {
+        "exec" | "ps" | "pause" | "resume" | "update" | "events" | "features" | "checkpoint" | "restore" => {
             bail!("berth {cmd}: this command is not implemented yet")
         }
         other => bail!("No help topic for '{other}'"),

@@ -19,12 +19,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 pub fn format(secs: i64, nanos: u32) -> String {
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    let mut out = format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    );
+    let mut out = format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60);
     if nanos > 0 {
         let frac = format!("{nanos:09}");
         out.push('.');
@@ -35,9 +30,7 @@ pub fn format(secs: i64, nanos: u32) -> String {
 }
 
 pub fn now() -> String {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     format(t.as_secs() as i64, t.subsec_nanos())
 }
 
@@ -48,10 +41,7 @@ mod tests {
     #[test]
     fn formats_like_go() {
         assert_eq!(format(0, 0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            format(1_700_000_000, 120_000_000),
-            "2023-11-14T22:13:20.12Z"
-        );
+        assert_eq!(format(1_700_000_000, 120_000_000), "2023-11-14T22:13:20.12Z");
         assert_eq!(format(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
     }
 }

@@ -14,10 +14,7 @@ pub fn berth_bin() -> PathBuf {
     if let Ok(p) = std::env::var("BERTH_BIN") {
         return PathBuf::from(p);
     }
-    let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("integration/ sits in the workspace")
-        .to_path_buf();
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("integration/ sits in the workspace").to_path_buf();
     for profile in ["release", "debug"] {
         let p = ws.join("target").join(profile).join("berth");
         if p.exists() {
@@ -29,20 +26,12 @@ pub fn berth_bin() -> PathBuf {
 
 pub fn require_root() {
     // SAFETY: geteuid cannot fail.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "integration tests run as root (sudo make test)"
-    );
+    assert_eq!(unsafe { libc::geteuid() }, 0, "integration tests run as root (sudo make test)");
 }
 
 /// A unique name for this test process and call.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 /// A temporary directory removed on drop.
@@ -92,29 +81,12 @@ impl Bundle {
         require_root();
         let dir = TempDir::new("berth-bundle");
         install_busybox(&dir.0.join("rootfs"));
-        let out = Command::new(berth_bin())
-            .args(["spec", "--bundle"])
-            .arg(&dir.0)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "berth spec: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let config: Value =
-            serde_json::from_slice(&std::fs::read(dir.0.join("config.json")).unwrap()).unwrap();
+        let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&dir.0).output().unwrap();
+        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
+        let config: Value = serde_json::from_slice(&std::fs::read(dir.0.join("config.json")).unwrap()).unwrap();
         let mut b = Bundle { dir, config };
         b.config["process"]["terminal"] = json!(false);
         b.config["root"]["readonly"] = json!(false);
-        if cgroup_v2_only() {
-            // berth refuses device rules on cgroup v2 until its eBPF filter
-            // exists (device_cgroup_denies_unlisted_devices checks the error).
-            b.config["linux"]
-                .as_object_mut()
-                .unwrap()
-                .remove("resources");
-        }
         b
     }
 
@@ -133,11 +105,7 @@ impl Bundle {
     }
 
     pub fn write(&self) {
-        std::fs::write(
-            self.dir.0.join("config.json"),
-            serde_json::to_vec_pretty(&self.config).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(self.dir.0.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
     }
 
     pub fn add_mount(&mut self, m: Value) -> &mut Self {
@@ -176,9 +144,7 @@ impl Default for Berth {
 
 impl Berth {
     pub fn new() -> Berth {
-        Berth {
-            root: TempDir::new("berth-root"),
-        }
+        Berth { root: TempDir::new("berth-root") }
     }
 
     pub fn cmd(&self) -> Command {
@@ -207,10 +173,7 @@ impl Berth {
     /// Runs a bundle that must succeed and returns its stdout.
     pub fn output_of(&self, b: &Bundle, id: &str) -> String {
         let (code, out, err) = self.run_bundle(b, id);
-        assert_eq!(
-            code, 0,
-            "container {id} failed: stdout {out:?} stderr {err:?}"
-        );
+        assert_eq!(code, 0, "container {id} failed: stdout {out:?} stderr {err:?}");
         out
     }
 
@@ -221,11 +184,7 @@ impl Berth {
 
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "berth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -271,28 +230,18 @@ pub fn capture(cmd: &mut Command) -> Output {
         .stderr(std::fs::File::create(&e).unwrap())
         .status()
         .expect("running berth");
-    Output {
-        status,
-        stdout: std::fs::read(&o).unwrap(),
-        stderr: std::fs::read(&e).unwrap(),
-    }
+    Output { status, stdout: std::fs::read(&o).unwrap(), stderr: std::fs::read(&e).unwrap() }
 }
 
 /// Every cgroup directory berth would use for `id` by default.
 pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    cgroup_mounts()
-        .into_iter()
-        .map(|m| m.join("berth").join(id))
-        .collect()
+    cgroup_mounts().into_iter().map(|m| m.join("berth").join(id)).collect()
 }
 
 /// Whether the host has only the unified (v2) cgroup hierarchy.
 pub fn cgroup_v2_only() -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let kinds: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split_once(" - ")?.1.split(' ').next())
-        .collect();
+    let kinds: Vec<&str> = info.lines().filter_map(|l| l.split_once(" - ")?.1.split(' ').next()).collect();
     kinds.contains(&"cgroup2") && !kinds.contains(&"cgroup")
 }
 
@@ -302,47 +251,35 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
         .filter_map(|l| {
             let (left, right) = l.split_once(" - ")?;
             let fstype = right.split(' ').next()?;
-            (fstype == "cgroup" || fstype == "cgroup2")
-                .then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
         })
         .collect()
 }
 
 /// Asserts nothing of container `id` remains: state dir, cgroups, processes.
 pub fn assert_nothing_left(berth: &Berth, id: &str, pid: Option<i32>) {
-    assert!(
-        !berth.root.0.join(id).exists(),
-        "state directory of {id} remains"
-    );
+    assert!(!berth.root.0.join(id).exists(), "state directory of {id} remains");
     for d in default_cgroup_dirs(id) {
         assert!(!d.exists(), "cgroup {} remains", d.display());
     }
     if let Some(p) = pid {
         // SAFETY: kill with signal 0 only checks for existence.
         let alive = unsafe { libc::kill(p, 0) } == 0;
-        let zombie = std::fs::read_to_string(format!("/proc/{p}/stat"))
-            .map(|s| s.contains(") Z"))
-            .unwrap_or(true);
+        let zombie = std::fs::read_to_string(format!("/proc/{p}/stat")).map(|s| s.contains(") Z")).unwrap_or(true);
         assert!(!alive || zombie, "process {p} of {id} remains");
     }
 }
 
 /// The inode of a namespace link such as /proc/self/ns/net, as `net:[N]`.
 pub fn ns_link(pid: &str, kind: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap().to_string_lossy().into_owned()
 }
 
 /// Receives one descriptor sent with SCM_RIGHTS on `sock`.
 pub fn recv_fd(sock: &impl std::os::fd::AsRawFd) -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd;
     let mut data = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
     let mut cbuf = [0u64; 8];
     // SAFETY: a zeroed msghdr pointing at live local buffers.
     unsafe {
@@ -353,12 +290,7 @@ pub fn recv_fd(sock: &impl std::os::fd::AsRawFd) -> std::os::fd::OwnedFd {
         msg.msg_controllen = std::mem::size_of_val(&cbuf);
         assert!(libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) > 0, "recvmsg");
         let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(
-            !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS,
-            "no descriptor came"
-        );
-        std::os::fd::OwnedFd::from_raw_fd(
-            std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32),
-        )
+        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS, "no descriptor came");
+        std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32))
     }
 }

@@ -17,19 +17,9 @@ fn console_socket_receives_a_working_pty() {
     let sock = dir.0.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let id = unique("tty");
-    let out = berth.run(&[
-        "create",
-        "--console-socket",
-        sock.to_str().unwrap(),
-        "--bundle",
-        b.path().to_str().unwrap(),
-        &id,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        berth.run(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (conn, _) = listener.accept().unwrap();
     let master = std::fs::File::from(recv_fd(&conn));
     berth.ok(&["start", &id]);
@@ -71,9 +61,6 @@ fn run_in_the_foreground_relays_the_terminal() {
     let id = unique("fgtty");
     let (code, out, err) = berth.run_bundle(&b, &id);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("/dev/pts/0") && out.contains("on-the-pty"),
-        "{out}"
-    );
+    assert!(out.contains("/dev/pts/0") && out.contains("on-the-pty"), "{out}");
     assert_nothing_left(&berth, &id, None);
 }

@@ -35,15 +35,8 @@ fn missing_bind_source_names_it_and_leaves_nothing() {
     assert!(v["time"].as_str().unwrap().ends_with('Z'));
     assert_nothing_left(&berth, &id, None);
     // No process of this container survives either.
-    let procs = std::process::Command::new("pgrep")
-        .args(["-f", &id])
-        .output()
-        .unwrap();
-    assert!(
-        procs.stdout.is_empty(),
-        "leftover processes: {}",
-        String::from_utf8_lossy(&procs.stdout)
-    );
+    let procs = std::process::Command::new("pgrep").args(["-f", &id]).output().unwrap();
+    assert!(procs.stdout.is_empty(), "leftover processes: {}", String::from_utf8_lossy(&procs.stdout));
 }
 
 #[test]
@@ -51,22 +44,11 @@ fn bad_config_values_name_the_field() {
     let berth = Berth::new();
     let cases: Vec<(&str, serde_json::Value)> = vec![
         ("process.cwd", json!({"process": {"cwd": "relative"}})),
-        (
-            "linux.resources.memory",
-            json!({"linux": {"resources": {"memory": {"limit": 1000}}}}),
-        ),
-        (
-            "linux.seccomp",
-            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}}),
-        ),
-        (
-            "process.rlimits",
-            json!({"process": {"rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}}),
-        ),
-        (
-            "linux.namespaces",
-            json!({"linux": {"namespaces": [{"type": "bogus"}]}}),
-        ),
+        ("linux.resources.memory.swappiness", json!({"linux": {"resources": {"memory": {"swappiness": 200}}}})),
+        ("linux.resources.unified", json!({"linux": {"resources": {"unified": {"../../x": "1"}}}})),
+        ("linux.seccomp", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}})),
+        ("process.rlimits", json!({"process": {"rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}})),
+        ("linux.namespaces", json!({"linux": {"namespaces": [{"type": "bogus"}]}})),
     ];
     for (field, patch) in cases {
         let mut b = Bundle::new();

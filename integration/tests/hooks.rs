@@ -15,9 +15,7 @@ fn all_hooks_fire_in_order_with_state() {
     let host_log = logs.0.join("log");
     let host_log = host_log.to_str().unwrap();
     let mut b = Bundle::new();
-    b.add_mount(
-        json!({"destination": "/hooklog", "type": "bind", "source": logs.0, "options": ["rbind"]}),
-    );
+    b.add_mount(json!({"destination": "/hooklog", "type": "bind", "source": logs.0, "options": ["rbind"]}));
     b.config["hooks"] = json!({
         "prestart": [hook("prestart", host_log)],
         "createRuntime": [hook("createRuntime", host_log)],
@@ -35,32 +33,12 @@ fn all_hooks_fire_in_order_with_state() {
     let lines: Vec<&str> = text.lines().collect();
     let names: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
     // poststart runs beside the program, so it may log before or after "main".
-    let mut order: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| *n != "main" && *n != "poststart")
-        .collect();
-    assert_eq!(
-        order,
-        [
-            "prestart",
-            "createRuntime",
-            "createContainer",
-            "startContainer",
-            "poststop"
-        ],
-        "{text}"
-    );
-    assert!(
-        names.contains(&"main") && names.contains(&"poststart"),
-        "{text}"
-    );
+    let mut order: Vec<&str> = names.iter().copied().filter(|n| *n != "main" && *n != "poststart").collect();
+    assert_eq!(order, ["prestart", "createRuntime", "createContainer", "startContainer", "poststop"], "{text}");
+    assert!(names.contains(&"main") && names.contains(&"poststart"), "{text}");
     order.clear();
     let state = |name: &str| -> Value {
-        let l = lines
-            .iter()
-            .find(|l| l.starts_with(&format!("{name} ")))
-            .unwrap();
+        let l = lines.iter().find(|l| l.starts_with(&format!("{name} "))).unwrap();
         serde_json::from_str(&l[name.len() + 1..]).unwrap()
     };
     assert_eq!(state("prestart")["status"], "creating");
@@ -68,10 +46,7 @@ fn all_hooks_fire_in_order_with_state() {
     assert!(state("createRuntime")["pid"].as_i64().unwrap() > 0);
     assert_eq!(state("poststart")["status"], "running");
     assert_eq!(state("poststop")["status"], "stopped");
-    assert_eq!(
-        state("prestart")["bundle"],
-        b.path().canonicalize().unwrap().to_str().unwrap()
-    );
+    assert_eq!(state("prestart")["bundle"], b.path().canonicalize().unwrap().to_str().unwrap());
 }
 
 #[test]
@@ -82,10 +57,7 @@ fn failing_prestart_hook_rolls_back() {
     let id = unique("hookfail");
     let (code, _, err) = berth.run_bundle(&b, &id);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("createRuntime hook #0") && err.contains("nope"),
-        "{err}"
-    );
+    assert!(err.contains("createRuntime hook #0") && err.contains("nope"), "{err}");
     assert_nothing_left(&berth, &id, None);
 }
 
@@ -93,8 +65,7 @@ fn failing_prestart_hook_rolls_back() {
 fn hook_timeout_is_enforced() {
     let berth = Berth::new();
     let mut b = Bundle::new();
-    b.config["hooks"] =
-        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     let id = unique("hooktime");
     let start = std::time::Instant::now();
     let (code, _, err) = berth.run_bundle(&b, &id);
@@ -119,19 +90,7 @@ fn hook_env_and_args_are_its_own() {
     b.write();
     // berth's own environment must not reach the hook.
     let id = unique("hookenv");
-    let out = capture(berth.cmd().env("LEAK", "leaked").args([
-        "run",
-        "--bundle",
-        b.path().to_str().unwrap(),
-        &id,
-    ]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        std::fs::read_to_string(&log).unwrap(),
-        "my-hook bar clean\n"
-    );
+    let out = capture(berth.cmd().env("LEAK", "leaked").args(["run", "--bundle", b.path().to_str().unwrap(), &id]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "my-hook bar clean\n");
 }

@@ -11,10 +11,7 @@ fn run_returns_the_exit_code_and_signal() {
     assert_eq!(berth.run_bundle(&b, &unique("exit")).0, 3);
     // pid 1 of a pid namespace ignores SIGKILL from inside: share the host's.
     let mut nopid = Bundle::new();
-    nopid.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "pid");
+    nopid.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
     nopid.sh("kill -9 $$");
     assert_eq!(berth.run_bundle(&nopid, &unique("sig")).0, 137);
     let id = unique("ok");
@@ -30,28 +27,17 @@ fn state_goes_created_running_stopped() {
     b.sh("sleep 100");
     let id = unique("states");
     let out = berth.create(&b, &id);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let st = berth.state(&id);
     assert_eq!(st["status"], "created");
     assert_eq!(st["id"], id.as_str());
-    assert_eq!(
-        st["bundle"],
-        b.path().canonicalize().unwrap().to_str().unwrap()
-    );
+    assert_eq!(st["bundle"], b.path().canonicalize().unwrap().to_str().unwrap());
     assert_eq!(st["ociVersion"], "1.2.0");
     let pid = st["pid"].as_i64().unwrap() as i32;
     assert!(pid > 0);
     for dir in default_cgroup_dirs(&id) {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
-        assert!(
-            procs.lines().any(|l| l == pid.to_string()),
-            "{} lacks init",
-            dir.display()
-        );
+        assert!(procs.lines().any(|l| l == pid.to_string()), "{} lacks init", dir.display());
     }
     berth.ok(&["start", &id]);
     assert_eq!(berth.status(&id), "running");
@@ -78,10 +64,7 @@ fn kill_takes_names_and_numbers() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     berth.ok(&["kill", &id, "SIGUSR1"]);
     berth.wait_status(&id, "stopped");
-    assert_eq!(
-        std::fs::read_to_string(b.rootfs().join("tmp/usr1")).unwrap(),
-        "got-usr1\n"
-    );
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/usr1")).unwrap(), "got-usr1\n");
     berth.ok(&["delete", &id]);
     let id = unique("kill9");
     b.sh("sleep 100");
@@ -121,8 +104,7 @@ fn unknown_and_duplicate_ids_use_runc_words() {
     let berth = Berth::new();
     let out = berth.run(&["state", "nope-does-not-exist"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("container \\\"nope-does-not-exist\\\" does not exist"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container \\\"nope-does-not-exist\\\" does not exist"));
     let mut b = Bundle::new();
     b.sh("sleep 100");
     let id = unique("dup");
@@ -130,11 +112,7 @@ fn unknown_and_duplicate_ids_use_runc_words() {
     let out = berth.create(&b, &id);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
-    assert_eq!(
-        berth.status(&id),
-        "created",
-        "the failed create must not touch the first"
-    );
+    assert_eq!(berth.status(&id), "created", "the failed create must not touch the first");
     berth.ok(&["delete", &id]);
 }
 
@@ -146,21 +124,9 @@ fn concurrent_deletes_of_one_id_succeed_once() {
     let id = unique("race");
     assert!(berth.create(&b, &id).status.success());
     let kids: Vec<_> = (0..10)
-        .map(|_| {
-            berth
-                .cmd()
-                .args(["delete", &id])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| berth.cmd().args(["delete", &id]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
         .collect();
-    let ok = kids
-        .into_iter()
-        .map(|mut k| k.wait().unwrap().success())
-        .filter(|s| *s)
-        .count();
+    let ok = kids.into_iter().map(|mut k| k.wait().unwrap().success()).filter(|s| *s).count();
     assert_eq!(ok, 1);
     assert_nothing_left(&berth, &id, None);
 }
@@ -173,8 +139,7 @@ fn a_recycled_pid_is_not_the_container() {
     let id = unique("recycle");
     assert!(berth.create(&b, &id).status.success());
     let state_file = berth.root.0.join(&id).join("state.json");
-    let mut rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let mut rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
     let real = rec["pid"].as_i64().unwrap();
     // Point the record at a live process that is not the init (this test itself).
     rec["pid"] = serde_json::json!(std::process::id());
@@ -200,8 +165,7 @@ fn list_formats() {
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(row[0], id);
     assert_eq!(row[2], "created");
-    let json: serde_json::Value =
-        serde_json::from_str(&berth.ok(&["list", "--format=json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&berth.ok(&["list", "--format=json"])).unwrap();
     assert_eq!(json[0]["id"], id.as_str());
     assert_eq!(json[0]["status"], "created");
     assert_eq!(berth.ok(&["list", "-q"]).trim(), id);
@@ -224,11 +188,7 @@ fn pid_file_is_atomic_and_relative_to_cwd() {
         b.path().to_str().unwrap(),
         &id,
     ]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(cwd.0.join("my.pid")).unwrap();
     assert!(!text.ends_with('\n'));
     assert_eq!(text, berth.state(&id)["pid"].to_string());
@@ -257,11 +217,7 @@ fn config_without_process_can_be_created_not_started() {
     b.config.as_object_mut().unwrap().remove("process");
     let id = unique("noproc");
     let out = berth.create(&b, &id);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(berth.status(&id), "created");
     let out = berth.run(&["start", &id]);
     assert_eq!(out.status.code(), Some(1));
@@ -273,20 +229,11 @@ fn config_without_process_can_be_created_not_started() {
 #[test]
 fn spec_and_version() {
     let dir = TempDir::new("berth-spec");
-    let out = Command::new(berth_bin())
-        .args(["spec", "--bundle"])
-        .arg(&dir.0)
-        .output()
-        .unwrap();
+    let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&dir.0).output().unwrap();
     assert!(out.status.success());
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.0.join("config.json")).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.0.join("config.json")).unwrap()).unwrap();
     assert_eq!(v["process"]["args"][0], "sh");
-    let again = Command::new(berth_bin())
-        .args(["spec", "--bundle"])
-        .arg(&dir.0)
-        .output()
-        .unwrap();
+    let again = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&dir.0).output().unwrap();
     assert_eq!(again.status.code(), Some(1));
     let out = Command::new(berth_bin()).arg("--version").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -299,24 +246,13 @@ fn kill_all_reaches_every_process() {
     let berth = Berth::new();
     let mut b = Bundle::new();
     // Without a pid namespace the init is not special: every process gets the signal.
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|n| n["type"] != "pid");
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
     b.sh("sleep 100 & sleep 100 & wait");
     let id = unique("killall");
     assert!(berth.create(&b, &id).status.success());
     berth.ok(&["start", &id]);
-    let cg = default_cgroup_dirs(&id)
-        .into_iter()
-        .find(|d| d.join("cgroup.procs").exists())
-        .unwrap();
-    let procs = |d: &std::path::Path| {
-        std::fs::read_to_string(d.join("cgroup.procs"))
-            .unwrap()
-            .lines()
-            .count()
-    };
+    let cg = default_cgroup_dirs(&id).into_iter().find(|d| d.join("cgroup.procs").exists()).unwrap();
+    let procs = |d: &std::path::Path| std::fs::read_to_string(d.join("cgroup.procs")).unwrap().lines().count();
     for _ in 0..200 {
         if procs(&cg) >= 3 {
             break;
@@ -335,33 +271,17 @@ fn debug_and_json_logging() {
     let berth = Berth::new();
     let dir = TempDir::new("berth-dbg");
     let log = dir.0.join("log");
-    let out = berth.run(&[
-        "--debug",
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "state",
-        "nope-x",
-    ]);
+    let out = berth.run(&["--debug", "--log", log.to_str().unwrap(), "--log-format", "json", "state", "nope-x"]);
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&log).unwrap();
     let levels: Vec<String> = text
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["level"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["level"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(levels.first().map(String::as_str), Some("debug"));
     assert_eq!(levels.last().map(String::as_str), Some("error"));
     // With --log the error is also printed plainly on stderr.
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr).trim(),
-        "container \"nope-x\" does not exist"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "container \"nope-x\" does not exist");
 }
 
 #[test]

@@ -10,11 +10,7 @@ fn every_namespace_differs_from_the_host() {
     let berth = Berth::new();
     let mut b = Bundle::new();
     b.add_namespace("time", None);
-    let script: String = KINDS
-        .iter()
-        .chain(&["time"])
-        .map(|k| format!("readlink /proc/self/ns/{k};"))
-        .collect();
+    let script: String = KINDS.iter().chain(&["time"]).map(|k| format!("readlink /proc/self/ns/{k};")).collect();
     b.sh(&script);
     let out = berth.output_of(&b, &unique("ns"));
     let inside: Vec<&str> = out.lines().collect();
@@ -50,14 +46,12 @@ fn user_namespace_maps_several_ranges() {
     let berth = Berth::new();
     let mut b = Bundle::new();
     b.add_namespace("user", None);
-    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1}, {"containerID": 1, "hostID": 200001, "size": 1000}]);
+    b.config["linux"]["uidMappings"] =
+        json!([{"containerID": 0, "hostID": 100000, "size": 1}, {"containerID": 1, "hostID": 200001, "size": 1000}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user");
     let out = berth.output_of(&b, &unique("userns"));
-    let norm: Vec<Vec<&str>> = out
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let norm: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(norm[0], ["0", "100000", "1"]);
     assert_eq!(norm[1], ["1", "200001", "1000"]);
     assert_eq!(norm[2], ["0", "100000", "65536"]);
@@ -79,19 +73,13 @@ fn user_namespace_joined_with_new_ones() {
     b.add_namespace("user", None);
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
-    b.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|m| m["type"] != "sysfs");
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "sysfs");
     b.sh("readlink /proc/self/ns/net; echo $$; cat /proc/self/uid_map");
     let out = berth.output_of(&b, &unique("ujoin"));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], ns_link(&hpid, "net"));
     assert_eq!(lines[1], "1");
-    assert_eq!(
-        lines[2].split_whitespace().collect::<Vec<_>>(),
-        ["0", "0", "65536"]
-    );
+    assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["0", "0", "65536"]);
     berth.ok(&["delete", "--force", &hid]);
 }
 
@@ -103,17 +91,8 @@ fn time_namespace_offsets_apply() {
     b.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
     b.sh("cut -d. -f1 /proc/uptime");
     let inside: u64 = berth.output_of(&b, &unique("time")).trim().parse().unwrap();
-    let host: u64 = std::fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split('.')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        inside >= host + 864000 - 5 && inside <= host + 864000 + 60,
-        "inside {inside} host {host}"
-    );
+    let host: u64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    assert!(inside >= host + 864000 - 5 && inside <= host + 864000 + 60, "inside {inside} host {host}");
 }
 
 #[test]
@@ -123,10 +102,7 @@ fn hostname_and_domainname() {
     b.config["hostname"] = json!("boat");
     b.config["domainname"] = json!("harbour.example");
     b.sh("hostname; cat /proc/sys/kernel/domainname");
-    assert_eq!(
-        berth.output_of(&b, &unique("host")),
-        "boat\nharbour.example\n"
-    );
+    assert_eq!(berth.output_of(&b, &unique("host")), "boat\nharbour.example\n");
 }
 
 #[test]
@@ -137,10 +113,7 @@ fn sysctl_is_set_in_the_container_only() {
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_default_ttl": "42"});
     b.sh("cat /proc/sys/net/ipv4/ip_default_ttl");
     assert_eq!(berth.output_of(&b, &unique("sysctl")), "42\n");
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap(),
-        host
-    );
+    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap(), host);
 }
 
 #[test]
@@ -153,23 +126,12 @@ fn cgroup_placement_and_namespace() {
     b.sh("cat /proc/self/cgroup; ls /sys/fs/cgroup");
     let out = berth.output_of(&b, &id);
     for line in out.lines().filter(|l| l.contains(':')) {
-        assert!(
-            line.ends_with(":/"),
-            "cgroup namespace root expected, got {line}"
-        );
+        assert!(line.ends_with(":/"), "cgroup namespace root expected, got {line}");
     }
     assert!(out.contains("memory"), "{out}");
     for m in cgroup_mounts() {
-        assert!(
-            !m.join(path.trim_start_matches('/')).exists(),
-            "cgroup left in {}",
-            m.display()
-        );
-        assert!(
-            !m.join("berth-test").exists(),
-            "parent cgroup berth made is left in {}",
-            m.display()
-        );
+        assert!(!m.join(path.trim_start_matches('/')).exists(), "cgroup left in {}", m.display());
+        assert!(!m.join("berth-test").exists(), "parent cgroup berth made is left in {}", m.display());
     }
 }
 
@@ -179,19 +141,9 @@ fn a_frozen_existing_cgroup_is_refused() {
     let id = unique("frozen");
     let rel = format!("berth-frozen-test/{id}");
     let (dir, file, value, thaw) = if cgroup_v2_only() {
-        (
-            std::path::PathBuf::from("/sys/fs/cgroup").join(&rel),
-            "cgroup.freeze",
-            "1",
-            "0",
-        )
+        (std::path::PathBuf::from("/sys/fs/cgroup").join(&rel), "cgroup.freeze", "1", "0")
     } else {
-        (
-            std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel),
-            "freezer.state",
-            "FROZEN",
-            "THAWED",
-        )
+        (std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(&rel), "freezer.state", "FROZEN", "THAWED")
     };
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(file), value).unwrap();

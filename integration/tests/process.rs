@@ -4,10 +4,7 @@ use berth_integration::*;
 use serde_json::json;
 
 fn status_field(out: &str, key: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
+    out.lines().find_map(|l| l.strip_prefix(&format!("{key}:"))).map(|v| v.trim().to_string()).unwrap_or_default()
 }
 
 #[test]
@@ -37,10 +34,7 @@ fn unknown_capability_is_an_error() {
     let id = unique("badcap");
     let (code, _, err) = berth.run_bundle(&b, &id);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("process.capabilities.bounding") && err.contains("CAP_FLY"),
-        "{err}"
-    );
+    assert!(err.contains("process.capabilities.bounding") && err.contains("CAP_FLY"), "{err}");
     assert_nothing_left(&berth, &id, None);
 }
 
@@ -50,22 +44,17 @@ fn no_new_privileges_flag() {
     let mut b = Bundle::new();
     b.sh("grep NoNewPrivs /proc/self/status");
     b.config["process"]["noNewPrivileges"] = json!(true);
-    assert_eq!(
-        status_field(&berth.output_of(&b, &unique("nnp1")), "NoNewPrivs"),
-        "1"
-    );
+    assert_eq!(status_field(&berth.output_of(&b, &unique("nnp1")), "NoNewPrivs"), "1");
     b.config["process"]["noNewPrivileges"] = json!(false);
-    assert_eq!(
-        status_field(&berth.output_of(&b, &unique("nnp0")), "NoNewPrivs"),
-        "0"
-    );
+    assert_eq!(status_field(&berth.output_of(&b, &unique("nnp0")), "NoNewPrivs"), "0");
 }
 
 #[test]
 fn rlimits_apply() {
     let berth = Berth::new();
     let mut b = Bundle::new();
-    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}, {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+    b.config["process"]["rlimits"] =
+        json!([{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}, {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
     b.sh("ulimit -n; ulimit -Hn; ulimit -c");
     assert_eq!(berth.output_of(&b, &unique("rlimit")), "321\n654\n0\n");
 }
@@ -74,8 +63,7 @@ fn rlimits_apply() {
 fn user_groups_and_umask() {
     let berth = Berth::new();
     let mut b = Bundle::new();
-    b.config["process"]["user"] =
-        json!({"uid": 1234, "gid": 5678, "additionalGids": [11, 22], "umask": 0o027});
+    b.config["process"]["user"] = json!({"uid": 1234, "gid": 5678, "additionalGids": [11, 22], "umask": 0o027});
     b.sh("id -u; id -g; grep Groups /proc/self/status; umask");
     let out = berth.output_of(&b, &unique("user"));
     let lines: Vec<&str> = out.lines().collect();
@@ -93,10 +81,7 @@ fn env_home_cwd_and_oom_score() {
     b.config["process"]["cwd"] = json!("/work/dir");
     b.config["process"]["oomScoreAdj"] = json!(123);
     b.sh("echo $GREETING; echo $HOME; pwd; cat /proc/self/oom_score_adj");
-    assert_eq!(
-        berth.output_of(&b, &unique("env")),
-        "ahoy\n/\n/work/dir\n123\n"
-    );
+    assert_eq!(berth.output_of(&b, &unique("env")), "ahoy\n/\n/work/dir\n123\n");
     assert!(b.rootfs().join("work/dir").is_dir());
 }
 
@@ -125,14 +110,7 @@ fn preserve_fds_reach_the_container() {
     let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
     let id = unique("fds");
     let mut cmd = berth.cmd();
-    cmd.args([
-        "run",
-        "--preserve-fds",
-        "1",
-        "--bundle",
-        b.path().to_str().unwrap(),
-        &id,
-    ]);
+    cmd.args(["run", "--preserve-fds", "1", "--bundle", b.path().to_str().unwrap(), &id]);
     // SAFETY: dup2 in the child before exec only touches its own descriptors.
     unsafe {
         cmd.pre_exec(move || {
@@ -145,11 +123,7 @@ fn preserve_fds_reach_the_container() {
         });
     }
     let out = capture(&mut cmd);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "via-fd3\n");
     // Only stdio, fd 3, and the descriptor ls itself opens.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0 1 2 3 4");
@@ -173,18 +147,10 @@ fn socket_activation_fds_are_passed_on() {
         bundle = b.path().display(),
     );
     let out = capture(std::process::Command::new("/bin/sh").args(["-c", &script]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut words = stdout.split_whitespace();
     assert_eq!(words.next(), Some("1"));
-    assert_eq!(
-        words.next(),
-        Some("1"),
-        "LISTEN_PID is the container process (pid 1 in its namespace)"
-    );
+    assert_eq!(words.next(), Some("1"), "LISTEN_PID is the container process (pid 1 in its namespace)");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "via-listen-fd\n");
 }

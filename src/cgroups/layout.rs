@@ -24,10 +24,8 @@ pub struct Layout {
 
 impl Layout {
     pub fn detect() -> Result<Layout> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .context("reading /proc/self/mountinfo")?;
-        let own =
-            std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
         Ok(Layout::parse(&mountinfo, &own))
     }
 
@@ -54,40 +52,18 @@ impl Layout {
             let options: String = if v2 {
                 String::new()
             } else {
-                opts.split(',')
-                    .filter(|o| is_controller_option(o))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                opts.split(',').filter(|o| is_controller_option(o)).collect::<Vec<_>>().join(",")
             };
             let own = own_path(own_cgroups, v2, &options, root);
-            hierarchies.push(Hierarchy {
-                mount: PathBuf::from(mount),
-                own,
-                v2,
-                options,
-            });
+            hierarchies.push(Hierarchy { mount: PathBuf::from(mount), own, v2, options });
         }
         Layout { hierarchies }
-    }
-
-    /// The v1 hierarchy that holds `controller`.
-    pub fn v1(&self, controller: &str) -> Option<&Hierarchy> {
-        self.hierarchies
-            .iter()
-            .find(|h| !h.v2 && h.options.split(',').any(|o| o == controller))
     }
 }
 
 /// Whether a v1 super option names a controller (or a named hierarchy).
 fn is_controller_option(o: &str) -> bool {
-    const NOT: [&str; 6] = [
-        "rw",
-        "ro",
-        "xattr",
-        "clone_children",
-        "cpuset_v2_mode",
-        "noprefix",
-    ];
+    const NOT: [&str; 6] = ["rw", "ro", "xattr", "clone_children", "cpuset_v2_mode", "noprefix"];
     !NOT.contains(&o) && !o.starts_with("release_agent=") && !o.is_empty()
 }
 
@@ -107,11 +83,7 @@ fn own_path(own_cgroups: &str, v2: bool, options: &str, mount_root: &str) -> Str
         };
         if matches {
             let rel = path.strip_prefix(mount_root).unwrap_or(path);
-            return if rel.starts_with('/') {
-                rel.to_string()
-            } else {
-                format!("/{rel}")
-            };
+            return if rel.starts_with('/') { rel.to_string() } else { format!("/{rel}") };
         }
     }
     "/".to_string()
@@ -135,18 +107,14 @@ mod tests {
         let l = Layout::parse(HYBRID, OWN);
         assert!(l.hierarchies.iter().any(|h| h.v2) && l.hierarchies.iter().any(|h| !h.v2));
         assert_eq!(l.hierarchies.len(), 4);
-        assert_eq!(l.v1("memory").unwrap().own, "/b");
-        assert_eq!(l.v1("name=systemd").unwrap().own, "/c");
-        assert_eq!(l.hierarchies[3].own, "/d");
-        assert!(l.v1("pids").is_none());
+        let own: Vec<&str> = l.hierarchies.iter().map(|h| h.own.as_str()).collect();
+        assert_eq!(own, ["/a", "/b", "/c", "/d"]);
+        assert_eq!(l.hierarchies[2].options, "name=systemd");
     }
 
     #[test]
     fn pure_v2() {
-        let l = Layout::parse(
-            "1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n",
-            "0::/x/y\n",
-        );
+        let l = Layout::parse("1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", "0::/x/y\n");
         assert!(l.hierarchies.len() == 1 && l.hierarchies[0].v2);
         assert_eq!(l.hierarchies[0].own, "/x/y");
     }

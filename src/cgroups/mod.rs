@@ -3,8 +3,11 @@
 //!
 //! Resource limits beyond device rules are not applied by this version.
 
+pub mod apply;
 pub mod devices_v1;
+pub mod devices_v2;
 pub mod layout;
+pub mod resources;
 
 use anyhow::{bail, Context, Result};
 use layout::{Hierarchy, Layout};
@@ -59,9 +62,7 @@ fn frozen(h: &Hierarchy, dir: &Path) -> bool {
     } else {
         return false;
     };
-    std::fs::read_to_string(dir.join(file))
-        .map(|s| is_frozen(&s))
-        .unwrap_or(false)
+    std::fs::read_to_string(dir.join(file)).map(|s| is_frozen(&s)).unwrap_or(false)
 }
 
 impl Cgroup {
@@ -70,16 +71,10 @@ impl Cgroup {
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
             if frozen(h, &dir) {
-                bail!(
-                    "cgroup {} exists and is frozen; thaw it before creating a container in it",
-                    dir.display()
-                );
+                bail!("cgroup {} exists and is frozen; thaw it before creating a container in it", dir.display());
             }
         }
-        let mut cg = Cgroup {
-            dirs: Vec::new(),
-            created: Vec::new(),
-        };
+        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new() };
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
             let mut made = cg.mkdir_all(h, &dir);
@@ -118,12 +113,17 @@ impl Cgroup {
             match std::fs::create_dir(&d) {
                 Ok(()) => self.created.push(d.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(e).with_context(|| format!("creating cgroup {}", d.display()))
-                }
+                Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
             }
-            if !h.v2 && h.options.split(',').any(|o| o == "cpuset") {
-                inherit_cpuset(&d)?;
+        }
+        if !h.v2 && h.options.split(',').any(|o| o == "cpuset") {
+            // Every level needs cpus and mems before a task may join, including
+            // a shared parent another create made a moment ago.
+            let mut chain: Vec<&Path> =
+                dir.ancestors().take_while(|p| p.starts_with(&h.mount) && *p != h.mount).collect();
+            chain.reverse();
+            for d in chain {
+                inherit_cpuset(d)?;
             }
         }
         Ok(())
@@ -131,10 +131,7 @@ impl Cgroup {
 
     /// The v2 directory, for CLONE_INTO_CGROUP.
     pub fn v2_dir(&self) -> Option<&Path> {
-        self.dirs
-            .iter()
-            .find(|(h, _)| h.v2)
-            .map(|(_, d)| d.as_path())
+        self.dirs.iter().find(|(h, _)| h.v2).map(|(_, d)| d.as_path())
     }
 
     pub fn open_v2(&self) -> Result<Option<OwnedFd>> {
@@ -161,22 +158,13 @@ impl Cgroup {
 
     /// Pids in the container's cgroup (from the first hierarchy that lists any).
     pub fn pids(&self) -> Vec<i32> {
-        self.dirs
-            .iter()
-            .map(|(_, d)| procs_in(d))
-            .find(|v| !v.is_empty())
-            .unwrap_or_default()
+        self.dirs.iter().map(|(_, d)| procs_in(d)).find(|v| !v.is_empty()).unwrap_or_default()
     }
 
     /// Kills what is left inside and removes what berth created. Errors
     /// are not fatal: a leftover is reported by the caller's checks.
     pub fn remove(&self) {
-        let ours: Vec<&PathBuf> = self
-            .dirs
-            .iter()
-            .map(|(_, d)| d)
-            .filter(|d| self.created.contains(d))
-            .collect();
+        let ours: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).filter(|d| self.created.contains(d)).collect();
         // Only a cgroup berth made is emptied: a pre-existing one may hold others' processes.
         for _ in 0..50 {
             let pids: Vec<i32> = ours.iter().flat_map(|d| procs_in(d)).collect();
@@ -212,9 +200,7 @@ fn procs_in(dir: &Path) -> Vec<i32> {
 fn rmdir_retry(d: &Path) {
     for _ in 0..100 {
         match std::fs::remove_dir(d) {
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(5))
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(std::time::Duration::from_millis(5)),
             _ => return,
         }
     }
@@ -244,13 +230,8 @@ pub fn is_frozen(cg: &Cgroup) -> bool {
 pub fn thaw(cg: &Cgroup) {
     for (h, d) in &cg.dirs {
         if frozen(h, d) {
-            let (file, value) = if h.v2 {
-                ("cgroup.freeze", "0")
-            } else {
-                ("freezer.state", "THAWED")
-            };
-            let _ =
-                crate::linux::sys::write_file(&d.join(file).to_string_lossy(), value.as_bytes());
+            let (file, value) = if h.v2 { ("cgroup.freeze", "0") } else { ("freezer.state", "THAWED") };
+            let _ = crate::linux::sys::write_file(&d.join(file).to_string_lossy(), value.as_bytes());
         }
     }
 }
@@ -260,40 +241,20 @@ mod tests {
     use super::*;
 
     fn h(own: &str) -> Hierarchy {
-        Hierarchy {
-            mount: "/sys/fs/cgroup/memory".into(),
-            own: own.into(),
-            v2: false,
-            options: "memory".into(),
-        }
+        Hierarchy { mount: "/sys/fs/cgroup/memory".into(), own: own.into(), v2: false, options: "memory".into() }
     }
 
     #[test]
     fn paths_follow_runc_rules() {
-        assert_eq!(
-            path_in(&h("/user"), None, "c1"),
-            PathBuf::from("/sys/fs/cgroup/memory/berth/c1")
-        );
-        assert_eq!(
-            path_in(&h("/user"), Some("/a/b"), "c1"),
-            PathBuf::from("/sys/fs/cgroup/memory/a/b")
-        );
-        assert_eq!(
-            path_in(&h("/user"), Some("a/b"), "c1"),
-            PathBuf::from("/sys/fs/cgroup/memory/user/a/b")
-        );
-        assert_eq!(
-            path_in(&h("/"), Some("x"), "c1"),
-            PathBuf::from("/sys/fs/cgroup/memory/x")
-        );
+        assert_eq!(path_in(&h("/user"), None, "c1"), PathBuf::from("/sys/fs/cgroup/memory/berth/c1"));
+        assert_eq!(path_in(&h("/user"), Some("/a/b"), "c1"), PathBuf::from("/sys/fs/cgroup/memory/a/b"));
+        assert_eq!(path_in(&h("/user"), Some("a/b"), "c1"), PathBuf::from("/sys/fs/cgroup/memory/user/a/b"));
+        assert_eq!(path_in(&h("/"), Some("x"), "c1"), PathBuf::from("/sys/fs/cgroup/memory/x"));
     }
 
     #[test]
     fn dotdot_cannot_climb_out() {
         assert_eq!(clean("/../../etc"), "/etc");
-        assert_eq!(
-            path_in(&h("/user"), Some("../../x"), "c"),
-            PathBuf::from("/sys/fs/cgroup/memory/user/x")
-        );
+        assert_eq!(path_in(&h("/user"), Some("../../x"), "c"), PathBuf::from("/sys/fs/cgroup/memory/user/x"));
     }
 }

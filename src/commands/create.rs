@@ -7,24 +7,16 @@ use anyhow::{Context, Result};
 
 /// Socket-activation descriptors berth was started with (LISTEN_FDS for us).
 fn listen_fds() -> u32 {
-    let ours = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.parse::<u32>().ok())
-        == Some(std::process::id());
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
     if !ours {
         return 0;
     }
-    std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 pub fn request(p: &Parsed, id: String, attached: bool) -> Result<Request> {
     let bundle = abs(p.get("bundle").unwrap_or("."))?;
-    let bundle = bundle
-        .canonicalize()
-        .with_context(|| format!("bundle {}", bundle.display()))?;
+    let bundle = bundle.canonicalize().with_context(|| format!("bundle {}", bundle.display()))?;
     Ok(Request {
         id,
         bundle,
@@ -43,8 +35,7 @@ pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool) -> Result<Creat
     let pid_file = p.get("pid-file").map(abs).transpose()?;
     let req = request(p, id, attached)?;
     // Relative paths in config.json (root, bind sources) and hooks see the bundle as cwd.
-    std::env::set_current_dir(&req.bundle)
-        .with_context(|| format!("entering bundle {}", req.bundle.display()))?;
+    std::env::set_current_dir(&req.bundle).with_context(|| format!("entering bundle {}", req.bundle.display()))?;
     let created = parent::create(&ctx.store, &req)?;
     created.locked.save(&created.record)?;
     if let Some(pf) = pid_file {

@@ -28,11 +28,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
 }
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
-    let p = cli::parse(
-        args,
-        &[val(&["format", "f"]), bool_flag(&["quiet", "q"])],
-        None,
-    )?;
+    let p = cli::parse(args, &[val(&["format", "f"]), bool_flag(&["quiet", "q"])], None)?;
     let mut recs = Vec::new();
     for id in ctx.store.ids()? {
         if let Ok(r) = ctx.store.read(&id) {
@@ -48,15 +44,9 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     }
     match p.get("format").unwrap_or("table") {
         "table" => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
-                .map(String::from)
-                .to_vec()];
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
             for (r, st) in &recs {
-                let pid = if *st == crate::container::state::Status::Stopped {
-                    0
-                } else {
-                    r.pid
-                };
+                let pid = if *st == crate::container::state::Status::Stopped { 0 } else { r.pid };
                 rows.push(vec![
                     r.id.clone(),
                     pid.to_string(),
@@ -94,9 +84,6 @@ mod tests {
         let t = table(&rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], format!("{:<22}{:<12}X", "ID", "PID"));
-        assert_eq!(
-            lines[1],
-            format!("{:<22}{:<12}y", "a-long-container-id", "1")
-        );
+        assert_eq!(lines[1], format!("{:<22}{:<12}y", "a-long-container-id", "1"));
     }
 }

@@ -12,11 +12,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let mut flags = CREATE_FLAGS.to_vec();
-    flags.extend([
-        bool_flag(&["detach", "d"]),
-        bool_flag(&["keep"]),
-        bool_flag(&["no-subreaper"]),
-    ]);
+    flags.extend([bool_flag(&["detach", "d"]), bool_flag(&["keep"]), bool_flag(&["no-subreaper"])]);
     let p = cli::parse(args, &flags, None)?;
     let id = id_arg(&p, "run")?;
     let detach = p.has("detach");
@@ -74,13 +70,7 @@ fn signalfd() -> Result<(OwnedFd, libc::sigset_t)> {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
-        for s in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGILL,
-            libc::SIGFPE,
-            libc::SIGABRT,
-        ] {
+        for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT] {
             libc::sigdelset(&mut set, s);
         }
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -134,22 +124,10 @@ fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
         _ => None,
     };
     while status.is_none() {
-        let mut fds = vec![libc::pollfd {
-            fd: sfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         if let Some(m) = &pty {
-            fds.push(libc::pollfd {
-                fd: m.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            fds.push(libc::pollfd {
-                fd: if stdin_open { 0 } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            });
+            fds.push(libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 });
         }
         // SAFETY: fds is a valid pollfd array.
         if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
@@ -168,13 +146,7 @@ fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
             let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: si is valid for `size` bytes.
-            let n = unsafe {
-                libc::read(
-                    sfd.as_raw_fd(),
-                    (&mut si as *mut libc::signalfd_siginfo).cast(),
-                    size,
-                )
-            };
+            let n = unsafe { libc::read(sfd.as_raw_fd(), (&mut si as *mut libc::signalfd_siginfo).cast(), size) };
             if n as usize != size {
                 continue;
             }
@@ -186,9 +158,7 @@ fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
                         }
                     }
                 }
-                libc::SIGWINCH if pty.is_some() => {
-                    copy_winsize(pty.as_ref().expect("checked by the guard"))
-                }
+                libc::SIGWINCH if pty.is_some() => copy_winsize(pty.as_ref().expect("checked by the guard")),
                 sig => {
                     let _ = sys::kill(pid, sig);
                 }

@@ -5,11 +5,7 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 pub fn main(args: &[String]) -> Result<i32> {
-    let p = cli::parse(
-        args,
-        &[bool_flag(&["rootless"]), val(&["bundle", "b"])],
-        None,
-    )?;
+    let p = cli::parse(args, &[bool_flag(&["rootless"]), val(&["bundle", "b"])], None)?;
     let dir = Path::new(p.get("bundle").unwrap_or("."));
     let path = dir.join("config.json");
     if path.exists() {

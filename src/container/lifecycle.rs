@@ -22,30 +22,17 @@ pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
         Status::Creating => bail!("cannot start a container that is still being created"),
     }
     if !rec.has_process {
-        bail!(
-            "cannot start container {}: config.json has no process",
-            rec.id
-        );
+        bail!("cannot start container {}: config.json has no process", rec.id);
     }
     let fifo = locked.fifo();
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo)
-        .with_context(|| {
-            format!(
-                "opening {}: the container's init is not waiting",
-                fifo.display()
-            )
-        })?;
-    f.write_all(b"0")
-        .context("releasing the container's init")?;
+        .with_context(|| format!("opening {}: the container's init is not waiting", fifo.display()))?;
+    f.write_all(b"0").context("releasing the container's init")?;
     std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
-    if let Err(e) = hooks::run_all(
-        "poststart",
-        &rec.hooks.poststart,
-        &hook_state(rec, Status::Running),
-    ) {
+    if let Err(e) = hooks::run_all("poststart", &rec.hooks.poststart, &hook_state(rec, Status::Running)) {
         let _ = kill_and_wait(rec);
         return Err(e);
     }
@@ -94,11 +81,7 @@ pub fn destroy(locked: Locked, rec: &Record) -> Result<()> {
     kill_and_wait(rec)?;
     rec.cgroup.remove();
     locked.remove()?;
-    if let Err(e) = hooks::run_all(
-        "poststop",
-        &rec.hooks.poststop,
-        &hook_state(rec, Status::Stopped),
-    ) {
+    if let Err(e) = hooks::run_all("poststop", &rec.hooks.poststop, &hook_state(rec, Status::Stopped)) {
         log::warn(&format!("{e:#}"));
     }
     Ok(())
@@ -109,16 +92,8 @@ pub fn destroy(locked: Locked, rec: &Record) -> Result<()> {
 pub fn delete(locked: Locked, rec: &Record, force: bool) -> Result<()> {
     match locked.status(rec) {
         Status::Stopped | Status::Created => {}
-        s if force => log::debug(&format!(
-            "deleting {} container {} by force",
-            s.as_str(),
-            rec.id
-        )),
-        s => bail!(
-            "cannot delete container {} that is not stopped: {}",
-            rec.id,
-            s.as_str()
-        ),
+        s if force => log::debug(&format!("deleting {} container {} by force", s.as_str(), rec.id)),
+        s => bail!("cannot delete container {} that is not stopped: {}", rec.id, s.as_str()),
     }
     destroy(locked, rec)
 }

@@ -78,11 +78,7 @@ impl Record {
         OciState {
             oci_version: &self.oci_version,
             id: &self.id,
-            pid: if status == Status::Stopped {
-                0
-            } else {
-                self.pid
-            },
+            pid: if status == Status::Stopped { 0 } else { self.pid },
             status: status.as_str(),
             bundle: &self.bundle,
             rootfs: &self.rootfs,

@@ -26,9 +26,7 @@ pub fn check_id(id: &str) -> Result<()> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
     if !ok {
         bail!("invalid id format: {id}");
     }
@@ -51,9 +49,7 @@ fn lock(dir: &Path) -> std::io::Result<OwnedFd> {
 
 impl Store {
     pub fn new(root: &Path) -> Store {
-        Store {
-            root: root.to_path_buf(),
-        }
+        Store { root: root.to_path_buf() }
     }
 
     fn dir(&self, id: &str) -> PathBuf {
@@ -80,11 +76,7 @@ impl Store {
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
         let l = lock(&dir).with_context(|| format!("locking {}", dir.display()))?;
-        Ok(Locked {
-            id: id.to_string(),
-            dir,
-            _lock: l,
-        })
+        Ok(Locked { id: id.to_string(), dir, _lock: l })
     }
 
     /// Locks an existing container and reads its record.
@@ -98,11 +90,7 @@ impl Store {
             }
             Err(e) => return Err(e).with_context(|| format!("locking {}", dir.display())),
         };
-        let locked = Locked {
-            id: id.to_string(),
-            dir,
-            _lock: l,
-        };
+        let locked = Locked { id: id.to_string(), dir, _lock: l };
         let rec = locked.read()?;
         Ok((locked, rec))
     }
@@ -187,8 +175,7 @@ impl Locked {
 
     /// Removes the directory and everything in it; the lock goes with it.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("removing {}", self.dir.display()))
+        std::fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
     }
 }
 

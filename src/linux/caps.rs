@@ -131,38 +131,18 @@ struct CapData {
 
 /// Sets effective, permitted and inheritable, then the ambient set.
 pub fn apply(s: &Sets) -> Result<()> {
-    let hdr = CapHeader {
-        version: 0x2008_0522,
-        pid: 0,
-    };
+    let hdr = CapHeader { version: 0x2008_0522, pid: 0 };
     let lo = |m: u64| m as u32;
     let hi = |m: u64| (m >> 32) as u32;
     let data = [
-        CapData {
-            effective: lo(s.effective),
-            permitted: lo(s.permitted),
-            inheritable: lo(s.inheritable),
-        },
-        CapData {
-            effective: hi(s.effective),
-            permitted: hi(s.permitted),
-            inheritable: hi(s.inheritable),
-        },
+        CapData { effective: lo(s.effective), permitted: lo(s.permitted), inheritable: lo(s.inheritable) },
+        CapData { effective: hi(s.effective), permitted: hi(s.permitted), inheritable: hi(s.inheritable) },
     ];
     // SAFETY: hdr and data are valid for the v3 capset ABI (two data words).
-    cvt(unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) } as i32)
-        .context("setting capabilities")?;
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) } as i32).context("setting capabilities")?;
     // SAFETY: prctl with integer arguments only.
-    cvt(unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    })
-    .context("clearing ambient capabilities")?;
+    cvt(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) })
+        .context("clearing ambient capabilities")?;
     for n in 0..64u64 {
         if s.ambient & (1 << n) != 0 {
             // SAFETY: prctl with integer arguments only.

@@ -10,16 +10,13 @@ use std::path::Path;
 
 /// Opens a new pty in the container (after pivot_root); returns the master.
 pub fn setup(size: Option<(u16, u16)>) -> Result<OwnedFd> {
-    let master = sys::open(Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY, 0)
-        .context("opening /dev/ptmx")?;
+    let master = sys::open(Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY, 0).context("opening /dev/ptmx")?;
     let mut n: libc::c_int = 0;
     // SAFETY: ioctls on the master we own, with valid out pointers.
     unsafe {
         let unlock: libc::c_int = 0;
-        sys::cvt(libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock))
-            .context("unlocking the pty")?;
-        sys::cvt(libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n))
-            .context("reading the pty number")?;
+        sys::cvt(libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock)).context("unlocking the pty")?;
+        sys::cvt(libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n)).context("reading the pty number")?;
     }
     if let Some((rows, cols)) = size {
         set_size(&master, rows, cols)?;
@@ -28,22 +25,13 @@ pub fn setup(size: Option<(u16, u16)>) -> Result<OwnedFd> {
     let slave = sys::open(Path::new(&slave_path), libc::O_RDWR | libc::O_NOCTTY, 0)
         .with_context(|| format!("opening {slave_path}"))?;
     let root = Root::open(Path::new("/"))?;
-    let console = root
-        .ensure("/dev/console", NodeKind::File)
-        .context("creating /dev/console")?;
-    sys::mount(
-        Some(&slave_path),
-        &sys::fd_path(&console),
-        None,
-        libc::MS_BIND,
-        None,
-    )
-    .context("binding /dev/console")?;
+    let console = root.ensure("/dev/console", NodeKind::File).context("creating /dev/console")?;
+    sys::mount(Some(&slave_path), &sys::fd_path(&console), None, libc::MS_BIND, None)
+        .context("binding /dev/console")?;
     // SAFETY: session and stdio calls on descriptors we own.
     unsafe {
         sys::cvt(libc::setsid()).context("setsid")?;
-        sys::cvt(libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0))
-            .context("setting the controlling terminal")?;
+        sys::cvt(libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0)).context("setting the controlling terminal")?;
         for fd in 0..3 {
             sys::cvt(libc::dup2(slave.as_raw_fd(), fd)).context("dup2 of the pty")?;
         }
@@ -52,22 +40,16 @@ pub fn setup(size: Option<(u16, u16)>) -> Result<OwnedFd> {
 }
 
 pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: ws is a valid winsize.
-    sys::cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) })
-        .context("setting the terminal size")?;
+    sys::cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).context("setting the terminal size")?;
     Ok(())
 }
 
 /// Hands the pty master to whoever listens on `--console-socket`.
 pub fn send_to_socket(socket: &Path, master: &OwnedFd) -> Result<()> {
-    let s = UnixStream::connect(socket)
-        .with_context(|| format!("connecting to console socket {}", socket.display()))?;
+    let s =
+        UnixStream::connect(socket).with_context(|| format!("connecting to console socket {}", socket.display()))?;
     super::fdpass::send(&s, b"/dev/ptmx", Some(master.as_raw_fd()))
         .with_context(|| format!("sending the pty to {}", socket.display()))
 }

@@ -19,14 +19,7 @@ pub fn defaults() -> Vec<Device> {
         uid: Some(0),
         gid: Some(0),
     };
-    vec![
-        d("null", 1, 3),
-        d("zero", 1, 5),
-        d("full", 1, 7),
-        d("random", 1, 8),
-        d("urandom", 1, 9),
-        d("tty", 5, 0),
-    ]
+    vec![d("null", 1, 3), d("zero", 1, 5), d("full", 1, 7), d("random", 1, 8), d("urandom", 1, 9), d("tty", 5, 0)]
 }
 
 fn file_type(kind: &str) -> u32 {
@@ -49,32 +42,19 @@ fn create_one(root: &Root, d: &Device, in_userns: bool) -> Result<()> {
     let mode = file_type(&d.kind) | d.file_mode.unwrap_or(0o666) & 0o7777;
     let dev = libc::makedev(d.major as u32, d.minor as u32);
     // SAFETY: mknodat with a directory handle, a valid name and plain integers.
-    sys::cvt(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) })
-        .context("mknod")?;
+    sys::cvt(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) }).context("mknod")?;
     let (uid, gid) = (d.uid.unwrap_or(0), d.gid.unwrap_or(0));
     // SAFETY: fchownat on a directory handle and a valid name.
-    sys::cvt(unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-    .context("chown")?;
+    sys::cvt(unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
+        .context("chown")?;
     Ok(())
 }
 
 pub fn create_all(root: &Root, devices: &[Device], in_userns: bool) -> Result<()> {
-    let mut all: Vec<Device> = defaults()
-        .into_iter()
-        .filter(|d| !devices.iter().any(|x| x.path == d.path))
-        .collect();
+    let mut all: Vec<Device> = defaults().into_iter().filter(|d| !devices.iter().any(|x| x.path == d.path)).collect();
     all.extend(devices.iter().cloned());
     for (i, d) in all.iter().enumerate() {
-        create_one(root, d, in_userns)
-            .with_context(|| format!("creating device {} ({i})", d.path))?;
+        create_one(root, d, in_userns).with_context(|| format!("creating device {} ({i})", d.path))?;
     }
     Ok(())
 }
@@ -107,7 +87,6 @@ pub fn links(root: &Root) -> Result<()> {
     unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
     let to = sys::cstr("pts/ptmx")?;
     // SAFETY: valid strings and directory handle.
-    sys::cvt(unsafe { libc::symlinkat(to.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
-        .context("linking /dev/ptmx")?;
+    sys::cvt(unsafe { libc::symlinkat(to.as_ptr(), dir.as_raw_fd(), name.as_ptr()) }).context("linking /dev/ptmx")?;
     Ok(())
 }

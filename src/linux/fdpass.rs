@@ -10,10 +10,7 @@ const CMSG_SPACE: usize = 32; // room for one int, aligned
 struct CmsgBuf([u8; CMSG_SPACE]);
 
 pub fn send(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut _,
-        iov_len: data.len(),
-    };
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
     let mut cbuf = CmsgBuf([0; CMSG_SPACE]);
     // SAFETY: zeroed msghdr is a valid "empty" header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -48,10 +45,7 @@ pub fn send(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<(
 /// Receives one message into `buf`; returns its length (0 at end of stream)
 /// and the descriptor that came with it, if any.
 pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut _,
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut _, iov_len: buf.len() };
     let mut cbuf = CmsgBuf([0; CMSG_SPACE]);
     // SAFETY: zeroed msghdr is a valid "empty" header.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };

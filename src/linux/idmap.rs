@@ -6,9 +6,7 @@ use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
 pub fn format(maps: &[IdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
-        .collect()
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
 }
 
 pub fn write(pid: i32, uid: &[IdMapping], gid: &[IdMapping]) -> Result<()> {
@@ -20,18 +18,14 @@ pub fn write(pid: i32, uid: &[IdMapping], gid: &[IdMapping]) -> Result<()> {
 }
 
 pub fn write_time_offsets(pid: i32, offsets: &BTreeMap<String, TimeOffset>) -> Result<()> {
-    let text: String = offsets
-        .iter()
-        .map(|(k, o)| format!("{k} {} {}\n", o.secs, o.nanosecs))
-        .collect();
+    let text: String = offsets.iter().map(|(k, o)| format!("{k} {} {}\n", o.secs, o.nanosecs)).collect();
     write_file(&format!("/proc/{pid}/timens_offsets"), text.as_bytes())
         .with_context(|| format!("linux.timeOffsets: writing {:?}", text.trim()))
 }
 
 /// Whether `id` is mapped by one of `maps` (inside the namespace).
 pub fn maps_inside(maps: &[IdMapping], id: u32) -> bool {
-    maps.iter()
-        .any(|m| id >= m.container_id && id - m.container_id < m.size)
+    maps.iter().any(|m| id >= m.container_id && id - m.container_id < m.size)
 }
 
 #[cfg(test)]
@@ -41,16 +35,8 @@ mod tests {
     #[test]
     fn several_ranges() {
         let m = [
-            IdMapping {
-                container_id: 0,
-                host_id: 100000,
-                size: 1,
-            },
-            IdMapping {
-                container_id: 1,
-                host_id: 200001,
-                size: 65535,
-            },
+            IdMapping { container_id: 0, host_id: 100000, size: 1 },
+            IdMapping { container_id: 1, host_id: 200001, size: 65535 },
         ];
         assert_eq!(format(&m), "0 100000 1\n1 200001 65535\n");
         assert!(maps_inside(&m, 0) && maps_inside(&m, 65535) && !maps_inside(&m, 65536));

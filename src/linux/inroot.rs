@@ -23,14 +23,7 @@ struct OpenHow {
 fn readlinkat(dir: &OwnedFd, name: &std::ffi::CStr) -> io::Result<PathBuf> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
     // SAFETY: buf is valid for its length; dir is a directory handle.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -62,11 +55,7 @@ impl Root {
         let c = cstr(rel)?;
         let how = OpenHow {
             flags: (flags | libc::O_CLOEXEC) as u64,
-            mode: if flags & libc::O_CREAT != 0 {
-                mode as u64
-            } else {
-                0
-            },
+            mode: if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 },
             resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         };
         loop {
@@ -133,11 +122,7 @@ impl Root {
                         }
                         // A dangling symlink: create what it points at, inside the root.
                         let target = readlinkat(&cur, &c)?;
-                        let mut next = if target.is_absolute() {
-                            target
-                        } else {
-                            parent.join(target)
-                        };
+                        let mut next = if target.is_absolute() { target } else { parent.join(target) };
                         for rest in &comps[i + 1..] {
                             next.push(rest.as_os_str());
                         }
@@ -172,15 +157,10 @@ impl Root {
     /// last component's name.
     pub fn parent_of(&self, rel: &str) -> io::Result<(OwnedFd, std::ffi::CString)> {
         let p = Path::new(rel);
-        let name = p.file_name().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{rel:?} has no file name"),
-            )
-        })?;
-        let parent = p
-            .parent()
-            .map_or("/".into(), |x| x.to_string_lossy().into_owned());
+        let name = p
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{rel:?} has no file name")))?;
+        let parent = p.parent().map_or("/".into(), |x| x.to_string_lossy().into_owned());
         Ok((self.mkdir_all(&parent)?, cstr(name)?))
     }
 }

@@ -166,11 +166,7 @@ mod tests {
     use super::*;
 
     fn p(opts: &[&str]) -> Options {
-        parse(
-            "mounts[0].options",
-            &opts.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        )
-        .unwrap()
+        parse("mounts[0].options", &opts.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
     #[test]

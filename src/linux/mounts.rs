@@ -39,9 +39,7 @@ fn locked_flags(target: &str) -> c_ulong {
         (libc::ST_RELATIME, libc::MS_RELATIME),
         (libc::ST_RDONLY, libc::MS_RDONLY),
     ];
-    map.iter()
-        .filter(|(s, _)| st.f_flag & s != 0)
-        .fold(0, |a, (_, m)| a | m)
+    map.iter().filter(|(s, _)| st.f_flag & s != 0).fold(0, |a, (_, m)| a | m)
 }
 
 /// Changes the flags of the bind mount at `target`, keeping flags a user
@@ -60,8 +58,7 @@ pub fn remount_bind(target: &str, flags: c_ulong) -> Result<()> {
 
 pub fn bind(src: &str, target: &OwnedFd, recursive: bool) -> Result<()> {
     let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
-    sys::mount(Some(src), &fd_path(target), None, flags, None)
-        .with_context(|| format!("bind-mounting {src}"))
+    sys::mount(Some(src), &fd_path(target), None, flags, None).with_context(|| format!("bind-mounting {src}"))
 }
 
 fn set_attr(target: &OwnedFd, set: u64, clear: u64) -> Result<()> {
@@ -72,12 +69,7 @@ fn set_attr(target: &OwnedFd, set: u64, clear: u64) -> Result<()> {
         propagation: u64,
         userns_fd: u64,
     }
-    let attr = MountAttr {
-        set,
-        clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr { set, clr: clear, propagation: 0, userns_fd: 0 };
     let empty = sys::cstr("")?;
     // SAFETY: attr and empty are valid for the call; AT_EMPTY_PATH acts on the descriptor.
     let r = unsafe {
@@ -106,15 +98,8 @@ fn source_path(ctx: &Ctx, src: &str) -> PathBuf {
 fn bind_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
     let src = source_path(ctx, m.source.as_deref().unwrap_or(""));
     let meta = std::fs::metadata(&src).with_context(|| format!("source {}", src.display()))?;
-    let kind = if meta.is_dir() {
-        NodeKind::Dir
-    } else {
-        NodeKind::File
-    };
-    let target = ctx
-        .root
-        .ensure(&m.destination, kind)
-        .context("creating the target")?;
+    let kind = if meta.is_dir() { NodeKind::Dir } else { NodeKind::File };
+    let target = ctx.root.ensure(&m.destination, kind).context("creating the target")?;
     bind(&src.to_string_lossy(), &target, o.flags & libc::MS_REC != 0)?;
     if o.flags & !BIND_KEEP != 0 {
         let t = ctx.root.handle(&m.destination)?;
@@ -124,23 +109,10 @@ fn bind_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
 }
 
 fn fs_mount(ctx: &Ctx, kind: &str, m: &Mount, o: &Options) -> Result<()> {
-    let target = ctx
-        .root
-        .mkdir_all(&m.destination)
-        .context("creating the target")?;
-    let src = m
-        .source
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(kind);
+    let target = ctx.root.mkdir_all(&m.destination).context("creating the target")?;
+    let src = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
     let data = o.data();
-    match sys::mount(
-        Some(src),
-        &fd_path(&target),
-        Some(kind),
-        o.flags,
-        Some(&data),
-    ) {
+    match sys::mount(Some(src), &fd_path(&target), Some(kind), o.flags, Some(&data)) {
         Ok(()) => Ok(()),
         Err(e) if kind == "sysfs" && ctx.in_userns && sys::errno_is(&e, libc::EPERM) => {
             // Without its own network namespace a user namespace may not mount
@@ -157,20 +129,11 @@ fn fs_mount(ctx: &Ctx, kind: &str, m: &Mount, o: &Options) -> Result<()> {
 /// namespace; otherwise a tmpfs with the container's directory of every
 /// hierarchy bound under it.
 fn cgroup_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
-    let target = ctx
-        .root
-        .mkdir_all(&m.destination)
-        .context("creating the target")?;
+    let target = ctx.root.mkdir_all(&m.destination).context("creating the target")?;
     let only_v2 = ctx.cgroup.dirs.len() == 1 && ctx.cgroup.dirs[0].0.v2;
     if only_v2 && ctx.cgroupns {
-        return sys::mount(
-            Some("cgroup2"),
-            &fd_path(&target),
-            Some("cgroup2"),
-            o.flags,
-            None,
-        )
-        .context("mounting cgroup2");
+        return sys::mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), o.flags, None)
+            .context("mounting cgroup2");
     }
     if only_v2 {
         bind(&ctx.cgroup.dirs[0].1.to_string_lossy(), &target, false)?;
@@ -178,20 +141,10 @@ fn cgroup_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
         return remount_bind(&fd_path(&t), o.flags);
     }
     let tmpfs_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    sys::mount(
-        Some("tmpfs"),
-        &fd_path(&target),
-        Some("tmpfs"),
-        tmpfs_flags,
-        Some("mode=755"),
-    )
-    .context("mounting the cgroup tmpfs")?;
+    sys::mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
+        .context("mounting the cgroup tmpfs")?;
     for (h, dir) in &ctx.cgroup.dirs {
-        let name = h
-            .mount
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = h.mount.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let sub = format!("{}/{name}", m.destination);
         let t = ctx.root.mkdir_all(&sub)?;
         bind(&dir.to_string_lossy(), &t, false)?;
@@ -209,14 +162,8 @@ fn cgroup_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
     }
     if o.flags & libc::MS_RDONLY != 0 {
         let t = ctx.root.handle(&m.destination)?;
-        sys::mount(
-            None,
-            &fd_path(&t),
-            None,
-            libc::MS_REMOUNT | libc::MS_RDONLY | tmpfs_flags,
-            Some("mode=755"),
-        )
-        .context("making the cgroup tmpfs read-only")?;
+        sys::mount(None, &fd_path(&t), None, libc::MS_REMOUNT | libc::MS_RDONLY | tmpfs_flags, Some("mode=755"))
+            .context("making the cgroup tmpfs read-only")?;
     }
     Ok(())
 }
@@ -247,9 +194,7 @@ pub fn mount_all(ctx: &Ctx, mounts: &[(Mount, Options)]) -> Result<()> {
         mount_one(ctx, m, o).with_context(|| {
             format!(
                 "mounts[{i}]: {} on {}",
-                m.source
-                    .as_deref()
-                    .unwrap_or(m.kind.as_deref().unwrap_or("none")),
+                m.source.as_deref().unwrap_or(m.kind.as_deref().unwrap_or("none")),
                 m.destination
             )
         })?;
@@ -272,17 +217,9 @@ pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
         let Some(h) = existing(root, p, "linux.maskedPaths")? else {
             continue;
         };
-        let is_dir = std::fs::metadata(fd_path(&h))
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
+        let is_dir = std::fs::metadata(fd_path(&h)).map(|m| m.is_dir()).unwrap_or(false);
         let r = if is_dir {
-            sys::mount(
-                Some("tmpfs"),
-                &fd_path(&h),
-                Some("tmpfs"),
-                libc::MS_RDONLY,
-                None,
-            )
+            sys::mount(Some("tmpfs"), &fd_path(&h), Some("tmpfs"), libc::MS_RDONLY, None)
         } else {
             sys::mount(Some("/dev/null"), &fd_path(&h), None, libc::MS_BIND, None)
         };
@@ -308,9 +245,5 @@ pub fn readonly(root: &Root, paths: &[String]) -> Result<()> {
 }
 
 pub fn parse_flag(name: &str) -> Option<c_ulong> {
-    mount_opts::parse("", &[name.to_string()])
-        .ok()?
-        .propagation
-        .first()
-        .copied()
+    mount_opts::parse("", &[name.to_string()]).ok()?.propagation.first().copied()
 }

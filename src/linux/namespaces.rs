@@ -15,16 +15,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::User,
-        Kind::Pid,
-        Kind::Time,
-        Kind::Mount,
-        Kind::Ipc,
-        Kind::Uts,
-        Kind::Network,
-        Kind::Cgroup,
-    ];
+    pub const ALL: [Kind; 8] =
+        [Kind::User, Kind::Pid, Kind::Time, Kind::Mount, Kind::Ipc, Kind::Uts, Kind::Network, Kind::Cgroup];
 
     /// The name config.json uses.
     pub fn spec_name(self) -> &'static str {
@@ -115,10 +107,7 @@ impl Plan {
 
     /// Clone flags for every namespace that is created new.
     pub fn new_flags(&self) -> i32 {
-        Kind::ALL
-            .iter()
-            .filter(|k| self.is_new(**k))
-            .fold(0, |acc, k| acc | k.clone_flag())
+        Kind::ALL.iter().filter(|k| self.is_new(**k)).fold(0, |acc, k| acc | k.clone_flag())
     }
 
     /// Namespaces joined by path, user first (the spec's order for setns).
@@ -139,10 +128,7 @@ mod tests {
     use crate::spec::types::Namespace;
 
     fn ns(kind: &str, path: Option<&str>) -> Namespace {
-        Namespace {
-            kind: kind.into(),
-            path: path.map(Into::into),
-        }
+        Namespace { kind: kind.into(), path: path.map(Into::into) }
     }
 
     #[test]

@@ -35,48 +35,28 @@ pub fn parse(list: &[crate::spec::types::Rlimit]) -> Result<Vec<Limit>> {
             bail!("process.rlimits: unknown rlimit type {:?}", r.kind);
         };
         if r.soft > r.hard {
-            bail!(
-                "process.rlimits: {} soft limit {} is above its hard limit {}",
-                r.kind,
-                r.soft,
-                r.hard
-            );
+            bail!("process.rlimits: {} soft limit {} is above its hard limit {}", r.kind, r.soft, r.hard);
         }
         if out.iter().any(|l| l.resource == *n) {
             bail!("process.rlimits: {} is listed twice", r.kind);
         }
-        out.push(Limit {
-            resource: *n,
-            soft: r.soft,
-            hard: r.hard,
-        });
+        out.push(Limit { resource: *n, soft: r.soft, hard: r.hard });
     }
     Ok(out)
 }
 
 pub fn name(resource: u32) -> &'static str {
-    NAMES
-        .iter()
-        .find(|(_, n)| *n == resource)
-        .map_or("RLIMIT_?", |(s, _)| s)
+    NAMES.iter().find(|(_, n)| *n == resource).map_or("RLIMIT_?", |(s, _)| s)
 }
 
 pub fn apply(limits: &[Limit]) -> Result<()> {
     for l in limits {
-        let lim = libc::rlimit {
-            rlim_cur: l.soft,
-            rlim_max: l.hard,
-        };
+        let lim = libc::rlimit { rlim_cur: l.soft, rlim_max: l.hard };
         // SAFETY: lim is a valid rlimit; a null old-limit pointer is allowed.
         let r = unsafe { libc::prlimit(0, l.resource as _, &lim, std::ptr::null_mut()) };
         if r != 0 {
             let e = std::io::Error::last_os_error();
-            bail!(
-                "setting {} to soft {} hard {}: {e}",
-                name(l.resource),
-                l.soft,
-                l.hard
-            );
+            bail!("setting {} to soft {} hard {}: {e}", name(l.resource), l.soft, l.hard);
         }
     }
     Ok(())
@@ -89,31 +69,9 @@ mod tests {
 
     #[test]
     fn parses_names_and_checks_order() {
-        let ok = parse(&[Rlimit {
-            kind: "RLIMIT_NOFILE".into(),
-            soft: 10,
-            hard: 20,
-        }])
-        .unwrap();
-        assert_eq!(
-            ok,
-            vec![Limit {
-                resource: 7,
-                soft: 10,
-                hard: 20
-            }]
-        );
-        assert!(parse(&[Rlimit {
-            kind: "RLIMIT_NOPE".into(),
-            soft: 1,
-            hard: 1
-        }])
-        .is_err());
-        assert!(parse(&[Rlimit {
-            kind: "RLIMIT_CORE".into(),
-            soft: 2,
-            hard: 1
-        }])
-        .is_err());
+        let ok = parse(&[Rlimit { kind: "RLIMIT_NOFILE".into(), soft: 10, hard: 20 }]).unwrap();
+        assert_eq!(ok, vec![Limit { resource: 7, soft: 10, hard: 20 }]);
+        assert!(parse(&[Rlimit { kind: "RLIMIT_NOPE".into(), soft: 1, hard: 1 }]).is_err());
+        assert!(parse(&[Rlimit { kind: "RLIMIT_CORE".into(), soft: 2, hard: 1 }]).is_err());
     }
 }

@@ -48,22 +48,14 @@ pub fn parse(s: &str) -> Result<i32> {
     if let Some((_, n)) = NAMES.iter().find(|(x, _)| *x == name) {
         return Ok(*n);
     }
-    let rt = |base: i32, off: &str| {
-        off.parse::<i32>()
-            .ok()
-            .map(|o| base + o)
-            .filter(|n| (32..=64).contains(n))
-    };
+    let rt = |base: i32, off: &str| off.parse::<i32>().ok().map(|o| base + o).filter(|n| (32..=64).contains(n));
     let n = match name {
         "RTMIN" => Some(libc::SIGRTMIN()),
         "RTMAX" => Some(libc::SIGRTMAX()),
         _ => name
             .strip_prefix("RTMIN+")
             .and_then(|o| rt(libc::SIGRTMIN(), o))
-            .or_else(|| {
-                name.strip_prefix("RTMAX-")
-                    .and_then(|o| rt(libc::SIGRTMAX(), &format!("-{o}")))
-            }),
+            .or_else(|| name.strip_prefix("RTMAX-").and_then(|o| rt(libc::SIGRTMAX(), &format!("-{o}")))),
     };
     match n {
         Some(n) => Ok(n),

@@ -55,15 +55,7 @@ pub fn mount(
     let data = data.filter(|d| !d.is_empty()).map(cstr).transpose()?;
     let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: every pointer is null or a valid NUL-terminated string that outlives the call.
-    cvt(unsafe {
-        libc::mount(
-            p(&src),
-            target.as_ptr(),
-            p(&fstype),
-            flags,
-            p(&data) as *const libc::c_void,
-        )
-    })?;
+    cvt(unsafe { libc::mount(p(&src), target.as_ptr(), p(&fstype), flags, p(&data) as *const libc::c_void) })?;
     Ok(())
 }
 
@@ -88,11 +80,7 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 /// Waits until the process behind `pidfd` has exited, up to `timeout_ms`
 /// (-1 for ever). Returns whether it exited.
 pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     loop {
         // SAFETY: pfd is a valid pollfd array of length one.
         let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
@@ -160,14 +148,7 @@ pub fn unshare(flags: i32) -> io::Result<()> {
 /// Marks every descriptor from `first` upwards close-on-exec.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: close_range with CLOEXEC only changes descriptor flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     cvt(r as i32)?;
     Ok(())
 }

@@ -10,11 +10,9 @@ pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
         .with_context(|| format!("process.user.additionalGids: setgroups {groups:?}"))?;
     // SAFETY: plain syscalls with integer arguments.
-    cvt(unsafe { libc::setresgid(gid, gid, gid) })
-        .with_context(|| format!("process.user.gid: setgid {gid}"))?;
+    cvt(unsafe { libc::setresgid(gid, gid, gid) }).with_context(|| format!("process.user.gid: setgid {gid}"))?;
     // SAFETY: as above.
-    cvt(unsafe { libc::setresuid(uid, uid, uid) })
-        .with_context(|| format!("process.user.uid: setuid {uid}"))?;
+    cvt(unsafe { libc::setresuid(uid, uid, uid) }).with_context(|| format!("process.user.uid: setuid {uid}"))?;
     Ok(())
 }
 
@@ -49,11 +47,7 @@ pub fn look_path(prog: &str, env: &[String]) -> Result<String> {
             Ok(_) => return Ok(prog.to_string()),
         }
     }
-    let path = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("");
+    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = Path::new(dir).join(prog);

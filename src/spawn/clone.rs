@@ -33,11 +33,7 @@ pub enum Forked {
 /// straight into the cgroup v2 directory `cgroup`.
 pub fn clone3(flags: u64, cgroup: Option<RawFd>, want_pidfd: bool) -> io::Result<Forked> {
     let mut pidfd: i32 = -1;
-    let mut args = CloneArgs {
-        flags,
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
+    let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
     if flags & CLONE_PARENT != 0 {
         // clone3 refuses an exit signal with CLONE_PARENT; the child inherits ours.
         args.exit_signal = 0;
@@ -52,26 +48,13 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>, want_pidfd: bool) -> io::Result
     }
     // SAFETY: args is a valid clone_args; without CLONE_VM the child gets a
     // copy of this single-threaded process and returns here with 0.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
     if r == 0 {
         return Ok(Forked::Child);
     }
-    let pidfd = if want_pidfd {
-        Some(sys::owned(pidfd)?)
-    } else {
-        None
-    };
-    Ok(Forked::Parent {
-        pid: r as i32,
-        pidfd,
-    })
+    let pidfd = if want_pidfd { Some(sys::owned(pidfd)?) } else { None };
+    Ok(Forked::Parent { pid: r as i32, pidfd })
 }

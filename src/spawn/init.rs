@@ -51,19 +51,14 @@ fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
 }
 
 /// After a new user namespace: be root in it when root is mapped.
-fn become_root(
-    uids: &[crate::spec::types::IdMapping],
-    gids: &[crate::spec::types::IdMapping],
-) -> Result<()> {
+fn become_root(uids: &[crate::spec::types::IdMapping], gids: &[crate::spec::types::IdMapping]) -> Result<()> {
     if idmap::maps_inside(gids, 0) {
         // SAFETY: plain syscall with integer arguments.
-        sys::cvt(unsafe { libc::setresgid(0, 0, 0) })
-            .context("becoming gid 0 in the user namespace")?;
+        sys::cvt(unsafe { libc::setresgid(0, 0, 0) }).context("becoming gid 0 in the user namespace")?;
     }
     if idmap::maps_inside(uids, 0) {
         // SAFETY: plain syscall with integer arguments.
-        sys::cvt(unsafe { libc::setresuid(0, 0, 0) })
-            .context("becoming uid 0 in the user namespace")?;
+        sys::cvt(unsafe { libc::setresuid(0, 0, 0) }).context("becoming uid 0 in the user namespace")?;
     }
     Ok(())
 }
@@ -75,18 +70,10 @@ fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
     let ns = &s.checked.namespaces;
     let linux = s.checked.spec.linux.clone().unwrap_or_default();
     for (kind, path) in ns.joins() {
-        let fd = sys::open(Path::new(path), libc::O_RDONLY, 0).with_context(|| {
-            format!(
-                "linux.namespaces: opening {} namespace {path}",
-                kind.spec_name()
-            )
-        })?;
-        sys::setns(fd.as_raw_fd(), kind.clone_flag()).with_context(|| {
-            format!(
-                "linux.namespaces: joining {} namespace {path}",
-                kind.spec_name()
-            )
-        })?;
+        let fd = sys::open(Path::new(path), libc::O_RDONLY, 0)
+            .with_context(|| format!("linux.namespaces: opening {} namespace {path}", kind.spec_name()))?;
+        sys::setns(fd.as_raw_fd(), kind.clone_flag())
+            .with_context(|| format!("linux.namespaces: joining {} namespace {path}", kind.spec_name()))?;
         if kind == Kind::User {
             // SAFETY: plain syscalls; failing just leaves us with the ids we have.
             unsafe {
@@ -109,8 +96,7 @@ fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
             become_root(&linux.uid_mappings, &linux.gid_mappings)?;
         }
     }
-    let rest =
-        ns.new_flags() & !(libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP | Kind::Time.clone_flag());
+    let rest = ns.new_flags() & !(libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP | Kind::Time.clone_flag());
     if rest != 0 {
         sys::unshare(rest).context("creating namespaces")?;
     }
@@ -145,8 +131,7 @@ fn hook_state(s: &Setup, host_pid: i32, status: &str) -> Vec<u8> {
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    sys::write_file(&path, value.as_bytes())
-        .with_context(|| format!("linux.sysctl: setting {key}={value}"))
+    sys::write_file(&path, value.as_bytes()).with_context(|| format!("linux.sysctl: setting {key}={value}"))
 }
 
 fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
@@ -174,11 +159,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         join_session_keyring(&s.id)?;
     }
 
-    let propagation = linux
-        .rootfs_propagation
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .and_then(mounts::parse_flag);
+    let propagation = linux.rootfs_propagation.as_deref().filter(|p| !p.is_empty()).and_then(mounts::parse_flag);
     rootfs::prepare(&s.rootfs, propagation).context("preparing the rootfs")?;
     let root = Root::open(&s.rootfs).context("opening the rootfs")?;
     let in_userns = ns.is_private(Kind::User);
@@ -193,8 +174,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
     devices::create_all(&root, &linux.devices, in_userns)?;
     devices::links(&root)?;
     if let Some(p) = &spec.process {
-        root.mkdir_all(&p.cwd)
-            .with_context(|| format!("process.cwd: creating {}", p.cwd))?;
+        root.mkdir_all(&p.cwd).with_context(|| format!("process.cwd: creating {}", p.cwd))?;
     }
     let fifo = sys::open(&s.fifo, libc::O_RDWR, 0).context("opening exec.fifo")?;
     drop(root);
@@ -203,11 +183,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         ch.send(&Msg::HooksPlease)?;
         ch.expect(Msg::HooksDone)?;
     }
-    hooks::run_all(
-        "createContainer",
-        &spec.hooks.create_container,
-        &hook_state(s, host_pid, "creating"),
-    )?;
+    hooks::run_all("createContainer", &spec.hooks.create_container, &hook_state(s, host_pid, "creating"))?;
 
     if s.no_pivot {
         rootfs::move_root(&s.rootfs)?;
@@ -237,11 +213,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         }
     };
     let p = &plan.process;
-    let pty = if p.terminal {
-        Some(console::setup(p.console_size.map(|c| (c.height, c.width)))?)
-    } else {
-        None
-    };
+    let pty = if p.terminal { Some(console::setup(p.console_size.map(|c| (c.height, c.width)))?) } else { None };
     let mut env = p.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user::home_of(p.user.uid)));
@@ -282,11 +254,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
 
     wait_for_start(&fifo);
     drop(fifo);
-    if let Err(e) = hooks::run_all(
-        "startContainer",
-        &spec.hooks.start_container,
-        &hook_state(s, host_pid, "created"),
-    ) {
+    if let Err(e) = hooks::run_all("startContainer", &spec.hooks.start_container, &hook_state(s, host_pid, "created")) {
         fail_after_ready(&format!("{e:#}"));
     }
     exec(&prog, &p.args, &env)
@@ -332,19 +300,13 @@ fn fail_after_ready(msg: &str) -> ! {
 }
 
 fn exec(prog: &str, args: &[String], env: &[String]) -> ! {
-    let to_c = |v: &[String]| -> Vec<CString> {
-        v.iter()
-            .filter_map(|a| sys::cstr(a.as_str()).ok())
-            .collect()
-    };
+    let to_c = |v: &[String]| -> Vec<CString> { v.iter().filter_map(|a| sys::cstr(a.as_str()).ok()).collect() };
     let (cargs, cenv) = (to_c(args), to_c(env));
     let mut argv: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
     envp.push(std::ptr::null());
-    let Ok(cprog) = sys::cstr(prog) else {
-        fail_after_ready("exec: program path holds a NUL byte")
-    };
+    let Ok(cprog) = sys::cstr(prog) else { fail_after_ready("exec: program path holds a NUL byte") };
     // SAFETY: restoring default signal handling and an empty mask before
     // execve; argv and envp are NULL-terminated arrays of valid strings.
     unsafe {

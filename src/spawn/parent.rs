@@ -3,9 +3,9 @@
 //! A failure at any step removes everything made so far.
 
 use super::clone::{clone3, Forked};
-use super::sync::{Channel, Msg};
+use super::sync::{Channel, InitExited, Msg};
 use super::{init, Setup};
-use crate::cgroups::{devices_v1, layout::Layout, Cgroup};
+use crate::cgroups::{apply, layout::Layout, Cgroup};
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
 use crate::linux::namespaces::Kind;
@@ -53,9 +53,7 @@ pub fn load(req: &Request) -> Result<Checked> {
     }
     if let Some(p) = &checked.process {
         for c in &p.unsupported_caps {
-            log::warn(&format!(
-                "process.capabilities: {c} is unknown to this kernel and was skipped"
-            ));
+            log::warn(&format!("process.capabilities: {c} is unknown to this kernel and was skipped"));
         }
     }
     Ok(checked)
@@ -63,12 +61,7 @@ pub fn load(req: &Request) -> Result<Checked> {
 
 pub fn create(store: &Store, req: &Request) -> Result<Created> {
     let checked = load(req)?;
-    let root = checked
-        .spec
-        .root
-        .as_ref()
-        .map(|r| r.path.clone())
-        .unwrap_or_default();
+    let root = checked.spec.root.as_ref().map(|r| r.path.clone()).unwrap_or_default();
     let rootfs = req
         .bundle
         .join(&root)
@@ -76,11 +69,7 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
         .with_context(|| format!("root.path: {}", req.bundle.join(&root).display()))?;
     let locked = store.create(&req.id)?;
     match build(&locked, req, checked, rootfs) {
-        Ok((record, pty)) => Ok(Created {
-            locked,
-            record,
-            pty,
-        }),
+        Ok((record, pty)) => Ok(Created { locked, record, pty }),
         Err(e) => {
             let _ = locked.remove();
             Err(e)
@@ -88,12 +77,7 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
     }
 }
 
-fn build(
-    locked: &Locked,
-    req: &Request,
-    checked: Checked,
-    rootfs: PathBuf,
-) -> Result<(Record, Option<OwnedFd>)> {
+fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> Result<(Record, Option<OwnedFd>)> {
     let fifo = locked.fifo();
     let c = sys::cpath(&fifo)?;
     // SAFETY: c is a valid path.
@@ -102,9 +86,7 @@ fn build(
     let linux = checked.spec.linux.clone().unwrap_or_default();
     if checked.namespaces.is_new(Kind::User) {
         // Root in the container must be able to open the fifo.
-        let host = |maps: &[spec::types::IdMapping]| {
-            maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id)
-        };
+        let host = |maps: &[spec::types::IdMapping]| maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
         if let (Some(uid), Some(gid)) = (host(&linux.uid_mappings), host(&linux.gid_mappings)) {
             std::os::unix::fs::chown(&fifo, Some(uid), Some(gid)).context("chown of exec.fifo")?;
         }
@@ -128,9 +110,19 @@ fn build(
         needs_fork,
     };
     let mut kids = Vec::new();
-    match spawn(&setup, req, &layout, &mut kids) {
+    match spawn(&setup, req, &mut kids) {
         Ok(r) => Ok(r),
-        Err(e) => {
+        Err(mut e) => {
+            if e.is::<InitExited>() {
+                // It is gone already: say how it died (SIGKILL here is usually the OOM killer).
+                if let Some(&pid) = kids.last() {
+                    if let Ok((p, st)) = sys::waitpid(pid, 0) {
+                        if p == pid {
+                            e = anyhow::anyhow!("{e} ({})", describe_exit(st));
+                        }
+                    }
+                }
+            }
             for pid in kids.iter().rev() {
                 let _ = sys::kill(*pid, libc::SIGKILL);
                 let _ = sys::waitpid(*pid, 0);
@@ -141,35 +133,13 @@ fn build(
     }
 }
 
-fn apply_device_rules(layout: &Layout, cg: &Cgroup, spec: &spec::types::Spec) -> Result<()> {
-    let rules = match spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-        Some(r) if !r.devices.is_empty() => &r.devices,
-        _ => return Ok(()),
-    };
-    let Some(h) = layout.v1("devices") else {
-        bail!(
-            "linux.resources.devices: cgroup v2 device rules (eBPF) are not supported by berth yet"
-        );
-    };
-    let dir = cg
-        .dirs
-        .iter()
-        .find(|(x, _)| x == h)
-        .map(|(_, d)| d.clone())
-        .context("devices cgroup")?;
-    let mut all = rules.clone();
-    all.extend(devices_v1::default_rules());
-    devices_v1::apply(&dir, &all)
-}
-
-fn spawn(
-    s: &Setup,
-    req: &Request,
-    layout: &Layout,
-    kids: &mut Vec<i32>,
-) -> Result<(Record, Option<OwnedFd>)> {
+fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Option<OwnedFd>)> {
     let spec = &s.checked.spec;
-    apply_device_rules(layout, &s.cgroup, spec)?;
+    if let Some(r) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+        for w in apply::apply(&s.cgroup, r, false)? {
+            log::warn(&w);
+        }
+    }
     let (parent_ch, child_ch) = Channel::pair()?;
     let flags = if s.general {
         0
@@ -283,6 +253,16 @@ fn spawn(
     Ok((record, pty))
 }
 
+fn describe_exit(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        let hint = if sig == libc::SIGKILL { ", perhaps by the OOM killer" } else { "" };
+        format!("killed by signal {sig}{hint}")
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    }
+}
+
 fn send_pidfd(sock: &Path, fd: &OwnedFd) -> Result<()> {
     let s = std::os::unix::net::UnixStream::connect(sock)
         .with_context(|| format!("connecting to pidfd socket {}", sock.display()))?;
@@ -291,16 +271,9 @@ fn send_pidfd(sock: &Path, fd: &OwnedFd) -> Result<()> {
 
 /// Writes `pid` to `path` atomically, without a trailing newline.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-    std::fs::write(&tmp, pid.to_string())
-        .with_context(|| format!("writing pid file {}", tmp.display()))?;
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing pid file {}", path.display()))
 }

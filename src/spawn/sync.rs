@@ -26,6 +26,18 @@ pub enum Msg {
     Error(String),
 }
 
+/// The other end closed: init died before it could say why.
+#[derive(Debug)]
+pub struct InitExited;
+
+impl std::fmt::Display for InitExited {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the container's init exited during setup")
+    }
+}
+
+impl std::error::Error for InitExited {}
+
 pub struct Channel(OwnedFd);
 
 impl Channel {
@@ -33,12 +45,7 @@ impl Channel {
         let mut fds = [0; 2];
         // SAFETY: fds is a valid out array of two ints.
         sys::cvt(unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
         })
         .context("creating the sync socket pair")?;
         Ok((Channel(sys::owned(fds[0])?), Channel(sys::owned(fds[1])?)))
@@ -57,7 +64,7 @@ impl Channel {
         let mut buf = vec![0u8; 65536];
         let (n, fd) = fdpass::recv(&self.0, &mut buf).context("receiving a sync message")?;
         if n == 0 {
-            bail!("the container's init exited during setup");
+            return Err(InitExited.into());
         }
         let msg = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
         Ok((msg, fd))

@@ -63,9 +63,7 @@ pub fn spec(rootless: bool, uid: u32, gid: u32) -> Value {
         if let Some(o) = linux.as_object_mut() {
             o.remove("resources");
         }
-        let mounts = s["mounts"]
-            .as_array_mut()
-            .expect("the default spec has mounts");
+        let mounts = s["mounts"].as_array_mut().expect("the default spec has mounts");
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
         for m in mounts.iter_mut() {
             if m["destination"] == "/sys" {
@@ -73,13 +71,7 @@ pub fn spec(rootless: bool, uid: u32, gid: u32) -> Value {
                             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
             }
             if m["destination"] == "/dev/pts" {
-                m["options"] = json!([
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620"
-                ]);
+                m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
             }
         }
     }

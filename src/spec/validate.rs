@@ -2,7 +2,7 @@
 //! container setup needs (namespace plan, capability masks, rlimits,
 //! parsed mount options). Every error names the field and the value.
 
-use super::types::{Mount, Process, Spec};
+use super::types::{Mount, Process, Resources, Spec};
 use crate::linux::namespaces::{Kind, Plan};
 use crate::linux::{caps, mount_opts, rlimits};
 use anyhow::{bail, Result};
@@ -46,14 +46,8 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
         }
     }
     refuse_if_set("process.commandLine", p.command_line.is_some())?;
-    refuse_if_set(
-        "process.apparmorProfile",
-        p.apparmor_profile.as_deref().is_some_and(|s| !s.is_empty()),
-    )?;
-    refuse_if_set(
-        "process.selinuxLabel",
-        p.selinux_label.as_deref().is_some_and(|s| !s.is_empty()),
-    )?;
+    refuse_if_set("process.apparmorProfile", p.apparmor_profile.as_deref().is_some_and(|s| !s.is_empty()))?;
+    refuse_if_set("process.selinuxLabel", p.selinux_label.as_deref().is_some_and(|s| !s.is_empty()))?;
     refuse_if_set("process.scheduler", p.scheduler.is_some())?;
     refuse_if_set("process.ioPriority", p.io_priority.is_some())?;
     refuse_if_set("process.execCPUAffinity", p.exec_cpu_affinity.is_some())?;
@@ -74,12 +68,7 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
         }
         None => (None, Vec::new()),
     };
-    Ok(ProcessPlan {
-        process: p.clone(),
-        caps,
-        rlimits: rlimits::parse(&p.rlimits)?,
-        unsupported_caps,
-    })
+    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, unsupported_caps })
 }
 
 /// Sysctls that only make sense in a namespace the container owns.
@@ -93,10 +82,7 @@ fn check_sysctl(key: &str, ns: &Plan) -> Result<()> {
         "kernel.shmmax",
         "kernel.shmmni",
     ];
-    let need = if IPC.contains(&key)
-        || key.starts_with("fs.mqueue.")
-        || key == "kernel.shm_rmid_forced"
-    {
+    let need = if IPC.contains(&key) || key.starts_with("fs.mqueue.") || key == "kernel.shm_rmid_forced" {
         Kind::Ipc
     } else if key.starts_with("net.") {
         Kind::Network
@@ -106,10 +92,40 @@ fn check_sysctl(key: &str, ns: &Plan) -> Result<()> {
         bail!("linux.sysctl: {key:?} is not namespaced and would change the host");
     };
     if !ns.is_private(need) {
-        bail!(
-            "linux.sysctl: {key:?} needs the container to have its own {} namespace",
-            need.spec_name()
-        );
+        bail!("linux.sysctl: {key:?} needs the container to have its own {} namespace", need.spec_name());
+    }
+    Ok(())
+}
+
+/// Value checks on `linux.resources` that need no host (update uses them too).
+pub fn check_resources(r: &Resources) -> Result<()> {
+    for (i, d) in r.devices.iter().enumerate() {
+        let kind = d.kind.as_deref().unwrap_or("a");
+        if !matches!(kind, "a" | "b" | "c") {
+            bail!("linux.resources.devices[{i}].type: {kind:?} is not one of a, b, c");
+        }
+        let access = d.access.as_deref().unwrap_or("rwm");
+        if access.is_empty() || !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+            bail!("linux.resources.devices[{i}].access: {access:?} is not made of r, w, m");
+        }
+    }
+    if let Some(m) = &r.memory {
+        if let Some(s) = m.swappiness.filter(|s| *s > 100) {
+            bail!("linux.resources.memory.swappiness: {s} is above 100");
+        }
+        if let (Some(l), Some(s)) = (m.limit, m.swap) {
+            if l > 0 && s > 0 && s < l {
+                bail!("linux.resources.memory.swap: {s} is below memory.limit {l} (swap counts memory+swap)");
+            }
+        }
+    }
+    if let Some(w) = r.block_io.as_ref().and_then(|b| b.weight).filter(|w| *w != 0 && !(10..=1000).contains(w)) {
+        bail!("linux.resources.blockIO.weight: {w} is outside 10..1000");
+    }
+    for k in r.unified.keys() {
+        if k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
+            bail!("linux.resources.unified: key {k:?} is not a cgroup file name");
+        }
     }
     Ok(())
 }
@@ -127,16 +143,10 @@ pub fn check(spec: Spec) -> Result<Checked> {
     let namespaces = Plan::from_spec(&linux.namespaces)?;
     let process = spec.process.as_ref().map(check_process).transpose()?;
 
-    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts)
-    {
-        bail!(
-            "hostname: {:?} cannot be set without a private uts namespace",
-            spec.hostname.as_deref().unwrap_or("")
-        );
+    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts) {
+        bail!("hostname: {:?} cannot be set without a private uts namespace", spec.hostname.as_deref().unwrap_or(""));
     }
-    if spec.domainname.as_deref().is_some_and(|h| !h.is_empty())
-        && !namespaces.is_private(Kind::Uts)
-    {
+    if spec.domainname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts) {
         bail!("domainname: cannot be set without a private uts namespace");
     }
     let userns_new = namespaces.is_new(Kind::User);
@@ -146,12 +156,7 @@ pub fn check(spec: Spec) -> Result<Checked> {
     if !userns_new && (!linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty()) {
         bail!("linux.uidMappings: mappings are given but no new user namespace is requested");
     }
-    for (i, m) in linux
-        .uid_mappings
-        .iter()
-        .chain(&linux.gid_mappings)
-        .enumerate()
-    {
+    for (i, m) in linux.uid_mappings.iter().chain(&linux.gid_mappings).enumerate() {
         if m.size == 0 {
             bail!("linux.uidMappings/gidMappings[{i}]: size is 0");
         }
@@ -167,14 +172,7 @@ pub fn check(spec: Spec) -> Result<Checked> {
     if let Some(p) = linux.rootfs_propagation.as_deref() {
         if !matches!(
             p,
-            "" | "private"
-                | "rprivate"
-                | "slave"
-                | "rslave"
-                | "shared"
-                | "rshared"
-                | "unbindable"
-                | "runbindable"
+            "" | "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable" | "runbindable"
         ) {
             bail!("linux.rootfsPropagation: {p:?} is not a propagation mode");
         }
@@ -187,10 +185,7 @@ pub fn check(spec: Spec) -> Result<Checked> {
             bail!("linux.devices[{i}].path: {:?} is not under /dev", d.path);
         }
         if !matches!(d.kind.as_str(), "c" | "b" | "u" | "p") {
-            bail!(
-                "linux.devices[{i}].type: {:?} is not one of c, b, u, p",
-                d.kind
-            );
+            bail!("linux.devices[{i}].type: {:?} is not one of c, b, u, p", d.kind);
         }
     }
     refuse_if_set("linux.seccomp", linux.seccomp.is_some())?;
@@ -198,40 +193,21 @@ pub fn check(spec: Spec) -> Result<Checked> {
     refuse_if_set("linux.personality", linux.personality.is_some())?;
     refuse_if_set("linux.memoryPolicy", linux.memory_policy.is_some())?;
     refuse_if_set("linux.netDevices", linux.net_devices.is_some())?;
-    refuse_if_set(
-        "linux.mountLabel",
-        linux.mount_label.as_deref().is_some_and(|s| !s.is_empty()),
-    )?;
+    refuse_if_set("linux.mountLabel", linux.mount_label.as_deref().is_some_and(|s| !s.is_empty()))?;
     if let Some(r) = &linux.resources {
-        if let Some((k, _)) = r.other.iter().find(|(_, v)| !v.is_null()) {
-            bail!("linux.resources.{k}: resource limits are not supported by berth yet");
-        }
-        for (i, rule) in r.devices.iter().enumerate() {
-            crate::cgroups::devices_v1::rule_line(i, rule)?;
-        }
+        check_resources(r)?;
     }
 
     let mut mounts = Vec::new();
     for (i, m) in spec.mounts.iter().enumerate() {
         if !m.destination.starts_with('/') {
-            bail!(
-                "mounts[{i}].destination: {:?} is not an absolute path",
-                m.destination
-            );
+            bail!("mounts[{i}].destination: {:?} is not an absolute path", m.destination);
         }
-        refuse_if_set(
-            &format!("mounts[{i}].uidMappings"),
-            m.uid_mappings.is_some() || m.gid_mappings.is_some(),
-        )?;
+        refuse_if_set(&format!("mounts[{i}].uidMappings"), m.uid_mappings.is_some() || m.gid_mappings.is_some())?;
         let opts = mount_opts::parse(&format!("mounts[{i}].options"), &m.options)?;
         mounts.push((m.clone(), opts));
     }
-    Ok(Checked {
-        spec,
-        namespaces,
-        process,
-        mounts,
-    })
+    Ok(Checked { spec, namespaces, process, mounts })
 }
 
 #[cfg(test)]
@@ -250,47 +226,30 @@ mod tests {
 
     #[test]
     fn minimal_spec_passes() {
-        let c = check(spec(&format!(
-            r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},{PROC}}}"#
-        )))
-        .unwrap();
+        let c = check(spec(&format!(r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},{PROC}}}"#))).unwrap();
         assert!(c.process.is_some());
     }
 
     #[test]
     fn errors_name_fields() {
         assert!(err(r#"{"ociVersion":"1.0.0"}"#).contains("root"));
+        assert!(err(r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#).contains("process.args"));
+        assert!(err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"rel"}}"#).contains("process.cwd"));
+        assert!(err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"hostname":"h"}}"#)).contains("uts"));
         assert!(
-            err(r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#)
-                .contains("process.args")
-        );
-        assert!(
-            err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"rel"}}"#)
-                .contains("process.cwd")
+            err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"seccomp":{{}}}}}}"#)).contains("linux.seccomp")
         );
         assert!(err(&format!(
-            r#"{{"root":{{"path":"r"}},{PROC},"hostname":"h"}}"#
+            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"resources":{{"memory":{{"swappiness":101}}}}}}}}"#
         ))
-        .contains("uts"));
-        assert!(err(&format!(
-            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"seccomp":{{}}}}}}"#
-        ))
-        .contains("linux.seccomp"));
-        assert!(err(&format!(
-            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"resources":{{"memory":{{"limit":1}}}}}}}}"#
-        ))
-        .contains("linux.resources.memory"));
-        assert!(err(&format!(
-            r#"{{"root":{{"path":"r"}},{PROC},"mounts":[{{"destination":"x"}}]}}"#
-        ))
-        .contains("mounts[0].destination"));
+        .contains("linux.resources.memory.swappiness"));
+        assert!(err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"mounts":[{{"destination":"x"}}]}}"#))
+            .contains("mounts[0].destination"));
     }
 
     #[test]
     fn sysctl_needs_its_namespace() {
-        let e = err(&format!(
-            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"sysctl":{{"net.ipv4.ip_forward":"1"}}}}}}"#
-        ));
+        let e = err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"sysctl":{{"net.ipv4.ip_forward":"1"}}}}}}"#));
         assert!(e.contains("network namespace"), "{e}");
         let ok = format!(
             r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"namespaces":[{{"type":"network"}}],"sysctl":{{"net.ipv4.ip_forward":"1"}}}}}}"#
@@ -300,9 +259,7 @@ mod tests {
 
     #[test]
     fn user_namespace_needs_mappings() {
-        let e = err(&format!(
-            r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"namespaces":[{{"type":"user"}}]}}}}"#
-        ));
+        let e = err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"namespaces":[{{"type":"user"}}]}}}}"#));
         assert!(e.contains("uidMappings"));
     }
 }
