@@ -45,6 +45,11 @@ commands:
   kill     send a signal to a container's init
   delete   delete a container
   spec     write a default config.json
+  pause    freeze every process of a container
+  resume   thaw a paused container
+  ps       list a container's processes
+  update   change a container's resource limits
+  events   show resource usage and OOM events
 
 global options:
   --root DIR           state directory (default /run/berth)
@@ -133,7 +138,12 @@ fn dispatch(args: &[String]) -> Result<i32> {
             print!("{USAGE}");
             Ok(0)
         }
-        "exec" | "ps" | "pause" | "resume" | "update" | "events" | "features" | "checkpoint" | "restore" => {
+        "pause" => commands::pause::pause(&ctx, rest),
+        "resume" => commands::pause::resume(&ctx, rest),
+        "ps" => commands::ps::main(&ctx, rest),
+        "update" => commands::update::main(&ctx, rest),
+        "events" => commands::events::main(&ctx, rest),
+        "exec" | "features" | "checkpoint" | "restore" => {
             bail!("berth {cmd}: this command is not implemented yet")
         }
         other => bail!("No help topic for '{other}'"),

@@ -294,3 +294,22 @@ pub fn recv_fd(sock: &impl std::os::fd::AsRawFd) -> std::os::fd::OwnedFd {
         std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32))
     }
 }
+
+/// The container's cgroup directory on the host for a controller file:
+/// the v1 controller's hierarchy, else the unified one.
+pub fn host_cgroup_dir(id: &str, v1_controller: &str) -> PathBuf {
+    let mounts = cgroup_mounts();
+    let v1 = mounts.iter().find(|m| m.file_name().is_some_and(|n| n.to_str().unwrap().split(',').any(|c| c == v1_controller)));
+    let unified = || {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        info.lines()
+            .find(|l| l.contains(" - cgroup2 "))
+            .map(|l| PathBuf::from(l.split(' ').nth(4).unwrap()))
+            .expect("a cgroup2 mount")
+    };
+    v1.cloned().unwrap_or_else(unified).join("berth").join(id)
+}
+
+pub fn read_trim(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())).trim().to_string()
+}

@@ -52,7 +52,7 @@ fn run(dir: &Path, writes: &[Write], warnings: &mut Vec<String>) -> Result<()> {
 
 /// Turns `+ctrl` on in every ancestor's cgroup.subtree_control, from the
 /// hierarchy root down to the container's parent.
-fn enable_v2(h: &Hierarchy, dir: &Path, ctrl: &str) -> Result<()> {
+pub(super) fn enable_v2(h: &Hierarchy, dir: &Path, ctrl: &str) -> Result<()> {
     let mut chain: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(&h.mount)).collect();
     chain.reverse();
     for p in chain {
@@ -64,6 +64,15 @@ fn enable_v2(h: &Hierarchy, dir: &Path, ctrl: &str) -> Result<()> {
             .with_context(|| format!("enabling the {ctrl} controller in {}", f.display()))?;
     }
     Ok(())
+}
+
+/// Every controller the v2 hierarchy offers, as runc enables them, so that
+/// limits and stats work in the container's cgroup. Best effort: a
+/// controller that cannot be enabled fails later, by name, if it is used.
+pub(super) fn enable_all_v2(h: &Hierarchy, dir: &Path) {
+    for c in read(&h.mount, "cgroup.controllers").split_whitespace() {
+        let _ = enable_v2(h, dir, c);
+    }
 }
 
 fn v2_has(h: &Hierarchy, ctrl: &str) -> bool {

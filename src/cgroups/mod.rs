@@ -6,8 +6,10 @@
 pub mod apply;
 pub mod devices_v1;
 pub mod devices_v2;
+pub mod freeze;
 pub mod layout;
 pub mod resources;
+pub mod stats;
 
 use anyhow::{bail, Context, Result};
 use layout::{Hierarchy, Layout};
@@ -54,23 +56,12 @@ pub fn path_in(h: &Hierarchy, cgroups_path: Option<&str>, id: &str) -> PathBuf {
     h.mount.join(rel.trim_start_matches('/'))
 }
 
-fn frozen(h: &Hierarchy, dir: &Path) -> bool {
-    let (file, is_frozen): (&str, fn(&str) -> bool) = if h.v2 {
-        ("cgroup.freeze", |s| s.trim() == "1")
-    } else if h.options.split(',').any(|o| o == "freezer") {
-        ("freezer.state", |s| s.trim() != "THAWED")
-    } else {
-        return false;
-    };
-    std::fs::read_to_string(dir.join(file)).map(|s| is_frozen(&s)).unwrap_or(false)
-}
-
 impl Cgroup {
     /// Creates the container's cgroup in every hierarchy.
     pub fn create(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
-            if frozen(h, &dir) {
+            if freeze::frozen(h, &dir) {
                 bail!("cgroup {} exists and is frozen; thaw it before creating a container in it", dir.display());
             }
         }
@@ -93,6 +84,9 @@ impl Cgroup {
             if let Err(e) = made {
                 cg.remove();
                 return Err(e);
+            }
+            if h.v2 {
+                apply::enable_all_v2(h, &dir);
             }
             cg.dirs.push((h.clone(), dir));
         }
@@ -219,21 +213,6 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether the container's cgroup is frozen (paused).
-pub fn is_frozen(cg: &Cgroup) -> bool {
-    cg.dirs.iter().any(|(h, d)| frozen(h, d))
-}
-
-/// Thaws a frozen cgroup so that a SIGKILL can be acted on.
-pub fn thaw(cg: &Cgroup) {
-    for (h, d) in &cg.dirs {
-        if frozen(h, d) {
-            let (file, value) = if h.v2 { ("cgroup.freeze", "0") } else { ("freezer.state", "THAWED") };
-            let _ = crate::linux::sys::write_file(&d.join(file).to_string_lossy(), value.as_bytes());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::state::{Record, Status};
 use super::store::Locked;
+use crate::cgroups::freeze;
 use crate::linux::sys;
 use crate::{hooks, log};
 use anyhow::{bail, Context, Result};
@@ -45,12 +46,39 @@ pub fn signal(locked: &Locked, rec: &Record, sig: i32, all: bool) -> Result<()> 
         bail!("container not running");
     }
     if all {
+        // Freeze first so that nothing forks past the signal, then thaw.
+        let was_frozen = freeze::is_frozen(&rec.cgroup);
+        let froze = !was_frozen && freeze::freeze(&rec.cgroup).is_ok();
         for pid in rec.cgroup.pids() {
             let _ = sys::kill(pid, sig);
         }
+        if froze || (was_frozen && sig == libc::SIGKILL) {
+            freeze::thaw(&rec.cgroup)?;
+        }
         return Ok(());
     }
-    sys::kill(rec.pid, sig).with_context(|| format!("sending signal {sig} to pid {}", rec.pid))
+    sys::kill(rec.pid, sig).with_context(|| format!("sending signal {sig} to pid {}", rec.pid))?;
+    if sig == libc::SIGKILL && freeze::is_frozen(&rec.cgroup) {
+        freeze::thaw(&rec.cgroup)?;
+    }
+    Ok(())
+}
+
+/// `pause`: freezes every process of a running container.
+pub fn pause(locked: &Locked, rec: &Record) -> Result<()> {
+    match locked.status(rec) {
+        Status::Running => freeze::freeze(&rec.cgroup),
+        Status::Paused => bail!("container {} is already paused", rec.id),
+        _ => bail!("container not running"),
+    }
+}
+
+/// `resume`: thaws a paused container.
+pub fn resume(locked: &Locked, rec: &Record) -> Result<()> {
+    match locked.status(rec) {
+        Status::Paused => freeze::thaw(&rec.cgroup),
+        _ => bail!("container not paused"),
+    }
 }
 
 /// SIGKILLs init (and, without a pid namespace, everything in the cgroup)
@@ -60,12 +88,15 @@ pub fn kill_and_wait(rec: &Record) -> Result<()> {
         return Ok(());
     }
     let pidfd = sys::pidfd_open(rec.pid).ok();
-    crate::cgroups::thaw(&rec.cgroup);
     let _ = sys::kill(rec.pid, libc::SIGKILL);
     if !rec.pid_ns {
         for pid in rec.cgroup.pids() {
             let _ = sys::kill(pid, libc::SIGKILL);
         }
+    }
+    // Frozen (v1) tasks act on SIGKILL only once thawed.
+    if freeze::is_frozen(&rec.cgroup) {
+        let _ = freeze::thaw(&rec.cgroup);
     }
     if let Some(fd) = pidfd {
         if !sys::pidfd_wait(&fd, 10_000)? {

@@ -142,7 +142,7 @@ fn read_record(dir: &Path, id: &str) -> Result<Record> {
 
 pub fn status_in(dir: &Path, rec: &Record) -> Status {
     let alive = rec.init_alive();
-    let frozen = alive && crate::cgroups::is_frozen(&rec.cgroup);
+    let frozen = alive && crate::cgroups::freeze::is_frozen(&rec.cgroup);
     status_of(alive, dir.join(FIFO).exists(), frozen)
 }
 
