@@ -299,7 +299,9 @@ pub fn recv_fd(sock: &impl std::os::fd::AsRawFd) -> std::os::fd::OwnedFd {
 /// the v1 controller's hierarchy, else the unified one.
 pub fn host_cgroup_dir(id: &str, v1_controller: &str) -> PathBuf {
     let mounts = cgroup_mounts();
-    let v1 = mounts.iter().find(|m| m.file_name().is_some_and(|n| n.to_str().unwrap().split(',').any(|c| c == v1_controller)));
+    let v1 = mounts
+        .iter()
+        .find(|m| m.file_name().is_some_and(|n| n.to_str().unwrap().split(',').any(|c| c == v1_controller)));
     let unified = || {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         info.lines()

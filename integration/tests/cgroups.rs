@@ -25,10 +25,7 @@ fn memory_limit_is_set_and_enforced_with_an_oom_event() {
     let mut b = Bundle::new();
     let limit = 32 << 20;
     b.config["linux"]["resources"]["memory"] = json!({"limit": limit, "swap": limit});
-    b.sh(&format!(
-        "cat {}; exec tail /dev/zero",
-        inside("memory/memory.limit_in_bytes", "memory.max")
-    ));
+    b.sh(&format!("cat {}; exec tail /dev/zero", inside("memory/memory.limit_in_bytes", "memory.max")));
     let id = unique("oom");
     assert!(berth.create(&b, &id).status.success());
     let mut events = berth.cmd().args(["events", "--interval", "1s", &id]).stdout(Stdio::piped()).spawn().unwrap();
@@ -69,7 +66,8 @@ fn pids_limit_holds_a_fork_bomb() {
 fn cpu_values_follow_runc_conversions() {
     let berth = Berth::new();
     let mut b = Bundle::new();
-    b.config["linux"]["resources"]["cpu"] = json!({"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"});
+    b.config["linux"]["resources"]["cpu"] =
+        json!({"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"});
     if v2() {
         b.sh("cat /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpuset.cpus");
         assert_eq!(berth.output_of(&b, &unique("cpu")), "20\n50000 100000\n0\n");
@@ -119,6 +117,8 @@ fn settings_the_host_cannot_take_are_errors_naming_the_field() {
     let cases = [
         ("linux.resources.network.classID", json!({"network": {"classID": 1048577}})),
         ("linux.resources.rdma", json!({"rdma": {"mlx5_0": {"hcaHandles": 3}}})),
+        // The kernel refuses a CPU that does not exist: the error names field and file.
+        ("linux.resources.cpu.cpus", json!({"cpu": {"cpus": "4095"}})),
     ];
     for (field, res) in cases {
         let mut b = Bundle::new();
@@ -127,6 +127,9 @@ fn settings_the_host_cannot_take_are_errors_naming_the_field() {
         let (code, _, err) = berth.run_bundle(&b, &id);
         assert_eq!(code, 1, "{field}");
         assert!(err.contains(field), "{field}: {err}");
+        if field.ends_with("cpus") {
+            assert!(err.contains("cpuset.cpus"), "{err}");
+        }
         assert_nothing_left(&berth, &id, None);
     }
 }
@@ -139,7 +142,18 @@ fn update_changes_limits_of_a_running_container() {
     let id = unique("update");
     assert!(berth.create(&b, &id).status.success());
     berth.ok(&["start", &id]);
-    berth.ok(&["update", &id, "--memory", "64M", "--pids-limit", "30", "--cpu-quota", "20000", "--cpu-period", "100000"]);
+    berth.ok(&[
+        "update",
+        &id,
+        "--memory",
+        "64M",
+        "--pids-limit",
+        "30",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+    ]);
     let mem = host_cgroup_dir(&id, "memory");
     let pids = host_cgroup_dir(&id, "pids");
     let cpu = host_cgroup_dir(&id, "cpu");
@@ -172,7 +186,18 @@ fn pause_stops_progress_and_resume_restarts_it() {
     let id = unique("pause");
     assert!(berth.create(&b, &id).status.success());
     berth.ok(&["start", &id]);
-    let count = || std::fs::read_to_string(b.rootfs().join("tmp/count")).unwrap_or_default().trim().parse::<u64>().unwrap_or(0);
+    // The shell truncates before it writes: retry a read that lands in between.
+    let count = || {
+        (0..100)
+            .find_map(|_| {
+                let v = std::fs::read_to_string(b.rootfs().join("tmp/count")).ok()?.trim().parse::<u64>().ok();
+                if v.is_none() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                v
+            })
+            .unwrap_or(0)
+    };
     std::thread::sleep(Duration::from_millis(200));
     berth.ok(&["pause", &id]);
     assert_eq!(berth.status(&id), "paused");
@@ -237,4 +262,83 @@ fn events_stats_reports_usage() {
     assert_eq!(v["data"]["pids"]["limit"], 50);
     assert!(v["data"]["cpu"]["usage"]["total"].as_u64().is_some());
     berth.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn blkio_throttle_on_the_root_disk() {
+    let berth = Berth::new();
+    // The block device that holds the bundle, if there is one.
+    let dev = std::fs::read_dir("/sys/block").ok().and_then(|rd| {
+        rd.flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with("loop"))
+            .find_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+    });
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("blkio");
+    let Some(dev) = dev else {
+        // No disk (the v2 VM): the write must fail and name the field.
+        b.config["linux"]["resources"]["blockIO"] =
+            json!({"throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}]});
+        let out = berth.create(&b, &id);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("linux.resources.blockIO.throttleReadBpsDevice[0]"));
+        assert_nothing_left(&berth, &id, None);
+        return;
+    };
+    let (major, minor) = dev.trim().split_once(':').unwrap();
+    let (major, minor): (i64, i64) = (major.parse().unwrap(), minor.parse().unwrap());
+    b.config["linux"]["resources"]["blockIO"] =
+        json!({"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]});
+    let out = berth.create(&b, &id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = host_cgroup_dir(&id, "blkio");
+    let text =
+        if v2() { read_trim(&dir.join("io.max")) } else { read_trim(&dir.join("blkio.throttle.read_bps_device")) };
+    assert!(text.contains(&format!("{major}:{minor}")) && (text.contains("1048576")), "{text}");
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn device_rules_can_be_replaced_by_update() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    let caps = json!(["CAP_MKNOD"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.sh("mknod /dev/berth-kmsg c 1 11; while [ ! -e /tmp/go ]; do sleep 0.02; done; \
+          (echo berth-test > /dev/berth-kmsg 2>/dev/null && echo opened || echo denied) > /tmp/result");
+    let id = unique("devupd");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    let rules = r#"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}]}"#;
+    let file = b.path().join("res.json");
+    std::fs::write(&file, rules).unwrap();
+    berth.ok(&["update", "--resources", file.to_str().unwrap(), &id]);
+    std::fs::write(b.rootfs().join("tmp/go"), "").unwrap();
+    berth.wait_status(&id, "stopped");
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/result")).unwrap(), "opened\n");
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn relative_cgroups_path_is_under_our_own_cgroup() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    let id = unique("relcg");
+    b.config["linux"]["cgroupsPath"] = json!(format!("berth-rel-{id}/inner"));
+    b.sh("sleep 100");
+    assert!(berth.create(&b, &id).status.success());
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let (mount, rel) = if v2() {
+        ("/sys/fs/cgroup".to_string(), own.lines().find(|l| l.starts_with("0::")).unwrap()[3..].to_string())
+    } else {
+        let line = own.lines().find(|l| l.split(':').nth(1) == Some("pids")).unwrap();
+        ("/sys/fs/cgroup/pids".to_string(), line.splitn(3, ':').nth(2).unwrap().to_string())
+    };
+    let parent =
+        std::path::PathBuf::from(format!("{mount}{}", rel.trim_end_matches('/'))).join(format!("berth-rel-{id}"));
+    let pid = berth.state(&id)["pid"].to_string();
+    assert!(read_trim(&parent.join("inner/cgroup.procs")).lines().any(|l| l == pid));
+    berth.ok(&["delete", &id]);
+    assert!(!parent.exists(), "the parents berth made are removed too");
 }

@@ -118,8 +118,14 @@ fn device_cgroup_denies_unlisted_devices() {
     b.config["process"]["capabilities"]["bounding"] = json!(["CAP_MKNOD"]);
     b.config["process"]["capabilities"]["effective"] = json!(["CAP_MKNOD"]);
     b.config["process"]["capabilities"]["permitted"] = json!(["CAP_MKNOD"]);
-    b.sh("mknod /tmp/mem c 1 1 && (head -c1 /tmp/mem >/dev/null 2>&1 && echo opened || echo denied); head -c1 /dev/zero | wc -c");
+    // /dev/kmsg (c 1:11) opens write-only without any capability: only the
+    // device cgroup can refuse it.
+    let script = "rm -f /dev/berth-kmsg; mknod /dev/berth-kmsg c 1 11 && (echo berth-test > /dev/berth-kmsg 2>/dev/null && echo opened || echo denied)";
+    b.sh(&format!("{script}; head -c1 /dev/zero | wc -c"));
     assert_eq!(berth.output_of(&b, &unique("devcg")), "denied\n1\n");
+    // Allowing it by rule lets the same write through: the refusal came from the rules.
+    b.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}]);
+    assert_eq!(berth.output_of(&b, &unique("devcgok")), "opened\n1\n");
 }
 
 #[test]

@@ -129,24 +129,34 @@ fn put64(a: &mut [u8], off: usize, v: u64) {
     a[off..off + 8].copy_from_slice(&v.to_ne_bytes());
 }
 
-fn load(prog: &[Insn]) -> Result<OwnedFd> {
+fn load_with_log(prog: &[Insn], log: &mut [u8]) -> std::io::Result<i64> {
     let license = c"Apache-2.0";
-    let mut log = vec![0u8; 4096];
     let mut a = [0u8; 72];
     put32(&mut a, 0, PROG_TYPE_CGROUP_DEVICE);
     put32(&mut a, 4, prog.len() as u32);
     put64(&mut a, 8, prog.as_ptr() as u64);
     put64(&mut a, 16, license.as_ptr() as u64);
-    put32(&mut a, 24, 1);
-    put32(&mut a, 28, log.len() as u32);
-    put64(&mut a, 32, log.as_mut_ptr() as u64);
+    if !log.is_empty() {
+        put32(&mut a, 24, 1);
+        put32(&mut a, 28, log.len() as u32);
+        put64(&mut a, 32, log.as_mut_ptr() as u64);
+    }
     a[48..57].copy_from_slice(b"berth_dev");
     put32(&mut a, 68, ATTACH_CGROUP_DEVICE);
-    match bpf(BPF_PROG_LOAD, &mut a) {
-        Ok(fd) => sys::owned(fd as i32).context("loading the device program"),
+    bpf(BPF_PROG_LOAD, &mut a)
+}
+
+fn load(prog: &[Insn]) -> Result<OwnedFd> {
+    // Without a log first: a verbose verifier log that overflows its buffer
+    // is itself an error (ENOSPC).
+    match load_with_log(prog, &mut []) {
+        Ok(fd) => Ok(sys::owned(fd as i32)?),
         Err(e) => {
+            let mut log = vec![0u8; 1 << 20];
+            let _ = load_with_log(prog, &mut log);
             let text = String::from_utf8_lossy(&log);
-            Err(e).with_context(|| format!("loading the device program: {}", text.trim_end_matches('\0').trim()))
+            let last = text.trim_end_matches('\0').trim().lines().last().unwrap_or("").to_string();
+            Err(e).with_context(|| format!("loading the device program (verifier: {last})"))
         }
     }
 }
