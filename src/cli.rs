@@ -31,6 +31,10 @@ impl Parsed {
         self.values.get(name).and_then(|v| v.last()).map(String::as_str)
     }
 
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.values.get(name).cloned().unwrap_or_default()
+    }
+
     pub fn has(&self, name: &str) -> bool {
         match self.get(name) {
             Some(v) => v != "false",

@@ -70,6 +70,16 @@ pub fn error(msg: &str) {
     emit("error", msg);
 }
 
+/// Logs a command's error once: to the log, and plainly on stderr too when
+/// the log is a file (as runc does).
+pub fn report(e: &anyhow::Error) {
+    let msg = format!("{e:#}");
+    error(&msg);
+    if to_file() {
+        eprintln!("{msg}");
+    }
+}
+
 pub fn warn(msg: &str) {
     emit("warning", msg);
 }

@@ -50,6 +50,7 @@ commands:
   ps       list a container's processes
   update   change a container's resource limits
   events   show resource usage and OOM events
+  exec     run a new process in a container
 
 global options:
   --root DIR           state directory (default /run/berth)
@@ -143,7 +144,8 @@ fn dispatch(args: &[String]) -> Result<i32> {
         "ps" => commands::ps::main(&ctx, rest),
         "update" => commands::update::main(&ctx, rest),
         "events" => commands::events::main(&ctx, rest),
-        "exec" | "features" | "checkpoint" | "restore" => {
+        "exec" => commands::exec::main(&ctx, rest),
+        "features" | "checkpoint" | "restore" => {
             bail!("berth {cmd}: this command is not implemented yet")
         }
         other => bail!("No help topic for '{other}'"),
@@ -155,11 +157,7 @@ fn main() {
     let code = match dispatch(&args) {
         Ok(c) => c,
         Err(e) => {
-            let msg = format!("{e:#}");
-            log::error(&msg);
-            if log::to_file() {
-                eprintln!("{msg}");
-            }
+            log::report(&e);
             1
         }
     };

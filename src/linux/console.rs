@@ -8,8 +8,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-/// Opens a new pty in the container (after pivot_root); returns the master.
-pub fn setup(size: Option<(u16, u16)>) -> Result<OwnedFd> {
+/// Opens a new pty in the container (after pivot_root), makes its slave our
+/// controlling terminal and stdio, and with `as_console` also the
+/// container's /dev/console; returns the master.
+pub fn setup(size: Option<(u16, u16)>, as_console: bool) -> Result<OwnedFd> {
     let master = sys::open(Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY, 0).context("opening /dev/ptmx")?;
     let mut n: libc::c_int = 0;
     // SAFETY: ioctls on the master we own, with valid out pointers.
@@ -24,10 +26,12 @@ pub fn setup(size: Option<(u16, u16)>) -> Result<OwnedFd> {
     let slave_path = format!("/dev/pts/{n}");
     let slave = sys::open(Path::new(&slave_path), libc::O_RDWR | libc::O_NOCTTY, 0)
         .with_context(|| format!("opening {slave_path}"))?;
-    let root = Root::open(Path::new("/"))?;
-    let console = root.ensure("/dev/console", NodeKind::File).context("creating /dev/console")?;
-    sys::mount(Some(&slave_path), &sys::fd_path(&console), None, libc::MS_BIND, None)
-        .context("binding /dev/console")?;
+    if as_console {
+        let root = Root::open(Path::new("/"))?;
+        let console = root.ensure("/dev/console", NodeKind::File).context("creating /dev/console")?;
+        sys::mount(Some(&slave_path), &sys::fd_path(&console), None, libc::MS_BIND, None)
+            .context("binding /dev/console")?;
+    }
     // SAFETY: session and stdio calls on descriptors we own.
     unsafe {
         sys::cvt(libc::setsid()).context("setsid")?;

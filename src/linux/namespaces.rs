@@ -32,6 +32,20 @@ impl Kind {
         }
     }
 
+    /// The name under /proc/PID/ns.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Pid => "pid",
+            Kind::Time => "time",
+            Kind::Mount => "mnt",
+            Kind::Ipc => "ipc",
+            Kind::Uts => "uts",
+            Kind::Network => "net",
+            Kind::Cgroup => "cgroup",
+        }
+    }
+
     pub fn clone_flag(self) -> i32 {
         match self {
             Kind::User => libc::CLONE_NEWUSER,

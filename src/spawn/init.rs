@@ -4,15 +4,14 @@
 
 use super::clone::{clone3, Forked, CLONE_PARENT};
 use super::sync::{Channel, Msg};
-use super::Setup;
+use super::{process, Setup};
 use crate::hooks;
 use crate::linux::inroot::Root;
 use crate::linux::namespaces::Kind;
-use crate::linux::{caps, console, devices, idmap, mounts, rlimits, rootfs, sys, user};
+use crate::linux::{devices, idmap, mounts, rootfs, sys};
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Entry point of the cloned child.
@@ -212,59 +211,23 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
             unsafe { libc::pause() };
         }
     };
-    let p = &plan.process;
-    let pty = if p.terminal { Some(console::setup(p.console_size.map(|c| (c.height, c.width)))?) } else { None };
-    let mut env = p.env.clone();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user::home_of(p.user.uid)));
-    }
-    if s.listen_fds > 0 {
-        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
-        env.push(format!("LISTEN_FDS={}", s.listen_fds));
-        // SAFETY: getpid cannot fail.
-        env.push(format!("LISTEN_PID={}", unsafe { libc::getpid() }));
-    }
-    let cwd = sys::cstr(p.cwd.as_str())?;
-    // SAFETY: cwd is a valid string.
-    let cwd_ok = unsafe { libc::chdir(cwd.as_ptr()) } == 0;
-    let prog = user::look_path(&p.args[0], &env)?;
-
-    rlimits::apply(&plan.rlimits)?;
-    if p.no_new_privileges {
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;
-    }
-    if let Some(c) = &plan.caps {
-        sys::prctl(libc::PR_SET_KEEPCAPS, 1)?;
-        caps::drop_bounding(c.bounding).context("process.capabilities.bounding")?;
-    }
-    user::set_ids(p.user.uid, p.user.gid, &p.user.additional_gids)?;
-    if let Some(c) = &plan.caps {
-        caps::apply(c).context("process.capabilities")?;
-        sys::prctl(libc::PR_SET_KEEPCAPS, 0)?;
-    }
-    // SAFETY: cwd is a valid string.
-    if !cwd_ok && unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
-        let e = std::io::Error::last_os_error();
-        bail!("process.cwd: chdir {}: {e}", p.cwd);
-    }
-    sys::cloexec_from(3 + s.extra_fds).context("closing descriptors")?;
-    // SAFETY: umask cannot fail.
-    unsafe { libc::umask(p.user.umask.unwrap_or(0o022)) };
+    let prepared = process::prepare(plan, s.extra_fds, s.listen_fds, true)?;
+    let pty = prepared.pty.as_ref().map(|f| f.as_raw_fd());
     ready(ch, pty)?;
 
     wait_for_start(&fifo);
     drop(fifo);
     if let Err(e) = hooks::run_all("startContainer", &spec.hooks.start_container, &hook_state(s, host_pid, "created")) {
-        fail_after_ready(&format!("{e:#}"));
+        process::fail_after_ready(&format!("{e:#}"));
     }
-    exec(&prog, &p.args, &env)
+    process::exec(&prepared)
 }
 
 /// Tells the parent we are set up; it may exit now, so the parent-death
 /// signal goes first.
-fn ready(ch: &Channel, pty: Option<OwnedFd>) -> Result<()> {
+fn ready(ch: &Channel, pty: Option<RawFd>) -> Result<()> {
     sys::prctl(libc::PR_SET_PDEATHSIG, 0)?;
-    ch.send_fd(&Msg::Ready, pty.as_ref().map(|f| f.as_raw_fd()))
+    ch.send_fd(&Msg::Ready, pty)
 }
 
 fn join_session_keyring(id: &str) -> Result<()> {
@@ -290,32 +253,4 @@ fn wait_for_start(fifo: &OwnedFd) {
             return;
         }
     }
-}
-
-/// After "ready" the parent may be gone: the error goes to the container's stderr.
-fn fail_after_ready(msg: &str) -> ! {
-    eprintln!("berth: {msg}");
-    // SAFETY: leave the child without running destructors.
-    unsafe { libc::_exit(1) }
-}
-
-fn exec(prog: &str, args: &[String], env: &[String]) -> ! {
-    let to_c = |v: &[String]| -> Vec<CString> { v.iter().filter_map(|a| sys::cstr(a.as_str()).ok()).collect() };
-    let (cargs, cenv) = (to_c(args), to_c(env));
-    let mut argv: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    let Ok(cprog) = sys::cstr(prog) else { fail_after_ready("exec: program path holds a NUL byte") };
-    // SAFETY: restoring default signal handling and an empty mask before
-    // execve; argv and envp are NULL-terminated arrays of valid strings.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::execve(cprog.as_ptr(), argv.as_ptr(), envp.as_ptr());
-    }
-    let e = std::io::Error::last_os_error();
-    fail_after_ready(&format!("exec {prog}: {e}"))
 }

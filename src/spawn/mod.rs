@@ -3,8 +3,10 @@
 //! and the fork primitive (`clone`).
 
 pub mod clone;
+pub mod exec;
 pub mod init;
 pub mod parent;
+pub mod process;
 pub mod sync;
 
 use crate::cgroups::Cgroup;

@@ -1,0 +1,164 @@
+//! `exec`: a new process in a running container, seen from inside.
+
+use berth_integration::*;
+use serde_json::json;
+use std::os::unix::fs::MetadataExt;
+
+fn running(berth: &Berth, prefix: &str) -> (Bundle, String) {
+    let mut b = Bundle::new();
+    b.sh("sleep 1000");
+    let id = unique(prefix);
+    let out = berth.create(&b, &id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    berth.ok(&["start", &id]);
+    (b, id)
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn exec_joins_the_namespaces_and_cgroup_of_init() {
+    let berth = Berth::new();
+    let (_b, id) = running(&berth, "exns");
+    let init = berth.state(&id)["pid"].to_string();
+    let script = "for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup; echo; cat /proc/1/cgroup";
+    let out = berth.run(&["exec", &id, "sh", "-c", script]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, n) in ["pid", "net", "ipc", "uts", "mnt", "cgroup"].iter().enumerate() {
+        assert_eq!(lines[i], ns_link(&init, n), "{n}");
+    }
+    let (mine, inits) = text.split_once("\n\n").unwrap();
+    let mine: Vec<&str> = mine.lines().skip(6).collect();
+    assert_eq!(mine.join("\n"), inits.trim_end(), "same cgroups as init, seen from inside");
+    berth.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_status_env_user_cwd_and_caps() {
+    let berth = Berth::new();
+    let (_b, id) = running(&berth, "exenv");
+    let null_before = std::fs::metadata("/dev/null").unwrap();
+    let out = berth.run(&[
+        "exec",
+        "--env",
+        "GREETING=ahoy",
+        "--env",
+        "PATH=/bin",
+        "--user",
+        "1000:1001",
+        "--cwd",
+        "/tmp",
+        "--cap",
+        "CAP_NET_RAW",
+        "-g",
+        "44",
+        &id,
+        "sh",
+        "-c",
+        "echo $GREETING; id -u; id -g; pwd; grep Groups /proc/self/status; grep CapEff /proc/self/status; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..4], ["ahoy", "1000", "1001", "/tmp"]);
+    assert_eq!(lines[4].split_whitespace().collect::<Vec<_>>(), ["Groups:", "44"]);
+    // --cap puts CAP_NET_RAW (13) in every set, ambient included: the only
+    // set a non-root uid keeps across execve.
+    assert!(lines[5].ends_with("0000000000002000"), "{}", lines[5]);
+    // exec --user never changes the owner of the host's /dev/null.
+    let null_after = std::fs::metadata("/dev/null").unwrap();
+    assert_eq!((null_before.uid(), null_before.gid()), (null_after.uid(), null_after.gid()));
+    berth.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_keeps_the_container_env_and_sees_no_host_fd() {
+    let berth = Berth::new();
+    let (_b, id) = running(&berth, "exfd");
+    let out = berth.run(&["exec", &id, "sh", "-c", "echo $PATH; ls /proc/self/fd | tr '\\n' ' '"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().contains("/usr/bin"), "the container's PATH");
+    assert_eq!(lines.next().unwrap().trim(), "0 1 2 3", "stdio and ls's own directory only");
+    berth.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_failures_exit_255_with_runc_words() {
+    let berth = Berth::new();
+    let (_b, id) = running(&berth, "exfail");
+    let out = berth.run(&["exec", &id, "no-such-binary"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("executable file not found in $PATH"));
+    let out = berth.run(&["exec", "--cgroup", "../..", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("climbs out"));
+    let out = berth.run(&["exec", "missing-container-x", "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    berth.ok(&["pause", &id]);
+    let out = berth.run(&["exec", &id, "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paused"));
+    berth.ok(&["resume", &id]);
+    berth.ok(&["kill", &id, "KILL"]);
+    berth.wait_status(&id, "stopped");
+    let out = berth.run(&["exec", &id, "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));
+    berth.ok(&["delete", &id]);
+}
+
+#[test]
+fn exec_process_file_detached_with_pid_file() {
+    let berth = Berth::new();
+    let (b, id) = running(&berth, "exproc");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(b.rootfs().join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let dir = TempDir::new("berth-exec");
+    let proc_file = dir.0.join("process.json");
+    let process = json!({
+        "args": ["sh", "-c", "echo $X > /tmp/from-exec; id -u >> /tmp/from-exec; sleep 100"],
+        "env": ["PATH=/bin", "X=process-json"],
+        "cwd": "/",
+        "user": {"uid": 5, "gid": 5},
+    });
+    std::fs::write(&proc_file, process.to_string()).unwrap();
+    let pid_file = dir.0.join("exec.pid");
+    berth.ok(&[
+        "exec",
+        "--process",
+        proc_file.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!pid.ends_with('\n'));
+    let procs: Vec<i64> = serde_json::from_str(&berth.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(procs.contains(&pid.parse().unwrap()), "the exec'd process is in the container's cgroup");
+    for _ in 0..200 {
+        if std::fs::read_to_string(b.rootfs().join("tmp/from-exec")).is_ok_and(|s| s.lines().count() == 2) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/from-exec")).unwrap(), "process-json\n5\n");
+    berth.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&berth, &id, Some(pid.parse().unwrap()));
+}
+
+#[test]
+fn exec_with_a_terminal() {
+    let berth = Berth::new();
+    let (_b, id) = running(&berth, "extty");
+    let out = berth.run(&["exec", "-t", &id, "sh", "-c", "tty; echo on-pty"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert!(text.contains("/dev/pts/") && text.contains("on-pty"), "{text}");
+    berth.ok(&["delete", "--force", &id]);
+}

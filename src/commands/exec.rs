@@ -1,0 +1,164 @@
+//! `berth exec [--process F | ARGS…] [flags] ID`: a new process in a
+//! running container. Exits with the process's status, or 255 when the
+//! process could not be set up (as runc does).
+
+use super::{abs, foreground, Ctx};
+use crate::cli::{self, bool_flag, val, Parsed};
+use crate::container::state::Status;
+use crate::spawn::exec::{self, Request};
+use crate::spec::types::Process;
+use crate::spec::validate::check_process;
+use crate::{log, spawn};
+use anyhow::{bail, Context, Result};
+
+const FLAGS: [cli::Flag; 17] = [
+    val(&["process", "p"]),
+    bool_flag(&["tty", "t"]),
+    val(&["console-socket"]),
+    bool_flag(&["detach", "d"]),
+    val(&["pid-file"]),
+    val(&["env", "e"]),
+    val(&["cwd"]),
+    val(&["user", "u"]),
+    val(&["additional-gids", "g"]),
+    val(&["cap", "c"]),
+    bool_flag(&["no-new-privs"]),
+    val(&["apparmor"]),
+    val(&["process-label"]),
+    val(&["preserve-fds"]),
+    bool_flag(&["ignore-paused"]),
+    val(&["cgroup"]),
+    val(&["pidfd-socket"]),
+];
+
+/// uid[:gid], numbers or names from the container's /etc/passwd and /etc/group.
+fn parse_user(s: &str, rootfs: &str) -> Result<(u32, Option<u32>)> {
+    let lookup = |file: &str, name: &str, field: usize| -> Option<u32> {
+        let text = std::fs::read_to_string(format!("{rootfs}/etc/{file}")).ok()?;
+        text.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f[0] == name)?.get(field)?.parse().ok()
+    };
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let uid = u.parse().ok().or_else(|| lookup("passwd", u, 2)).with_context(|| format!("--user: no user {u:?}"))?;
+    let gid = match g {
+        Some(g) => {
+            Some(g.parse().ok().or_else(|| lookup("group", g, 2)).with_context(|| format!("--user: no group {g:?}"))?)
+        }
+        None => None,
+    };
+    Ok((uid, gid))
+}
+
+/// The process from --process, or the container's own process changed by the flags.
+fn process(p: &Parsed, bundle: &str, rootfs: &str) -> Result<Process> {
+    if let Some(f) = p.get("process") {
+        let text = std::fs::read_to_string(f).with_context(|| format!("--process: reading {f}"))?;
+        return serde_json::from_str(&text).with_context(|| format!("--process: parsing {f}"));
+    }
+    let spec = crate::spec::load(std::path::Path::new(bundle))?;
+    let mut proc = spec.process.unwrap_or_default();
+    proc.args = p.args[1..].to_vec();
+    if proc.args.is_empty() {
+        bail!("exec: args must not be empty");
+    }
+    for kv in p.all("env") {
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k).to_string();
+        proc.env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        proc.env.push(kv);
+    }
+    if let Some(c) = p.get("cwd") {
+        proc.cwd = c.to_string();
+    }
+    if let Some(u) = p.get("user") {
+        let (uid, gid) = parse_user(u, rootfs)?;
+        proc.user.uid = uid;
+        proc.user.gid = gid.unwrap_or(0);
+    }
+    for g in p.all("additional-gids") {
+        proc.user.additional_gids.push(g.parse().with_context(|| format!("--additional-gids: {g:?} is not a number"))?);
+    }
+    let caps = p.all("cap");
+    if !caps.is_empty() {
+        let c = proc.capabilities.get_or_insert_with(Default::default);
+        for cap in caps {
+            for set in [&mut c.bounding, &mut c.effective, &mut c.permitted, &mut c.inheritable, &mut c.ambient] {
+                if !set.contains(&cap) {
+                    set.push(cap.clone());
+                }
+            }
+        }
+    }
+    if p.has("no-new-privs") {
+        proc.no_new_privileges = true;
+    }
+    proc.terminal = p.has("tty");
+    proc.console_size = None;
+    if p.get("apparmor").is_some_and(|s| !s.is_empty()) {
+        proc.apparmor_profile = p.get("apparmor").map(String::from);
+    }
+    if p.get("process-label").is_some_and(|s| !s.is_empty()) {
+        proc.selinux_label = p.get("process-label").map(String::from);
+    }
+    Ok(proc)
+}
+
+fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
+    let Some(id) = p.args.first() else { bail!("exec: requires a container id") };
+    if p.get("pidfd-socket").is_some() {
+        bail!("--pidfd-socket: not supported by berth exec yet");
+    }
+    let rec = ctx.store.read(id)?;
+    match ctx.store.status(&rec) {
+        Status::Stopped => bail!("cannot exec in a stopped container"),
+        Status::Paused if !p.has("ignore-paused") => bail!("cannot exec in a paused container (use --ignore-paused)"),
+        _ => {}
+    }
+    let proc = process(p, &rec.bundle, &rec.rootfs)?;
+    let plan = check_process(&proc)?;
+    let detach = p.has("detach");
+    let console_socket = p.get("console-socket").map(abs).transpose()?;
+    if proc.terminal && console_socket.is_none() && detach {
+        bail!("--tty: a detached exec with a terminal needs --console-socket");
+    }
+    let req = Request {
+        plan,
+        console_socket,
+        preserve_fds: p.u32("preserve-fds")?,
+        sub_cgroup: p.get("cgroup").map(String::from),
+    };
+    let pid_file = p.get("pid-file").map(abs).transpose()?;
+    let started = exec::spawn(&rec, &req)?;
+    if let Some(pf) = pid_file {
+        spawn::parent::write_pid_file(&pf, started.pid)?;
+    }
+    if detach {
+        return Ok(0);
+    }
+    foreground::wait(started.pid, started.pty)
+}
+
+pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
+    let p = cli::parse(args, &FLAGS, Some(1))?;
+    match run(ctx, &p) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            // Failing before the program runs is 255, as runc exits.
+            log::report(&e);
+            Ok(255)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_users() {
+        assert_eq!(parse_user("1000:1001", "/nonexistent").unwrap(), (1000, Some(1001)));
+        assert_eq!(parse_user("7", "/nonexistent").unwrap(), (7, None));
+        assert!(parse_user("nobody-here", "/nonexistent").is_err());
+    }
+}

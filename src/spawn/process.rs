@@ -1,0 +1,109 @@
+//! The last steps of any process that enters a container (init or exec):
+//! terminal, environment, cwd, rlimits, NNP, ids, capabilities, descriptors,
+//! then execve.
+
+use crate::linux::{caps, console, rlimits, sys, user};
+use crate::spec::validate::ProcessPlan;
+use anyhow::{bail, Context, Result};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+
+/// A process ready for execve.
+pub struct Prepared {
+    pub prog: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    /// The pty master, when process.terminal is set.
+    pub pty: Option<OwnedFd>,
+}
+
+/// Applies process.* to the calling process, which is already inside the
+/// container's namespaces and root. `as_console` makes the pty the
+/// container's /dev/console too (init only).
+pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: bool) -> Result<Prepared> {
+    let p = &plan.process;
+    let pty =
+        if p.terminal { Some(console::setup(p.console_size.map(|c| (c.height, c.width)), as_console)?) } else { None };
+    let mut env = p.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_of(p.user.uid)));
+    }
+    if listen_fds > 0 {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={listen_fds}"));
+        // SAFETY: getpid cannot fail.
+        env.push(format!("LISTEN_PID={}", unsafe { libc::getpid() }));
+    }
+    let cwd = sys::cstr(p.cwd.as_str())?;
+    // SAFETY: cwd is a valid string.
+    let cwd_ok = unsafe { libc::chdir(cwd.as_ptr()) } == 0;
+    let prog = user::look_path(&p.args[0], &env)?;
+
+    rlimits::apply(&plan.rlimits)?;
+    if p.no_new_privileges {
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;
+    }
+    if let Some(c) = &plan.caps {
+        sys::prctl(libc::PR_SET_KEEPCAPS, 1)?;
+        caps::drop_bounding(c.bounding).context("process.capabilities.bounding")?;
+    }
+    user::set_ids(p.user.uid, p.user.gid, &p.user.additional_gids)?;
+    if let Some(c) = &plan.caps {
+        caps::apply(c).context("process.capabilities")?;
+        sys::prctl(libc::PR_SET_KEEPCAPS, 0)?;
+    }
+    // A cwd only the target user may enter is entered after the switch.
+    // SAFETY: cwd is a valid string.
+    if !cwd_ok && unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        bail!("process.cwd: chdir {}: {e}", p.cwd);
+    }
+    // Nothing of berth's may reach the program (CVE-2024-21626).
+    sys::cloexec_from(3 + extra_fds).context("closing descriptors")?;
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(p.user.umask.unwrap_or(0o022)) };
+    Ok(Prepared { prog, args: p.args.clone(), env, pty })
+}
+
+/// After "ready" the parent may be gone: the error goes to the process's stderr.
+pub fn fail_after_ready(msg: &str) -> ! {
+    eprintln!("berth: {msg}");
+    // SAFETY: leave the child without running destructors.
+    unsafe { libc::_exit(1) }
+}
+
+/// Default SIGPIPE handling (Rust ignores it) and an empty signal mask:
+/// what a program expects to inherit.
+pub fn reset_signals() {
+    // SAFETY: plain signal calls with a zeroed, then emptied, set.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// execve with default signal handling and an empty signal mask; returns
+/// only on failure, with the reason.
+pub fn execve(p: &Prepared) -> std::io::Error {
+    let to_c = |v: &[String]| -> Vec<CString> { v.iter().filter_map(|a| sys::cstr(a.as_str()).ok()).collect() };
+    let (cargs, cenv) = (to_c(&p.args), to_c(&p.env));
+    let mut argv: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let Ok(cprog) = sys::cstr(p.prog.as_str()) else {
+        return std::io::Error::new(std::io::ErrorKind::InvalidInput, "program path holds a NUL byte");
+    };
+    reset_signals();
+    // SAFETY: argv and envp are NULL-terminated arrays of valid strings.
+    unsafe { libc::execve(cprog.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    std::io::Error::last_os_error()
+}
+
+/// execve, or the error on the process's stderr (the parent may be gone).
+pub fn exec(p: &Prepared) -> ! {
+    let e = execve(p);
+    fail_after_ready(&format!("exec {}: {e}", p.prog))
+}
