@@ -7,6 +7,7 @@ mod container;
 mod hooks;
 mod linux;
 mod log;
+mod seccomp;
 mod spawn;
 mod spec;
 mod timefmt;

@@ -277,8 +277,13 @@ pub fn ns_link(pid: &str, kind: &str) -> String {
 
 /// Receives one descriptor sent with SCM_RIGHTS on `sock`.
 pub fn recv_fd(sock: &impl std::os::fd::AsRawFd) -> std::os::fd::OwnedFd {
+    recv_fd_with_data(sock).0
+}
+
+/// Receives one descriptor and the bytes sent with it.
+pub fn recv_fd_with_data(sock: &impl std::os::fd::AsRawFd) -> (std::os::fd::OwnedFd, Vec<u8>) {
     use std::os::fd::FromRawFd;
-    let mut data = [0u8; 256];
+    let mut data = vec![0u8; 65536];
     let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
     let mut cbuf = [0u64; 8];
     // SAFETY: a zeroed msghdr pointing at live local buffers.
@@ -288,10 +293,13 @@ pub fn recv_fd(sock: &impl std::os::fd::AsRawFd) -> std::os::fd::OwnedFd {
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
         msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        assert!(libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) > 0, "recvmsg");
+        let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, 0);
+        assert!(n > 0, "recvmsg");
         let c = libc::CMSG_FIRSTHDR(&msg);
         assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS, "no descriptor came");
-        std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32))
+        let fd = std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32));
+        data.truncate(n as usize);
+        (fd, data)
     }
 }
 

@@ -28,7 +28,7 @@ fn memory_limit_is_set_and_enforced_with_an_oom_event() {
     b.sh(&format!("cat {}; exec tail /dev/zero", inside("memory/memory.limit_in_bytes", "memory.max")));
     let id = unique("oom");
     assert!(berth.create(&b, &id).status.success());
-    let mut events = berth.cmd().args(["events", "--interval", "1s", &id]).stdout(Stdio::piped()).spawn().unwrap();
+    let events = berth.cmd().args(["events", "--interval", "1s", &id]).stdout(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     berth.ok(&["start", &id]);
     berth.wait_status(&id, "stopped");

@@ -46,7 +46,7 @@ fn bad_config_values_name_the_field() {
         ("process.cwd", json!({"process": {"cwd": "relative"}})),
         ("linux.resources.memory.swappiness", json!({"linux": {"resources": {"memory": {"swappiness": 200}}}})),
         ("linux.resources.unified", json!({"linux": {"resources": {"unified": {"../../x": "1"}}}})),
-        ("linux.seccomp", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}})),
+        ("linux.seccomp.defaultAction", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_BOGUS"}}})),
         ("process.rlimits", json!({"process": {"rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}})),
         ("linux.namespaces", json!({"linux": {"namespaces": [{"type": "bogus"}]}})),
     ];

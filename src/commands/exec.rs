@@ -116,17 +116,22 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         _ => {}
     }
     let proc = process(p, &rec.bundle, &rec.rootfs)?;
-    let plan = check_process(&proc)?;
+    let mut plan = check_process(&proc)?;
+    // The container's seccomp profile applies to every process in it.
+    let spec = crate::spec::load(std::path::Path::new(&rec.bundle))?;
+    plan.seccomp = crate::spec::validate::seccomp_filter(&spec)?;
     let detach = p.has("detach");
     let console_socket = p.get("console-socket").map(abs).transpose()?;
     if proc.terminal && console_socket.is_none() && detach {
         bail!("--tty: a detached exec with a terminal needs --console-socket");
     }
+    let state = serde_json::to_value(rec.oci_state(Status::Running))?;
     let req = Request {
         plan,
         console_socket,
         preserve_fds: p.u32("preserve-fds")?,
         sub_cgroup: p.get("cgroup").map(String::from),
+        state,
     };
     let pid_file = p.get("pid-file").map(abs).transpose()?;
     let started = exec::spawn(&rec, &req)?;

@@ -10,6 +10,7 @@ use crate::cgroups::clean;
 use crate::container::state::Record;
 use crate::linux::namespaces::Kind;
 use crate::linux::{console, sys};
+use crate::seccomp;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
@@ -22,6 +23,8 @@ pub struct Request {
     pub preserve_fds: u32,
     /// A sub-cgroup of the container's cgroup to run in.
     pub sub_cgroup: Option<String>,
+    /// The container's state, for a seccomp notify agent.
+    pub state: serde_json::Value,
 }
 
 /// The process, running: its host pid and, with a terminal kept by the
@@ -113,10 +116,17 @@ fn drive(ch: &Channel, pid: i32, dirs: &[(bool, PathBuf)], in_v2: bool, req: &Re
             .with_context(|| format!("moving pid {pid} into {}", f.display()))?;
     }
     ch.send(&Msg::Go { host_pid: pid })?;
-    let pty = match ch.recv()? {
-        (Msg::Ready, fd) => fd,
-        (Msg::Error(e), _) => bail!(e),
-        (other, _) => bail!("sync: unexpected {other:?}"),
+    let pty = loop {
+        match ch.recv()? {
+            (Msg::Listener, Some(fd)) => {
+                if let Some((path, meta)) = req.plan.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
+                    seccomp::load::send_listener(path, meta, &fd, pid, req.state.clone())?;
+                }
+            }
+            (Msg::Ready, fd) => break fd,
+            (Msg::Error(e), _) => bail!(e),
+            (other, _) => bail!("sync: unexpected {other:?}"),
+        }
     };
     // The channel closes on a successful execve; an error arrives instead.
     match ch.recv() {
@@ -155,7 +165,10 @@ fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Inf
     if flags != 0 {
         sys::setns(pidfd.as_raw_fd(), flags).context("joining the container's namespaces")?;
     }
-    let prepared = process::prepare(&req.plan, req.preserve_fds, 0, false)?;
+    let mut prepared = process::prepare(&req.plan, req.preserve_fds, 0, false)?;
+    if let Some(l) = prepared.listener.take() {
+        ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()))?;
+    }
     ch.send_fd(&Msg::Ready, prepared.pty.as_ref().map(|f| f.as_raw_fd()))?;
     exec_or_report(ch, &prepared)
 }

@@ -211,7 +211,10 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
             unsafe { libc::pause() };
         }
     };
-    let prepared = process::prepare(plan, s.extra_fds, s.listen_fds, true)?;
+    let mut prepared = process::prepare(plan, s.extra_fds, s.listen_fds, true)?;
+    if let Some(l) = prepared.listener.take() {
+        ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()))?;
+    }
     let pty = prepared.pty.as_ref().map(|f| f.as_raw_fd());
     ready(ch, pty)?;
 

@@ -12,7 +12,7 @@ use crate::linux::namespaces::Kind;
 use crate::linux::{console, idmap, procfs, sys};
 use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
-use crate::{hooks, log, spec, timefmt};
+use crate::{hooks, log, seccomp, spec, timefmt};
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -210,6 +210,13 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
                 hooks::run_all("prestart", &spec.hooks.prestart, &st)?;
                 hooks::run_all("createRuntime", &spec.hooks.create_runtime, &st)?;
                 parent_ch.send(&Msg::HooksDone)?;
+            }
+            (Msg::Listener, Some(fd)) => {
+                let filter = s.checked.process.as_ref().and_then(|p| p.seccomp.as_ref());
+                if let Some((path, meta)) = filter.and_then(|f| f.listener.as_ref()) {
+                    let state = serde_json::from_slice(&state_for_hooks(Status::Creating))?;
+                    seccomp::load::send_listener(path, meta, &fd, init_pid, state)?;
+                }
             }
             (Msg::Ready, fd) => break fd,
             (Msg::Error(e), _) => bail!(e),

@@ -3,6 +3,7 @@
 //! then execve.
 
 use crate::linux::{caps, console, rlimits, sys, user};
+use crate::seccomp;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
@@ -15,6 +16,8 @@ pub struct Prepared {
     pub env: Vec<String>,
     /// The pty master, when process.terminal is set.
     pub pty: Option<OwnedFd>,
+    /// The seccomp notify listener, for the agent at linux.seccomp.listenerPath.
+    pub listener: Option<OwnedFd>,
 }
 
 /// Applies process.* to the calling process, which is already inside the
@@ -43,6 +46,12 @@ pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: 
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;
     }
+    // Without NNP the kernel wants CAP_SYS_ADMIN for a filter: load it while
+    // we still have it. With NNP, as late as possible (few syscalls after it).
+    let mut listener = None;
+    if let Some(f) = plan.seccomp.as_ref().filter(|_| !p.no_new_privileges) {
+        listener = seccomp::load::install(f)?;
+    }
     if let Some(c) = &plan.caps {
         sys::prctl(libc::PR_SET_KEEPCAPS, 1)?;
         caps::drop_bounding(c.bounding).context("process.capabilities.bounding")?;
@@ -62,7 +71,10 @@ pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: 
     sys::cloexec_from(3 + extra_fds).context("closing descriptors")?;
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(p.user.umask.unwrap_or(0o022)) };
-    Ok(Prepared { prog, args: p.args.clone(), env, pty })
+    if let Some(f) = plan.seccomp.as_ref().filter(|_| p.no_new_privileges) {
+        listener = seccomp::load::install(f)?;
+    }
+    Ok(Prepared { prog, args: p.args.clone(), env, pty, listener })
 }
 
 /// After "ready" the parent may be gone: the error goes to the process's stderr.

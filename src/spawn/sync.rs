@@ -20,6 +20,8 @@ pub enum Msg {
     HooksPlease,
     /// Parent → init: those hooks ran.
     HooksDone,
+    /// Init → parent: the seccomp notify listener rides along, for listenerPath.
+    Listener,
     /// Init → parent: set up, waiting for start (a pty master may ride along).
     Ready,
     /// Init → parent: this step failed.

@@ -15,6 +15,8 @@ pub struct ProcessPlan {
     pub rlimits: Vec<rlimits::Limit>,
     /// Capability names the running kernel does not have (skipped).
     pub unsupported_caps: Vec<String>,
+    /// linux.seccomp, compiled (the same filter for init and exec).
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 /// Everything create needs, checked.
@@ -68,7 +70,7 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
         }
         None => (None, Vec::new()),
     };
-    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, unsupported_caps })
+    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, unsupported_caps, seccomp: None })
 }
 
 /// Sysctls that only make sense in a namespace the container owns.
@@ -95,6 +97,14 @@ fn check_sysctl(key: &str, ns: &Plan) -> Result<()> {
         bail!("linux.sysctl: {key:?} needs the container to have its own {} namespace", need.spec_name());
     }
     Ok(())
+}
+
+/// linux.seccomp, parsed and compiled.
+pub fn seccomp_filter(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
+    let Some(v) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) else { return Ok(None) };
+    let profile: crate::seccomp::profile::Profile =
+        serde_json::from_value(v.clone()).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
+    Ok(Some(crate::seccomp::compile(&profile)?))
 }
 
 /// Value checks on `linux.resources` that need no host (update uses them too).
@@ -141,7 +151,10 @@ pub fn check(spec: Spec) -> Result<Checked> {
     }
     let linux = spec.linux.clone().unwrap_or_default();
     let namespaces = Plan::from_spec(&linux.namespaces)?;
-    let process = spec.process.as_ref().map(check_process).transpose()?;
+    let mut process = spec.process.as_ref().map(check_process).transpose()?;
+    if let (Some(p), Some(filter)) = (process.as_mut(), seccomp_filter(&spec)?) {
+        p.seccomp = Some(filter);
+    }
 
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts) {
         bail!("hostname: {:?} cannot be set without a private uts namespace", spec.hostname.as_deref().unwrap_or(""));
@@ -188,7 +201,6 @@ pub fn check(spec: Spec) -> Result<Checked> {
             bail!("linux.devices[{i}].type: {:?} is not one of c, b, u, p", d.kind);
         }
     }
-    refuse_if_set("linux.seccomp", linux.seccomp.is_some())?;
     refuse_if_set("linux.intelRdt", linux.intel_rdt.is_some())?;
     refuse_if_set("linux.personality", linux.personality.is_some())?;
     refuse_if_set("linux.memoryPolicy", linux.memory_policy.is_some())?;
@@ -236,9 +248,8 @@ mod tests {
         assert!(err(r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#).contains("process.args"));
         assert!(err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"rel"}}"#).contains("process.cwd"));
         assert!(err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"hostname":"h"}}"#)).contains("uts"));
-        assert!(
-            err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"seccomp":{{}}}}}}"#)).contains("linux.seccomp")
-        );
+        assert!(err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"seccomp":{{"defaultAction":"NOPE"}}}}}}"#))
+            .contains("linux.seccomp.defaultAction"));
         assert!(err(&format!(
             r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"resources":{{"memory":{{"swappiness":101}}}}}}}}"#
         ))

@@ -1,0 +1,365 @@
+//! OCI seccomp profiles compiled to classic BPF by berth itself (no
+//! libseccomp): several architectures, argument comparisons on 64-bit
+//! values, every action, binary search over syscall numbers.
+
+pub mod bpf;
+pub mod load;
+pub mod profile;
+pub mod syscalls;
+
+use anyhow::{bail, Result};
+use bpf::{Asm, Label, AND, JEQ, JGE, JGT, LD_W_ABS};
+use profile::{Arg, Profile, Rule};
+use std::collections::BTreeMap;
+
+pub use bpf::SockFilter;
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const X32_BIT: u32 = 0x4000_0000;
+
+pub const RET_KILL_PROCESS: u32 = 0x8000_0000;
+pub const RET_KILL_THREAD: u32 = 0;
+pub const RET_TRAP: u32 = 0x0003_0000;
+pub const RET_ERRNO: u32 = 0x0005_0000;
+pub const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+pub const RET_TRACE: u32 = 0x7ff0_0000;
+pub const RET_LOG: u32 = 0x7ffc_0000;
+pub const RET_ALLOW: u32 = 0x7fff_0000;
+
+/// The argument comparisons the compiler handles.
+pub const OPERATORS: [&str; 7] =
+    ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
+pub const FLAGS: [(&str, u32); 4] = [
+    ("SECCOMP_FILTER_FLAG_TSYNC", 1),
+    ("SECCOMP_FILTER_FLAG_LOG", 2),
+    ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", 32),
+];
+
+/// A compiled profile, ready for seccomp(2).
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub program: Vec<SockFilter>,
+    pub flags: u32,
+    /// Some rule uses SCMP_ACT_NOTIFY: the listener fd goes to this path.
+    pub listener: Option<(String, String)>,
+}
+
+fn action(field: &str, name: &str, errno: Option<u32>, default_errno: u32) -> Result<u32> {
+    Ok(match name {
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => RET_KILL_THREAD,
+        "SCMP_ACT_KILL_PROCESS" => RET_KILL_PROCESS,
+        "SCMP_ACT_TRAP" => RET_TRAP,
+        "SCMP_ACT_ERRNO" => RET_ERRNO | (errno.unwrap_or(default_errno) & 0xffff),
+        "SCMP_ACT_TRACE" => RET_TRACE | (errno.unwrap_or(default_errno) & 0xffff),
+        "SCMP_ACT_ALLOW" => RET_ALLOW,
+        "SCMP_ACT_LOG" => RET_LOG,
+        "SCMP_ACT_NOTIFY" => RET_USER_NOTIF,
+        other => bail!("{field}: unknown seccomp action {other:?}"),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arch {
+    X86_64,
+    X86,
+    X32,
+}
+
+impl Arch {
+    fn table(self) -> &'static [(&'static str, u32)] {
+        match self {
+            Arch::X86_64 => &syscalls::X86_64,
+            Arch::X86 => &syscalls::X86,
+            Arch::X32 => &syscalls::X32,
+        }
+    }
+
+    fn number(self, name: &str) -> Option<u32> {
+        let t = self.table();
+        t.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| t[i].1)
+    }
+}
+
+/// One syscall's rules, in profile order, as (action, argument checks).
+type Rules = Vec<(u32, Vec<Arg>)>;
+
+struct Plan {
+    default: u32,
+    /// Per syscall number: its rules.
+    by_nr: BTreeMap<u32, Rules>,
+}
+
+fn plan(p: &Profile, arch: Arch, default: u32, default_errno: u32) -> Result<Plan> {
+    let mut by_nr: BTreeMap<u32, Rules> = BTreeMap::new();
+    for (i, r) in p.syscalls.iter().enumerate() {
+        let field = format!("linux.seccomp.syscalls[{i}]");
+        let act = action(&format!("{field}.action"), &r.action, r.errno_ret, default_errno)?;
+        check_args(&field, r)?;
+        for name in &r.names {
+            // A name this architecture does not have is skipped, as runc does.
+            let Some(nr) = arch.number(name) else { continue };
+            by_nr.entry(nr).or_default().push((act, r.args.clone()));
+        }
+    }
+    Ok(Plan { default, by_nr })
+}
+
+fn check_args(field: &str, r: &Rule) -> Result<()> {
+    for (j, a) in r.args.iter().enumerate() {
+        if a.index > 5 {
+            bail!("{field}.args[{j}].index: {} is not 0..5", a.index);
+        }
+        if !OPERATORS.contains(&a.op.as_str()) {
+            bail!("{field}.args[{j}].op: unknown operator {:?}", a.op);
+        }
+    }
+    Ok(())
+}
+
+/// Emits the checks of one argument comparison: falls through when it
+/// holds, jumps to `fail` when not.
+fn emit_arg(a: &mut Asm, arg: &Arg, wide: bool, fail: Label) {
+    let lo_off = 16 + 8 * arg.index;
+    let hi_off = lo_off + 4;
+    let (v, v2) = (arg.value, arg.value_two);
+    let (vh, vl) = ((v >> 32) as u32, v as u32);
+    let pass = a.label();
+    let next = a.label();
+    match arg.op.as_str() {
+        "SCMP_CMP_MASKED_EQ" => {
+            let (dh, dl) = ((v2 >> 32) as u32, v2 as u32);
+            if wide {
+                a.stmt(LD_W_ABS, hi_off);
+                a.stmt(AND, vh);
+                let n = a.label();
+                a.jump(JEQ, dh, n, fail);
+                a.mark(n);
+            }
+            a.stmt(LD_W_ABS, lo_off);
+            a.stmt(AND, vl);
+            a.jump(JEQ, dl, pass, fail);
+        }
+        op => {
+            // (jump on the high word deciding, low-word test, low-word pass when true)
+            let (code, lo_true_passes) = match op {
+                "SCMP_CMP_EQ" => (JEQ, true),
+                "SCMP_CMP_NE" => (JEQ, false),
+                "SCMP_CMP_GT" => (JGT, true),
+                "SCMP_CMP_GE" => (JGE, true),
+                "SCMP_CMP_LT" => (JGE, false),
+                _ => (JGT, false), // SCMP_CMP_LE
+            };
+            if wide {
+                a.stmt(LD_W_ABS, hi_off);
+                match op {
+                    "SCMP_CMP_EQ" => a.jump(JEQ, vh, next, fail),
+                    "SCMP_CMP_NE" => a.jump(JEQ, vh, next, pass),
+                    "SCMP_CMP_GT" | "SCMP_CMP_GE" => {
+                        let eq = a.label();
+                        a.jump(JGT, vh, pass, eq);
+                        a.mark(eq);
+                        a.jump(JEQ, vh, next, fail);
+                    }
+                    _ => {
+                        let eq = a.label();
+                        a.jump(JGT, vh, fail, eq);
+                        a.mark(eq);
+                        a.jump(JEQ, vh, next, pass);
+                    }
+                }
+                a.mark(next);
+            }
+            a.stmt(LD_W_ABS, lo_off);
+            if lo_true_passes {
+                a.jump(code, vl, pass, fail);
+            } else {
+                a.jump(code, vl, fail, pass);
+            }
+        }
+    }
+    a.mark(pass);
+}
+
+/// One syscall's block: its rules in order, the first whose checks all hold decides.
+fn emit_rules(a: &mut Asm, rules: &Rules, default: u32, wide: bool) {
+    for (act, args) in rules {
+        if args.is_empty() {
+            a.ret(*act);
+            return;
+        }
+        let next = a.label();
+        for arg in args {
+            emit_arg(a, arg, wide, next);
+        }
+        a.ret(*act);
+        a.mark(next);
+        // The checks clobbered the accumulator: the next rule reloads what it needs.
+    }
+    a.ret(default);
+}
+
+/// Binary search over `ranges` (lo, hi, target) on the syscall number in A.
+fn emit_search(a: &mut Asm, ranges: &[(u32, u32, Label)], default: Label) {
+    if ranges.len() <= 2 {
+        for &(lo, hi, target) in ranges {
+            let next = a.label();
+            if lo == hi {
+                a.jump(JEQ, lo, target, next);
+            } else {
+                let in_lo = a.label();
+                a.jump(JGT, hi, next, in_lo);
+                a.mark(in_lo);
+                a.jump(JGE, lo, target, next);
+            }
+            a.mark(next);
+        }
+        a.ja(default);
+        return;
+    }
+    let mid = ranges.len() / 2;
+    let (left, right) = (a.label(), a.label());
+    a.jump(JGE, ranges[mid].0, right, left);
+    a.mark(left);
+    emit_search(a, &ranges[..mid], default);
+    a.mark(right);
+    emit_search(a, &ranges[mid..], default);
+}
+
+/// The dispatch on the syscall number for one architecture.
+fn emit_arch(a: &mut Asm, plan: &Plan, wide: bool, enosys_above: Option<u32>) {
+    let default = a.label();
+    a.stmt(LD_W_ABS, 0);
+    if let Some(max) = enosys_above {
+        // Syscalls newer than the profile get ENOSYS, so libc falls back (clone3 → clone).
+        let (newer, known) = (a.label(), a.label());
+        a.jump(JGT, max, newer, known);
+        a.mark(newer);
+        a.ret(RET_ERRNO | libc::ENOSYS as u32);
+        a.mark(known);
+    }
+    // Shared return blocks per plain action; one block per syscall with arguments.
+    let mut plain: BTreeMap<u32, Label> = BTreeMap::new();
+    let mut blocks: Vec<(Label, &Rules)> = Vec::new();
+    let mut targets: Vec<(u32, Label)> = Vec::new();
+    for (nr, rules) in &plan.by_nr {
+        let target = match rules.first() {
+            Some((act, args)) if args.is_empty() => *plain.entry(*act).or_insert_with(|| a.label()),
+            _ => {
+                let l = a.label();
+                blocks.push((l, rules));
+                l
+            }
+        };
+        targets.push((*nr, target));
+    }
+    let mut ranges: Vec<(u32, u32, Label)> = Vec::new();
+    for (nr, t) in targets {
+        match ranges.last_mut() {
+            Some(last) if last.1 + 1 == nr && last.2 == t => last.1 = nr,
+            _ => ranges.push((nr, nr, t)),
+        }
+    }
+    emit_search(a, &ranges, default);
+    for (act, l) in plain {
+        a.mark(l);
+        a.ret(act);
+    }
+    for (l, rules) in blocks {
+        a.mark(l);
+        emit_rules(a, rules, plan.default, wide);
+    }
+    a.mark(default);
+    a.ret(plan.default);
+}
+
+/// Compiles a profile for this (x86_64) host.
+pub fn compile(p: &Profile) -> Result<Filter> {
+    let default_errno = p.default_errno_ret.unwrap_or(libc::EPERM as u32);
+    let default = action("linux.seccomp.defaultAction", &p.default_action, p.default_errno_ret, default_errno)?;
+    let mut archs = Vec::new();
+    for a in &p.architectures {
+        match a.as_str() {
+            "SCMP_ARCH_X86_64" => archs.push(Arch::X86_64),
+            "SCMP_ARCH_X86" => archs.push(Arch::X86),
+            "SCMP_ARCH_X32" => archs.push(Arch::X32),
+            // Other architectures' syscalls cannot reach an x86_64 kernel.
+            _ => {}
+        }
+    }
+    if p.architectures.is_empty() {
+        archs.push(Arch::X86_64);
+    }
+    let mut flags = 0;
+    for f in &p.flags {
+        match FLAGS.iter().find(|(n, _)| n == f) {
+            Some((_, v)) => flags |= v,
+            None => bail!("linux.seccomp.flags: unknown flag {f:?}"),
+        }
+    }
+    let uses_notify = p.syscalls.iter().any(|r| r.action == "SCMP_ACT_NOTIFY") || p.default_action == "SCMP_ACT_NOTIFY";
+    let listener = match (uses_notify, &p.listener_path) {
+        (true, Some(path)) if !path.is_empty() => Some((path.clone(), p.listener_metadata.clone().unwrap_or_default())),
+        (true, _) => bail!("linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path"),
+        (false, _) => None,
+    };
+    let enosys = default != RET_ALLOW && default != RET_LOG;
+
+    let mut a = Asm::default();
+    let labels: Vec<(Arch, Label)> = archs.iter().map(|x| (*x, a.label())).collect();
+    let has = |x: Arch| labels.iter().find(|(y, _)| *y == x).map(|(_, l)| *l);
+    a.stmt(LD_W_ABS, 4);
+    let native = has(Arch::X86_64).or(has(Arch::X32));
+    let bad_arch = a.label();
+    if let Some(l) = native {
+        let next = a.label();
+        a.jump(JEQ, AUDIT_ARCH_X86_64, l, next);
+        a.mark(next);
+    }
+    if let Some(l) = has(Arch::X86) {
+        let next = a.label();
+        a.jump(JEQ, AUDIT_ARCH_I386, l, next);
+        a.mark(next);
+    }
+    a.mark(bad_arch);
+    a.ret(default);
+    if let Some(l) = native {
+        a.mark(l);
+        a.stmt(LD_W_ABS, 0);
+        let (x32, x64) = (a.label(), a.label());
+        a.jump(JGE, X32_BIT, x32, x64);
+        a.mark(x64);
+        match has(Arch::X86_64) {
+            Some(_) => {
+                let pl = plan(p, Arch::X86_64, default, default_errno)?;
+                let max = pl.by_nr.keys().last().copied().filter(|_| enosys);
+                emit_arch(&mut a, &pl, true, max);
+            }
+            None => a.ret(default),
+        }
+        a.mark(x32);
+        match has(Arch::X32) {
+            Some(_) => {
+                let pl = plan(p, Arch::X32, default, default_errno)?;
+                let max = pl.by_nr.keys().last().copied().filter(|_| enosys);
+                emit_arch(&mut a, &pl, true, max);
+            }
+            None => a.ret(default),
+        }
+    }
+    if let Some(l) = has(Arch::X86) {
+        a.mark(l);
+        let pl = plan(p, Arch::X86, default, default_errno)?;
+        let max = pl.by_nr.keys().last().copied().filter(|_| enosys);
+        emit_arch(&mut a, &pl, false, max);
+    }
+    let program = a.finish();
+    if program.len() > 4096 {
+        bail!("linux.seccomp: the profile compiles to {} BPF instructions; the kernel takes 4096", program.len());
+    }
+    Ok(Filter { program, flags, listener })
+}
+
+#[cfg(test)]
+mod tests;
