@@ -19,7 +19,7 @@ use container::store::Store;
 use std::path::PathBuf;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const SPEC_VERSION: &str = "1.2.0";
+pub const SPEC_VERSION: &str = "1.2.0";
 
 const GLOBAL: [Flag; 9] = [
     val(&["root"]),
@@ -52,6 +52,7 @@ commands:
   update   change a container's resource limits
   events   show resource usage and OOM events
   exec     run a new process in a container
+  features show what this build supports
 
 global options:
   --root DIR           state directory (default /run/berth)
@@ -146,7 +147,8 @@ fn dispatch(args: &[String]) -> Result<i32> {
         "update" => commands::update::main(&ctx, rest),
         "events" => commands::events::main(&ctx, rest),
         "exec" => commands::exec::main(&ctx, rest),
-        "features" | "checkpoint" | "restore" => {
+        "features" => commands::features::main(rest),
+        "checkpoint" | "restore" => {
             bail!("berth {cmd}: this command is not implemented yet")
         }
         other => bail!("No help topic for '{other}'"),

@@ -40,89 +40,100 @@ impl Options {
     }
 }
 
+const FLAGS: [(&str, bool, c_ulong); 35] = [
+    ("defaults", false, 0),
+    ("ro", false, libc::MS_RDONLY),
+    ("rw", true, libc::MS_RDONLY),
+    ("suid", true, libc::MS_NOSUID),
+    ("nosuid", false, libc::MS_NOSUID),
+    ("dev", true, libc::MS_NODEV),
+    ("nodev", false, libc::MS_NODEV),
+    ("exec", true, libc::MS_NOEXEC),
+    ("noexec", false, libc::MS_NOEXEC),
+    ("sync", false, libc::MS_SYNCHRONOUS),
+    ("async", true, libc::MS_SYNCHRONOUS),
+    ("dirsync", false, libc::MS_DIRSYNC),
+    ("remount", false, libc::MS_REMOUNT),
+    ("mand", false, libc::MS_MANDLOCK),
+    ("nomand", true, libc::MS_MANDLOCK),
+    ("atime", true, libc::MS_NOATIME),
+    ("noatime", false, libc::MS_NOATIME),
+    ("diratime", true, libc::MS_NODIRATIME),
+    ("nodiratime", false, libc::MS_NODIRATIME),
+    ("bind", false, libc::MS_BIND),
+    ("rbind", false, libc::MS_BIND | libc::MS_REC),
+    ("relatime", false, libc::MS_RELATIME),
+    ("norelatime", true, libc::MS_RELATIME),
+    ("strictatime", false, libc::MS_STRICTATIME),
+    ("nostrictatime", true, libc::MS_STRICTATIME),
+    ("iversion", false, libc::MS_I_VERSION),
+    ("noiversion", true, libc::MS_I_VERSION),
+    ("lazytime", false, libc::MS_LAZYTIME),
+    ("nolazytime", true, libc::MS_LAZYTIME),
+    ("silent", false, libc::MS_SILENT),
+    ("loud", true, libc::MS_SILENT),
+    ("acl", false, libc::MS_POSIXACL),
+    ("noacl", true, libc::MS_POSIXACL),
+    ("nosymfollow", false, MS_NOSYMFOLLOW),
+    ("symfollow", true, MS_NOSYMFOLLOW),
+];
+
 fn flag(o: &str) -> Option<(bool, c_ulong)> {
-    Some(match o {
-        "defaults" => (false, 0),
-        "ro" => (false, libc::MS_RDONLY),
-        "rw" => (true, libc::MS_RDONLY),
-        "suid" => (true, libc::MS_NOSUID),
-        "nosuid" => (false, libc::MS_NOSUID),
-        "dev" => (true, libc::MS_NODEV),
-        "nodev" => (false, libc::MS_NODEV),
-        "exec" => (true, libc::MS_NOEXEC),
-        "noexec" => (false, libc::MS_NOEXEC),
-        "sync" => (false, libc::MS_SYNCHRONOUS),
-        "async" => (true, libc::MS_SYNCHRONOUS),
-        "dirsync" => (false, libc::MS_DIRSYNC),
-        "remount" => (false, libc::MS_REMOUNT),
-        "mand" => (false, libc::MS_MANDLOCK),
-        "nomand" => (true, libc::MS_MANDLOCK),
-        "atime" => (true, libc::MS_NOATIME),
-        "noatime" => (false, libc::MS_NOATIME),
-        "diratime" => (true, libc::MS_NODIRATIME),
-        "nodiratime" => (false, libc::MS_NODIRATIME),
-        "bind" => (false, libc::MS_BIND),
-        "rbind" => (false, libc::MS_BIND | libc::MS_REC),
-        "relatime" => (false, libc::MS_RELATIME),
-        "norelatime" => (true, libc::MS_RELATIME),
-        "strictatime" => (false, libc::MS_STRICTATIME),
-        "nostrictatime" => (true, libc::MS_STRICTATIME),
-        "iversion" => (false, libc::MS_I_VERSION),
-        "noiversion" => (true, libc::MS_I_VERSION),
-        "lazytime" => (false, libc::MS_LAZYTIME),
-        "nolazytime" => (true, libc::MS_LAZYTIME),
-        "silent" => (false, libc::MS_SILENT),
-        "loud" => (true, libc::MS_SILENT),
-        "acl" => (false, libc::MS_POSIXACL),
-        "noacl" => (true, libc::MS_POSIXACL),
-        "nosymfollow" => (false, MS_NOSYMFOLLOW),
-        "symfollow" => (true, MS_NOSYMFOLLOW),
-        _ => return None,
-    })
+    FLAGS.iter().find(|(n, _, _)| *n == o).map(|(_, c, f)| (*c, *f))
 }
 
+const PROPAGATION: [(&str, c_ulong); 8] = [
+    ("private", libc::MS_PRIVATE),
+    ("rprivate", libc::MS_PRIVATE | libc::MS_REC),
+    ("shared", libc::MS_SHARED),
+    ("rshared", libc::MS_SHARED | libc::MS_REC),
+    ("slave", libc::MS_SLAVE),
+    ("rslave", libc::MS_SLAVE | libc::MS_REC),
+    ("unbindable", libc::MS_UNBINDABLE),
+    ("runbindable", libc::MS_UNBINDABLE | libc::MS_REC),
+];
+
 fn propagation(o: &str) -> Option<c_ulong> {
-    Some(match o {
-        "private" => libc::MS_PRIVATE,
-        "rprivate" => libc::MS_PRIVATE | libc::MS_REC,
-        "shared" => libc::MS_SHARED,
-        "rshared" => libc::MS_SHARED | libc::MS_REC,
-        "slave" => libc::MS_SLAVE,
-        "rslave" => libc::MS_SLAVE | libc::MS_REC,
-        "unbindable" => libc::MS_UNBINDABLE,
-        "runbindable" => libc::MS_UNBINDABLE | libc::MS_REC,
-        _ => return None,
-    })
+    PROPAGATION.iter().find(|(n, _)| *n == o).map(|(_, f)| *f)
 }
+
+const RECURSIVE: [(&str, bool, u64); 18] = [
+    ("rro", false, ATTR_RDONLY),
+    ("rrw", true, ATTR_RDONLY),
+    ("rnosuid", false, ATTR_NOSUID),
+    ("rsuid", true, ATTR_NOSUID),
+    ("rnodev", false, ATTR_NODEV),
+    ("rdev", true, ATTR_NODEV),
+    ("rnoexec", false, ATTR_NOEXEC),
+    ("rexec", true, ATTR_NOEXEC),
+    ("rnodiratime", false, ATTR_NODIRATIME),
+    ("rdiratime", true, ATTR_NODIRATIME),
+    ("rrelatime", true, ATTR_ATIME),
+    ("rnorelatime", false, ATTR_NOATIME),
+    ("rnoatime", false, ATTR_NOATIME),
+    ("ratime", true, ATTR_ATIME),
+    ("rstrictatime", false, ATTR_STRICTATIME),
+    ("rnostrictatime", true, ATTR_ATIME),
+    ("rnosymfollow", false, ATTR_NOSYMFOLLOW),
+    ("rsymfollow", true, ATTR_NOSYMFOLLOW),
+];
 
 /// (clear?, attribute) for the recursive `r*` options.
 fn recursive(o: &str) -> Option<(bool, u64)> {
-    Some(match o {
-        "rro" => (false, ATTR_RDONLY),
-        "rrw" => (true, ATTR_RDONLY),
-        "rnosuid" => (false, ATTR_NOSUID),
-        "rsuid" => (true, ATTR_NOSUID),
-        "rnodev" => (false, ATTR_NODEV),
-        "rdev" => (true, ATTR_NODEV),
-        "rnoexec" => (false, ATTR_NOEXEC),
-        "rexec" => (true, ATTR_NOEXEC),
-        "rnodiratime" => (false, ATTR_NODIRATIME),
-        "rdiratime" => (true, ATTR_NODIRATIME),
-        "rrelatime" => (true, ATTR_ATIME),
-        "rnorelatime" => (false, ATTR_NOATIME),
-        "rnoatime" => (false, ATTR_NOATIME),
-        "ratime" => (true, ATTR_ATIME),
-        "rstrictatime" => (false, ATTR_STRICTATIME),
-        "rnostrictatime" => (true, ATTR_ATIME),
-        "rnosymfollow" => (false, ATTR_NOSYMFOLLOW),
-        "rsymfollow" => (true, ATTR_NOSYMFOLLOW),
-        _ => return None,
-    })
+    RECURSIVE.iter().find(|(n, _, _)| *n == o).map(|(_, c, a)| (*c, *a))
 }
 
 /// Options that runc knows but berth does not implement yet: refused by
 /// name rather than passed to the filesystem as data.
 const UNSUPPORTED: [&str; 3] = ["idmap", "ridmap", "tmpcopyup"];
+
+/// Every option name berth understands (for `features`).
+pub fn known() -> Vec<&'static str> {
+    let mut v: Vec<&str> = FLAGS.iter().map(|f| f.0).collect();
+    v.extend(PROPAGATION.iter().map(|p| p.0));
+    v.extend(RECURSIVE.iter().map(|r| r.0));
+    v
+}
 
 pub fn parse(field: &str, opts: &[String]) -> Result<Options> {
     let mut o = Options::default();

@@ -46,18 +46,28 @@ pub struct Filter {
     pub listener: Option<(String, String)>,
 }
 
+/// Every action: its return value, and whether errnoRet goes in its low bits.
+pub const ACTIONS: [(&str, u32, bool); 9] = [
+    ("SCMP_ACT_KILL", RET_KILL_THREAD, false),
+    ("SCMP_ACT_KILL_PROCESS", RET_KILL_PROCESS, false),
+    ("SCMP_ACT_KILL_THREAD", RET_KILL_THREAD, false),
+    ("SCMP_ACT_TRAP", RET_TRAP, false),
+    ("SCMP_ACT_ERRNO", RET_ERRNO, true),
+    ("SCMP_ACT_TRACE", RET_TRACE, true),
+    ("SCMP_ACT_ALLOW", RET_ALLOW, false),
+    ("SCMP_ACT_LOG", RET_LOG, false),
+    ("SCMP_ACT_NOTIFY", RET_USER_NOTIF, false),
+];
+
+/// Architectures whose syscalls can reach this (x86_64) kernel.
+pub const ARCHS: [&str; 3] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
+
 fn action(field: &str, name: &str, errno: Option<u32>, default_errno: u32) -> Result<u32> {
-    Ok(match name {
-        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => RET_KILL_THREAD,
-        "SCMP_ACT_KILL_PROCESS" => RET_KILL_PROCESS,
-        "SCMP_ACT_TRAP" => RET_TRAP,
-        "SCMP_ACT_ERRNO" => RET_ERRNO | (errno.unwrap_or(default_errno) & 0xffff),
-        "SCMP_ACT_TRACE" => RET_TRACE | (errno.unwrap_or(default_errno) & 0xffff),
-        "SCMP_ACT_ALLOW" => RET_ALLOW,
-        "SCMP_ACT_LOG" => RET_LOG,
-        "SCMP_ACT_NOTIFY" => RET_USER_NOTIF,
-        other => bail!("{field}: unknown seccomp action {other:?}"),
-    })
+    match ACTIONS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ret, true)) => Ok(ret | (errno.unwrap_or(default_errno) & 0xffff)),
+        Some((_, ret, false)) => Ok(*ret),
+        None => bail!("{field}: unknown seccomp action {name:?}"),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
