@@ -148,6 +148,10 @@ fn exec_process_file_detached_with_pid_file() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/from-exec")).unwrap(), "process-json\n5\n");
+    // It outlives `berth exec` (no parent-death signal left behind).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(!stat.is_empty() && !stat.contains(") Z"), "the detached process died with berth exec: {stat}");
     berth.ok(&["delete", "--force", &id]);
     assert_nothing_left(&berth, &id, Some(pid.parse().unwrap()));
 }

@@ -169,6 +169,9 @@ fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Inf
     if let Some(l) = prepared.listener.take() {
         ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()))?;
     }
+    // The parent-death signal survives execve: a detached process must
+    // outlive `berth exec`.
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0)?;
     ch.send_fd(&Msg::Ready, prepared.pty.as_ref().map(|f| f.as_raw_fd()))?;
     exec_or_report(ch, &prepared)
 }
