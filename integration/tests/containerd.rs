@@ -1,0 +1,184 @@
+//! A real caller: containerd (Debian's), with `ctr run --runc-binary berth`,
+//! on a private socket, root and state, with a busybox image imported from
+//! a tarball built here (no registry).
+
+use berth_integration::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+const IMAGE: &str = "docker.io/library/berthbox:latest";
+
+struct Containerd {
+    dir: TempDir,
+    daemon: Child,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // SIGTERM first: containerd then reaps its shims on the way out.
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.daemon.id() as i32, libc::SIGTERM) };
+        for _ in 0..50 {
+            if matches!(self.daemon.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // Snapshots may still be mounted under the root if a test failed half-way.
+        let _ = Command::new("umount").arg("-R").arg(self.dir.0.join("root")).status();
+    }
+}
+
+fn sh(cmd: &str) -> Output {
+    Command::new("/bin/sh").args(["-c", cmd]).output().unwrap()
+}
+
+/// A docker-archive image of the busybox rootfs, for `ctr images import`.
+fn image_tar(dir: &Path) -> PathBuf {
+    let b = Bundle::new();
+    let img = dir.join("img");
+    std::fs::create_dir_all(&img).unwrap();
+    let layer = img.join("layer.tar");
+    assert!(Command::new("tar").arg("-C").arg(b.rootfs()).arg("-cf").arg(&layer).arg(".").status().unwrap().success());
+    let digest = String::from_utf8(sh(&format!("sha256sum {}", layer.display())).stdout).unwrap();
+    let digest = digest.split_whitespace().next().unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{digest}")]}
+    });
+    std::fs::write(img.join("config.json"), config.to_string()).unwrap();
+    let manifest = serde_json::json!([{"Config": "config.json", "RepoTags": [IMAGE], "Layers": ["layer.tar"]}]);
+    std::fs::write(img.join("manifest.json"), manifest.to_string()).unwrap();
+    let out = dir.join("image.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&img)
+        .arg("-cf")
+        .arg(&out)
+        .args(["manifest.json", "config.json", "layer.tar"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    out
+}
+
+fn start() -> Containerd {
+    require_root();
+    assert!(
+        Path::new("/usr/bin/containerd").exists(),
+        "containerd is not installed (apt-get install containerd): the caller tests need it"
+    );
+    let dir = TempDir::new("berth-containerd");
+    let sock = dir.0.join("containerd.sock");
+    let config = format!(
+        "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         [grpc]\n  address = \"{1}\"\n[ttrpc]\n  address = \"{1}.ttrpc\"\n",
+        dir.0.display(),
+        sock.display()
+    );
+    std::fs::write(dir.0.join("config.toml"), config).unwrap();
+    let log = std::fs::File::create(dir.0.join("containerd.log")).unwrap();
+    let daemon = Command::new("containerd")
+        .arg("--config")
+        .arg(dir.0.join("config.toml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let c = Containerd { dir, daemon };
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tar = image_tar(&c.dir.0);
+    let out = c.ctr(&["images", "import", tar.to_str().unwrap()]);
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+    c
+}
+
+impl Containerd {
+    fn ctr(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address").arg(self.dir.0.join("containerd.sock")).args(args);
+        capture(&mut cmd)
+    }
+
+    /// `ctr run --runc-binary berth [flags] IMAGE ID ARGS…`
+    fn run(&self, flags: &[&str], id: &str, args: &[&str]) -> Output {
+        let bin = berth_bin();
+        let mut all = vec!["run", "--runc-binary", bin.to_str().unwrap()];
+        all.extend_from_slice(flags);
+        all.push(IMAGE);
+        all.push(id);
+        all.extend_from_slice(args);
+        self.ctr(&all)
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn containerd_runs_containers_on_berth() {
+    let c = start();
+    // Output and exit status.
+    let out = c.run(&["--rm"], &unique("ctr-exit"), &["sh", "-c", "echo hello from containerd; exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text(&out), "hello from containerd\n");
+    // Env, workdir, read-only rootfs, capabilities.
+    let out = c.run(
+        &["--rm", "--env", "FOO=bar", "--cwd", "/tmp", "--read-only", "--cap-drop", "CAP_CHOWN"],
+        &unique("ctr-opts"),
+        &["sh", "-c", "echo $FOO; pwd; touch /x 2>/dev/null || echo ro; chown 1 /tmp 2>/dev/null || echo no-chown"],
+    );
+    assert_eq!(text(&out), "bar\n/tmp\nro\nno-chown\n", "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A detached task: exec, ps, pause/resume, signals, delete.
+    let id = unique("ctr-task");
+    let out = c.run(
+        &["-d", "--memory-limit", "33554432"],
+        &id,
+        &["sh", "-c", "trap 'echo usr1 > /tmp/got' USR1; while true; do sleep 0.1; done"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // containerd puts the task in /default/<id>; its memory limit is berth's write.
+    let (ctrl, file) = if cgroup_v2_only() { ("", "memory.max") } else { ("memory", "memory.limit_in_bytes") };
+    let limit = PathBuf::from("/sys/fs/cgroup").join(ctrl).join("default").join(&id).join(file);
+    assert_eq!(read_trim(&limit), "33554432");
+    let out = c.ctr(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo exec-ok; id -u; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out), "exec-ok\n0\n");
+    let ps = text(&c.ctr(&["task", "ps", &id]));
+    assert!(ps.lines().count() >= 2, "{ps}");
+    assert!(c.ctr(&["task", "pause", &id]).status.success());
+    assert!(text(&c.ctr(&["task", "ls"])).contains("PAUSED"));
+    assert!(c.ctr(&["task", "resume", &id]).status.success());
+    assert!(c.ctr(&["task", "kill", "-s", "USR1", &id]).status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let out = c.ctr(&["task", "exec", "--exec-id", "e2", &id, "cat", "/tmp/got"]);
+    assert_eq!(text(&out), "usr1\n");
+    assert!(c.ctr(&["task", "kill", "-s", "KILL", &id]).status.success());
+    for _ in 0..50 {
+        if text(&c.ctr(&["task", "ls"])).contains("STOPPED") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(c.ctr(&["task", "delete", &id]).status.success());
+    assert!(c.ctr(&["container", "delete", &id]).status.success());
+    for m in cgroup_mounts() {
+        assert!(!m.join("default").join(&id).exists(), "cgroup of {id} left in {}", m.display());
+    }
+
+    // A failing create shows berth's own words to the caller.
+    let out = c.run(&["--rm", "--mount", "type=bind,src=/nonexistent-src-x,dst=/x,options=rbind"], &unique("ctr-bad"), &["true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("source /nonexistent-src-x"), "{}", String::from_utf8_lossy(&out.stderr));
+}
