@@ -178,7 +178,15 @@ fn containerd_runs_containers_on_berth() {
     }
 
     // A failing create shows berth's own words to the caller.
-    let out = c.run(&["--rm", "--mount", "type=bind,src=/nonexistent-src-x,dst=/x,options=rbind"], &unique("ctr-bad"), &["true"]);
+    let out = c.run(
+        &["--rm", "--mount", "type=bind,src=/nonexistent-src-x,dst=/x,options=rbind"],
+        &unique("ctr-bad"),
+        &["true"],
+    );
     assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("source /nonexistent-src-x"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("source /nonexistent-src-x"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -28,6 +28,8 @@ pub struct Options {
     pub rec_clear: u64,
     /// Everything else, joined with commas, for the filesystem.
     pub data: Vec<String>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of what it covers.
+    pub tmpcopyup: bool,
 }
 
 impl Options {
@@ -125,13 +127,14 @@ fn recursive(o: &str) -> Option<(bool, u64)> {
 
 /// Options that runc knows but berth does not implement yet: refused by
 /// name rather than passed to the filesystem as data.
-const UNSUPPORTED: [&str; 3] = ["idmap", "ridmap", "tmpcopyup"];
+const UNSUPPORTED: [&str; 2] = ["idmap", "ridmap"];
 
 /// Every option name berth understands (for `features`).
 pub fn known() -> Vec<&'static str> {
     let mut v: Vec<&str> = FLAGS.iter().map(|f| f.0).collect();
     v.extend(PROPAGATION.iter().map(|p| p.0));
     v.extend(RECURSIVE.iter().map(|r| r.0));
+    v.push("tmpcopyup");
     v
 }
 
@@ -139,6 +142,10 @@ pub fn parse(field: &str, opts: &[String]) -> Result<Options> {
     let mut o = Options::default();
     for opt in opts {
         let s = opt.as_str();
+        if s == "tmpcopyup" {
+            o.tmpcopyup = true;
+            continue;
+        }
         if UNSUPPORTED.contains(&s) {
             bail!("{field}: mount option {s:?} is not supported by berth yet");
         }
@@ -207,6 +214,7 @@ mod tests {
 
     #[test]
     fn unsupported_options_are_named() {
+        assert!(p(&["tmpcopyup"]).tmpcopyup);
         let e = parse("mounts[2].options", &["idmap".to_string()]).unwrap_err();
         assert!(e.to_string().contains("mounts[2].options"));
         assert!(e.to_string().contains("idmap"));

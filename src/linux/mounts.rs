@@ -112,6 +112,9 @@ fn fs_mount(ctx: &Ctx, kind: &str, m: &Mount, o: &Options) -> Result<()> {
     let target = ctx.root.mkdir_all(&m.destination).context("creating the target")?;
     let src = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
     let data = o.data();
+    if o.tmpcopyup && kind == "tmpfs" {
+        return tmpfs_copyup(ctx, m, &target, o.flags, &data);
+    }
     match sys::mount(Some(src), &fd_path(&target), Some(kind), o.flags, Some(&data)) {
         Ok(()) => Ok(()),
         Err(e) if kind == "sysfs" && ctx.in_userns && sys::errno_is(&e, libc::EPERM) => {
@@ -123,6 +126,47 @@ fn fs_mount(ctx: &Ctx, kind: &str, m: &Mount, o: &Options) -> Result<()> {
         }
         Err(e) => Err(e).with_context(|| format!("mounting {kind}")),
     }
+}
+
+/// `tmpcopyup`: the handle taken before the mount still reaches the covered
+/// directory, so its content is copied into the fresh tmpfs (read-only, if
+/// asked, only afterwards).
+fn tmpfs_copyup(ctx: &Ctx, m: &Mount, under: &OwnedFd, flags: c_ulong, data: &str) -> Result<()> {
+    let rw = flags & !libc::MS_RDONLY;
+    sys::mount(Some("tmpfs"), &fd_path(under), Some("tmpfs"), rw, Some(data)).context("mounting tmpfs")?;
+    let top = ctx.root.handle(&m.destination)?;
+    copy_tree(Path::new(&fd_path(under)), Path::new(&fd_path(&top))).context("tmpcopyup")?;
+    if flags & libc::MS_RDONLY != 0 {
+        sys::mount(None, &fd_path(&top), None, flags | libc::MS_REMOUNT, Some(data)).context("tmpcopyup: read-only")?;
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        if !ft.is_symlink() {
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    let meta = std::fs::metadata(from)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()))
 }
 
 /// A `cgroup` mount: cgroup2 itself on a pure v2 host with a cgroup

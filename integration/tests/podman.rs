@@ -1,0 +1,121 @@
+//! A real caller: podman (Debian's, with conmon) using `--runtime berth`,
+//! cgroupfs, `--network none`, private storage, an image imported from a
+//! local tarball — and its default seccomp profile.
+
+use berth_integration::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+struct Podman {
+    dir: TempDir,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        require_root();
+        assert!(Path::new("/usr/bin/podman").exists(), "podman is not installed (apt-get install podman)");
+        let p = Podman { dir: TempDir::new("berth-podman") };
+        let b = Bundle::new();
+        let tar = p.dir.0.join("rootfs.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(b.rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success());
+        let out = p.cmd(&["import", tar.to_str().unwrap(), "localhost/berthbox:latest"]);
+        assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+        p
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        let d = &self.dir.0;
+        let mut c = Command::new("podman");
+        c.arg("--root").arg(d.join("root"));
+        c.arg("--runroot").arg(d.join("runroot"));
+        c.arg("--tmpdir").arg(d.join("tmp"));
+        c.args(["--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs"]);
+        c.arg("--runtime").arg(berth_bin());
+        c.args(args);
+        capture(&mut c)
+    }
+
+    /// `podman run` with what this host allows: its hard rlimits (the
+    /// machine lacks CAP_SYS_RESOURCE, so podman's default 1048576 would fail
+    /// with any runtime) and no network.
+    fn run(&self, flags: &[&str], args: &[&str]) -> Output {
+        // SAFETY: getrlimit into a zeroed struct.
+        let nofile = unsafe {
+            let mut r: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+            r.rlim_max
+        };
+        let ulimit = format!("nofile={nofile}:{nofile}");
+        let mut all = vec!["run", "--network", "none", "--ulimit", &ulimit, "--ulimit", "nproc=1024:1024"];
+        all.extend_from_slice(flags);
+        all.push("localhost/berthbox:latest");
+        all.extend_from_slice(args);
+        self.cmd(&all)
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["rm", "--all", "--force"]);
+        let _ = Command::new("umount").arg("-R").arg(self.dir.0.join("root")).status();
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn podman_runs_containers_on_berth() {
+    let p = Podman::new();
+    let out = p.run(
+        &["--rm", "--env", "FOO=bar", "--workdir", "/tmp", "--user", "7"],
+        &["sh", "-c", "echo $FOO; pwd; id -u; grep Seccomp: /proc/self/status; exit 4"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text(&out), "bar\n/tmp\n7\nSeccomp:\t2\n", "podman's default seccomp profile is active");
+
+    let out = p.run(
+        &["--rm", "--read-only", "--cap-drop", "CHOWN"],
+        &["sh", "-c", "touch /x 2>/dev/null || echo ro; chown 1 /tmp 2>/dev/null || echo no-chown"],
+    );
+    assert_eq!(text(&out), "ro\nno-chown\n", "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A detached container: exec, top, pause, signals, stop escalation, rm.
+    let out = p.run(
+        &["-d", "--name", "p1", "--memory", "64m", "--pids-limit", "50"],
+        &["sh", "-c", "trap 'echo usr1 > /tmp/got' USR1; trap '' TERM; while true; do sleep 0.1; done"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = text(&out).trim().to_string();
+    let out = p.cmd(&["exec", "--user", "1000", "p1", "sh", "-c", "id -u; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out), "1000\n");
+    assert!(text(&p.cmd(&["top", "p1"])).contains("sleep"));
+    assert!(p.cmd(&["pause", "p1"]).status.success());
+    assert!(text(&p.cmd(&["inspect", "--format", "{{.State.Status}}", "p1"])).contains("paused"));
+    assert!(p.cmd(&["unpause", "p1"]).status.success());
+    assert!(p.cmd(&["kill", "--signal", "USR1", "p1"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(text(&p.cmd(&["exec", "p1", "cat", "/tmp/got"])), "usr1\n");
+    let limit = if cgroup_v2_only() { "/sys/fs/cgroup/libpod_parent" } else { "/sys/fs/cgroup/memory/libpod_parent" };
+    let file = if cgroup_v2_only() { "memory.max" } else { "memory.limit_in_bytes" };
+    let dir = Path::new(limit).join(format!("libpod-{id}"));
+    assert_eq!(read_trim(&dir.join(file)), "67108864");
+    // TERM is ignored: podman escalates to KILL after the timeout.
+    assert!(p.cmd(&["stop", "-t", "1", "p1"]).status.success());
+    assert!(p.cmd(&["rm", "p1"]).status.success());
+    assert!(!dir.exists(), "the container's cgroup is gone after rm");
+
+    // A terminal.
+    let out = p.run(&["--rm", "-t"], &["tty"]);
+    assert!(text(&out).contains("/dev/pts/0"), "{}", String::from_utf8_lossy(&out.stderr));
+}
