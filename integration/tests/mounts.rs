@@ -145,7 +145,9 @@ fn tmpcopyup_starts_the_tmpfs_with_the_covered_content() {
     let mut b = Bundle::new();
     std::fs::create_dir_all(b.rootfs().join("seed/sub")).unwrap();
     std::fs::write(b.rootfs().join("seed/sub/file"), "seeded").unwrap();
-    b.add_mount(json!({"destination": "/seed", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}));
+    b.add_mount(
+        json!({"destination": "/seed", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}),
+    );
     b.sh("cat /seed/sub/file; echo; echo new > /seed/sub/file; grep ' /seed ' /proc/self/mounts | cut -d' ' -f3");
     assert_eq!(berth.output_of(&b, &unique("copyup")), "seeded\ntmpfs\n");
     assert_eq!(std::fs::read_to_string(b.rootfs().join("seed/sub/file")).unwrap(), "seeded", "the image is untouched");
