@@ -67,11 +67,26 @@ pub(super) fn enable_v2(h: &Hierarchy, dir: &Path, ctrl: &str) -> Result<()> {
 }
 
 /// Every controller the v2 hierarchy offers, as runc enables them, so that
-/// limits and stats work in the container's cgroup. Best effort: a
-/// controller that cannot be enabled fails later, by name, if it is used.
+/// limits and stats work in the container's cgroup: one read and one write
+/// per parent. Best effort: a controller that cannot be enabled fails
+/// later, by name, if it is used.
 pub(super) fn enable_all_v2(h: &Hierarchy, dir: &Path) {
-    for c in read(&h.mount, "cgroup.controllers").split_whitespace() {
-        let _ = enable_v2(h, dir, c);
+    let offered = read(&h.mount, "cgroup.controllers");
+    let mut chain: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(&h.mount)).collect();
+    chain.reverse();
+    for p in chain {
+        let on = read(p, "cgroup.subtree_control");
+        let missing: Vec<String> =
+            offered.split_whitespace().filter(|c| !on.split_whitespace().any(|o| o == *c)).map(|c| format!("+{c}")).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let f = p.join("cgroup.subtree_control");
+        if sys::write_file(&f.to_string_lossy(), missing.join(" ").as_bytes()).is_err() {
+            for m in &missing {
+                let _ = sys::write_file(&f.to_string_lossy(), m.as_bytes());
+            }
+        }
     }
 }
 
