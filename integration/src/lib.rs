@@ -323,3 +323,27 @@ pub fn host_cgroup_dir(id: &str, v1_controller: &str) -> PathBuf {
 pub fn read_trim(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())).trim().to_string()
 }
+
+/// The busybox rootfs as a plain tarball in `dir` (for `import` commands).
+pub fn rootfs_tar(dir: &Path) -> PathBuf {
+    let b = Bundle::new();
+    let tar = dir.join("rootfs.tar");
+    let ok = Command::new("tar").arg("-C").arg(b.rootfs()).arg("-cf").arg(&tar).arg(".").status().unwrap();
+    assert!(ok.success(), "tar of the busybox rootfs");
+    tar
+}
+
+/// Stops a daemon the test started: SIGTERM (so it can reap its shims),
+/// then SIGKILL after five seconds.
+pub fn stop_daemon(daemon: &mut std::process::Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    for _ in 0..50 {
+        if matches!(daemon.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+}

@@ -16,17 +16,7 @@ struct Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        // SIGTERM first: containerd then reaps its shims on the way out.
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.daemon.id() as i32, libc::SIGTERM) };
-        for _ in 0..50 {
-            if matches!(self.daemon.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        stop_daemon(&mut self.daemon);
         // Snapshots may still be mounted under the root if a test failed half-way.
         let _ = Command::new("umount").arg("-R").arg(self.dir.0.join("root")).status();
     }

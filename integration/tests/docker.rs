@@ -15,16 +15,7 @@ struct Docker {
 impl Drop for Docker {
     fn drop(&mut self) {
         let _ = self.cmd(&["rm", "--force", "d1"]);
-        // SAFETY: signalling our own child; dockerd stops its containerd and shims.
-        unsafe { libc::kill(self.daemon.id() as i32, libc::SIGTERM) };
-        for _ in 0..100 {
-            if matches!(self.daemon.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
+        stop_daemon(&mut self.daemon);
         let _ = Command::new("umount").arg("-R").arg(self.dir.0.join("data")).status();
         let _ = Command::new("umount").arg("-R").arg(self.dir.0.join("exec")).status();
     }
@@ -61,17 +52,7 @@ impl Docker {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let b = Bundle::new();
-        let tar = docker.dir.0.join("rootfs.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(b.rootfs())
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success());
+        let tar = rootfs_tar(&docker.dir.0);
         let out = docker.cmd(&["import", tar.to_str().unwrap(), "berthbox:latest"]);
         assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
         docker

@@ -15,17 +15,7 @@ impl Podman {
         require_root();
         assert!(Path::new("/usr/bin/podman").exists(), "podman is not installed (apt-get install podman)");
         let p = Podman { dir: TempDir::new("berth-podman") };
-        let b = Bundle::new();
-        let tar = p.dir.0.join("rootfs.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(b.rootfs())
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success());
+        let tar = rootfs_tar(&p.dir.0);
         let out = p.cmd(&["import", tar.to_str().unwrap(), "localhost/berthbox:latest"]);
         assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
         p

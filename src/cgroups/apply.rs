@@ -76,8 +76,11 @@ pub(super) fn enable_all_v2(h: &Hierarchy, dir: &Path) {
     chain.reverse();
     for p in chain {
         let on = read(p, "cgroup.subtree_control");
-        let missing: Vec<String> =
-            offered.split_whitespace().filter(|c| !on.split_whitespace().any(|o| o == *c)).map(|c| format!("+{c}")).collect();
+        let missing: Vec<String> = offered
+            .split_whitespace()
+            .filter(|c| !on.split_whitespace().any(|o| o == *c))
+            .map(|c| format!("+{c}"))
+            .collect();
         if missing.is_empty() {
             continue;
         }
