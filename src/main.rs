@@ -78,8 +78,9 @@ fn default_root() -> PathBuf {
     }
 }
 
-/// Makes the descriptors that `--preserve-fds` hands on survive execve.
-fn keep_preserved_fds(args: &[String]) {
+/// Makes the descriptors that `--preserve-fds` hands on survive execve;
+/// each must be open already, so that none of berth's own lands there.
+fn keep_preserved_fds(args: &[String]) -> Result<()> {
     let Some(n) = args.windows(2).find_map(|w| {
         let f = w[0].trim_start_matches('-');
         if f == "preserve-fds" {
@@ -88,17 +89,18 @@ fn keep_preserved_fds(args: &[String]) {
             f.strip_prefix("preserve-fds=").and_then(|v| v.parse().ok())
         }
     }) else {
-        return;
+        return Ok(());
     };
     for fd in 3..3 + n.max(0) {
-        // SAFETY: fcntl on descriptors we inherited; invalid ones just fail.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-            }
+        // SAFETY: fcntl on descriptors we inherited; an invalid one just fails.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            bail!("--preserve-fds: descriptor {fd} is not open");
         }
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) };
     }
+    Ok(())
 }
 
 fn dispatch(args: &[String]) -> Result<i32> {
@@ -111,7 +113,7 @@ fn dispatch(args: &[String]) -> Result<i32> {
         print!("{USAGE}");
         return Ok(if g.has("help") { 0 } else { 1 });
     };
-    keep_preserved_fds(rest);
+    keep_preserved_fds(rest)?;
     let format = match g.get("log-format").unwrap_or("text") {
         "text" => log::Format::Text,
         "json" => log::Format::Json,

@@ -155,12 +155,6 @@ impl Locked {
         status_in(&self.dir, rec)
     }
 
-    /// The locked descriptor: a forked child must close its copy, or it
-    /// would hold the lock for as long as it lives.
-    pub fn lock_fd(&self) -> std::os::fd::RawFd {
-        self._lock.as_raw_fd()
-    }
-
     pub fn fifo(&self) -> PathBuf {
         self.dir.join(FIFO)
     }

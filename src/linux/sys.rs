@@ -153,6 +153,33 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes every descriptor from `first` upwards except those in `keep`:
+/// a child must not carry the parent's descriptors (a host directory among
+/// them would be a way out of the container, CVE-2024-21626).
+pub fn close_from_except(first: u32, keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().filter(|k| **k >= 0).map(|k| *k as u32).filter(|k| *k >= first).collect();
+    keep.sort_unstable();
+    let mut from = first;
+    for k in keep {
+        if k > from {
+            // SAFETY: closing descriptors this process owns; none is in use.
+            unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) };
+        }
+        from = k + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0) };
+}
+
+/// Whether the working directory is reachable from our root (the kernel
+/// says "(unreachable)" for one outside it).
+pub fn cwd_inside_root() -> bool {
+    let mut buf = [0u8; 4096];
+    // SAFETY: the raw syscall writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    n > 0 && buf[0] == b'/'
+}
+
 pub fn errno_is(e: &io::Error, code: i32) -> bool {
     e.raw_os_error() == Some(code)
 }

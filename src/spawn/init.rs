@@ -26,8 +26,9 @@ pub fn main(s: &Setup, ch: &Channel) -> ! {
 }
 
 fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
-    // SAFETY: closing our copy of the state lock; the parent keeps its own.
-    unsafe { libc::close(s.lock_fd) };
+    // Only stdio, the preserved descriptors and our channel come along
+    // (the state lock, the cgroup handle and the log file stay with the parent).
+    sys::close_from_except(3 + s.extra_fds, &[ch.raw()]);
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
     // Nothing in the container may ptrace us or open /proc/<init>/exe while
     // berth's code runs here (CVE-2019-5736); execve resets this.

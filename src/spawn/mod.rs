@@ -27,8 +27,6 @@ pub struct Setup {
     /// Socket-activation descriptors passed on (LISTEN_FDS).
     pub listen_fds: u32,
     pub no_pivot: bool,
-    /// The state directory lock, closed in the child first thing.
-    pub lock_fd: std::os::fd::RawFd,
     pub new_keyring: bool,
     /// Namespaces are joined or time offsets set: init unshares step by step.
     pub general: bool,

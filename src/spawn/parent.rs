@@ -104,7 +104,6 @@ fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> R
         extra_fds: req.listen_fds + req.preserve_fds,
         listen_fds: req.listen_fds,
         no_pivot: req.no_pivot,
-        lock_fd: locked.lock_fd(),
         new_keyring: !req.no_new_keyring,
         general,
         needs_fork,

@@ -67,6 +67,11 @@ pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: 
         let e = std::io::Error::last_os_error();
         bail!("process.cwd: chdir {}: {e}", p.cwd);
     }
+    // A cwd outside the container's root (through a magic link, say) is a
+    // way out of it (CVE-2024-21626).
+    if !sys::cwd_inside_root() {
+        bail!("process.cwd: {} is outside the container", p.cwd);
+    }
     // Nothing of berth's may reach the program (CVE-2024-21626).
     sys::cloexec_from(3 + extra_fds).context("closing descriptors")?;
     // SAFETY: umask cannot fail.

@@ -4,7 +4,7 @@
 use crate::linux::{fdpass, sys};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum Msg {
@@ -51,6 +51,10 @@ impl Channel {
         })
         .context("creating the sync socket pair")?;
         Ok((Channel(sys::owned(fds[0])?), Channel(sys::owned(fds[1])?)))
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
     }
 
     pub fn send(&self, msg: &Msg) -> Result<()> {
