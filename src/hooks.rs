@@ -2,10 +2,11 @@
 //! args, and its timeout.
 
 use crate::linux::sys;
-use crate::spec::types::Hook;
+use crate::spec::types::{Hook, Spec};
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Seek, Write};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn output_file() -> Result<std::fs::File> {
@@ -14,6 +15,17 @@ fn output_file() -> Result<std::fs::File> {
     let fd = sys::owned(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })
         .context("creating a buffer for hook output")?;
     Ok(std::fs::File::from(fd))
+}
+
+/// The state JSON a hook reads on stdin while the container is being set up
+/// (before its record exists).
+pub fn setup_state(spec: &Spec, id: &str, status: &str, pid: i32, bundle: &Path) -> Vec<u8> {
+    serde_json::json!({
+        "ociVersion": spec.oci_version, "id": id, "status": status,
+        "pid": pid, "bundle": bundle, "annotations": spec.annotations,
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// Runs one hook to completion; `state` goes to its stdin.

@@ -99,9 +99,10 @@ fn v2_has(h: &Hierarchy, ctrl: &str) -> bool {
 
 /// Where controller `c` lives for this container: (hierarchy, dir).
 pub fn place(cg: &Cgroup, c: Ctrl) -> Option<(&Hierarchy, &Path)> {
-    let v1 = cg.dirs.iter().find(|(h, _)| !h.v2 && h.options.split(',').any(|o| o == c.v1_name()));
-    let v2 = || cg.dirs.iter().find(|(h, _)| h.v2 && c.v2_name().is_some_and(|n| v2_has(h, n)));
-    v1.or_else(v2).map(|(h, d)| (h, d.as_path()))
+    let v2 = || {
+        cg.dirs.iter().find(|(h, _)| h.v2 && c.v2_name().is_some_and(|n| v2_has(h, n))).map(|(h, d)| (h, d.as_path()))
+    };
+    cg.v1_dir(c.v1_name()).or_else(v2)
 }
 
 /// Applies every resource in `r`; returns warnings for settings the host
@@ -157,7 +158,7 @@ fn check_before_update(dir: &Path, r: &Resources, update: bool, usage_file: &str
 fn apply_devices(cg: &Cgroup, r: &Resources) -> Result<()> {
     let mut all = r.devices.clone();
     all.extend(devices_v1::default_rules());
-    if let Some((_, dir)) = cg.dirs.iter().find(|(h, _)| !h.v2 && h.options.split(',').any(|o| o == "devices")) {
+    if let Some((_, dir)) = cg.v1_dir("devices") {
         return devices_v1::apply(dir, &all);
     }
     if let Some((_, dir)) = cg.dirs.iter().find(|(h, _)| h.v2) {

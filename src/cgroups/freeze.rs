@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 pub fn frozen(h: &Hierarchy, dir: &Path) -> bool {
     let (file, is_frozen): (&str, fn(&str) -> bool) = if h.v2 {
         ("cgroup.freeze", |s| s.trim() == "1")
-    } else if h.options.split(',').any(|o| o == "freezer") {
+    } else if h.has_v1("freezer") {
         ("freezer.state", |s| s.trim() != "THAWED")
     } else {
         return false;
@@ -23,8 +23,7 @@ pub fn frozen(h: &Hierarchy, dir: &Path) -> bool {
 /// The one freezer that governs the container: the v1 freezer if the host
 /// has one, else cgroup v2.
 fn freezer(cg: &Cgroup) -> Option<(&Hierarchy, &Path)> {
-    let v1 = cg.dirs.iter().find(|(h, _)| !h.v2 && h.options.split(',').any(|o| o == "freezer"));
-    v1.or_else(|| cg.dirs.iter().find(|(h, _)| h.v2)).map(|(h, d)| (h, d.as_path()))
+    cg.v1_dir("freezer").or_else(|| cg.dirs.iter().find(|(h, _)| h.v2).map(|(h, d)| (h, d.as_path())))
 }
 
 /// Whether the container is paused.

@@ -17,6 +17,13 @@ pub struct Hierarchy {
     pub options: String,
 }
 
+impl Hierarchy {
+    /// Whether this is a v1 hierarchy holding `controller`.
+    pub fn has_v1(&self, controller: &str) -> bool {
+        !self.v2 && self.options.split(',').any(|o| o == controller)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub hierarchies: Vec<Hierarchy>,

@@ -110,7 +110,7 @@ impl Cgroup {
                 Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
             }
         }
-        if !h.v2 && h.options.split(',').any(|o| o == "cpuset") {
+        if h.has_v1("cpuset") {
             // Every level needs cpus and mems before a task may join, including
             // a shared parent another create made a moment ago.
             let mut chain: Vec<&Path> =
@@ -121,6 +121,11 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// The container's directory in the v1 hierarchy holding `controller`.
+    pub fn v1_dir(&self, controller: &str) -> Option<(&Hierarchy, &Path)> {
+        self.dirs.iter().find(|(h, _)| h.has_v1(controller)).map(|(h, d)| (h, d.as_path()))
     }
 
     /// The v2 directory, for CLONE_INTO_CGROUP.

@@ -442,9 +442,7 @@ pub fn v2_writes(c: Ctrl, r: &Resources, host: V2Host) -> Result<(Vec<Write>, Ve
 pub fn unified_writes(r: &Resources) -> Result<Vec<Write>> {
     let mut out = Vec::new();
     for (k, v) in &r.unified {
-        if k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
-            bail!("linux.resources.unified: key {k:?} is not a cgroup file name");
-        }
+        crate::spec::validate::check_unified_key(k)?;
         out.push(w(k.clone(), v, format!("linux.resources.unified.{k}")));
     }
     Ok(out)

@@ -82,7 +82,7 @@ fn cpu(cg: &Cgroup) -> Value {
             "throttledTime": get(&st, "throttledTime"),
         });
     }
-    if let Some((_, dir)) = cg.dirs.iter().find(|(h, _)| !h.v2 && h.options.split(',').any(|o| o == "cpuacct")) {
+    if let Some((_, dir)) = cg.v1_dir("cpuacct") {
         let ticks = kv(dir, "cpuacct.stat");
         // USER_HZ is 100 on Linux: ticks → nanoseconds.
         let ns = |k: &str| get(&ticks, k) * 10_000_000;

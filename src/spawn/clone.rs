@@ -24,6 +24,16 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// clone3 straight into the v2 cgroup `cgroup` when given; on a kernel
+/// without CLONE_INTO_CGROUP, a plain clone. Also says whether the child
+/// landed in the cgroup (else the caller moves it).
+pub fn clone3_into(flags: u64, cgroup: Option<RawFd>, want_pidfd: bool) -> io::Result<(Forked, bool)> {
+    match (clone3(flags, cgroup, want_pidfd), cgroup) {
+        (Err(_), Some(_)) => Ok((clone3(flags, None, want_pidfd)?, false)),
+        (r, c) => Ok((r?, c.is_some())),
+    }
+}
+
 pub enum Forked {
     Parent { pid: i32, pidfd: Option<OwnedFd> },
     Child,

@@ -3,7 +3,7 @@
 //! into the container's cgroup (v2), and the child joins every other
 //! namespace of init in one setns(pidfd), then becomes the process.
 
-use super::clone::{clone3, Forked};
+use super::clone::{clone3_into, Forked};
 use super::process;
 use super::sync::{Channel, InitExited, Msg};
 use crate::cgroups::clean;
@@ -82,13 +82,9 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     let v2 = dirs.iter().find(|(v2, _)| *v2).map(|(_, d)| d.clone());
     let v2_fd = v2.as_deref().map(|d| sys::open(d, libc::O_PATH | libc::O_DIRECTORY, 0)).transpose()?;
     let (parent_ch, child_ch) = Channel::pair()?;
-    let mut forked = clone3(0, v2_fd.as_ref().map(|f| f.as_raw_fd()), false);
-    let mut in_v2 = v2_fd.is_some();
-    if forked.is_err() && v2_fd.is_some() {
-        forked = clone3(0, None, false);
-        in_v2 = false;
-    }
-    let pid = match forked.context("forking the exec process")? {
+    let (forked, in_v2) =
+        clone3_into(0, v2_fd.as_ref().map(|f| f.as_raw_fd()), false).context("forking the exec process")?;
+    let pid = match forked {
         Forked::Child => {
             drop(parent_ch);
             child_main(&child_ch, &pidfd, flags & !libc::CLONE_NEWPID, req)

@@ -43,7 +43,7 @@ fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
         Msg::Error(e) => bail!(e),
         other => bail!("sync: expected Go, got {other:?}"),
     };
-    let linux = s.checked.spec.linux.clone().unwrap_or_default();
+    let linux = s.checked.spec.linux();
     if !s.general && s.checked.namespaces.is_new(Kind::User) {
         become_root(&linux.uid_mappings, &linux.gid_mappings)?;
     }
@@ -68,7 +68,7 @@ fn become_root(uids: &[crate::spec::types::IdMapping], gids: &[crate::spec::type
 /// applies to children. The parent is told which process is init.
 fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
     let ns = &s.checked.namespaces;
-    let linux = s.checked.spec.linux.clone().unwrap_or_default();
+    let linux = s.checked.spec.linux();
     for (kind, path) in ns.joins() {
         let fd = sys::open(Path::new(path), libc::O_RDONLY, 0)
             .with_context(|| format!("linux.namespaces: opening {} namespace {path}", kind.spec_name()))?;
@@ -117,16 +117,7 @@ fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
 }
 
 fn hook_state(s: &Setup, host_pid: i32, status: &str) -> Vec<u8> {
-    let spec = &s.checked.spec;
-    let v = serde_json::json!({
-        "ociVersion": spec.oci_version,
-        "id": s.id,
-        "status": status,
-        "pid": host_pid,
-        "bundle": s.bundle,
-        "annotations": spec.annotations,
-    });
-    v.to_string().into_bytes()
+    hooks::setup_state(&s.checked.spec, &s.id, status, host_pid, &s.bundle)
 }
 
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
@@ -137,7 +128,7 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
 fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
     let spec = &s.checked.spec;
     let ns = &s.checked.namespaces;
-    let linux = spec.linux.clone().unwrap_or_default();
+    let linux = spec.linux();
     if ns.is_new(Kind::Cgroup) {
         sys::unshare(libc::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
     }

@@ -2,7 +2,7 @@
 //! cgroup, clone the init, answer its requests, record the container.
 //! A failure at any step removes everything made so far.
 
-use super::clone::{clone3, Forked};
+use super::clone::{clone3_into, Forked};
 use super::sync::{Channel, InitExited, Msg};
 use super::{init, Setup};
 use crate::cgroups::{apply, layout::Layout, Cgroup};
@@ -83,7 +83,7 @@ fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> R
     // SAFETY: c is a valid path.
     sys::cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o622) }).context("creating exec.fifo")?;
 
-    let linux = checked.spec.linux.clone().unwrap_or_default();
+    let linux = checked.spec.linux();
     if checked.namespaces.is_new(Kind::User) {
         // Root in the container must be able to open the fifo.
         let host = |maps: &[spec::types::IdMapping]| maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
@@ -146,14 +146,9 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
         s.checked.namespaces.new_flags() & !(libc::CLONE_NEWCGROUP | Kind::Time.clone_flag())
     };
     let cg_fd = s.cgroup.open_v2()?;
-    let mut forked = clone3(flags as u64, cg_fd.as_ref().map(|f| f.as_raw_fd()), true);
-    let mut in_v2 = cg_fd.is_some();
-    if forked.is_err() && cg_fd.is_some() {
-        // An older kernel without CLONE_INTO_CGROUP: move the pid afterwards.
-        forked = clone3(flags as u64, None, true);
-        in_v2 = false;
-    }
-    let (pid, pidfd) = match forked.context("cloning the container's init")? {
+    let (forked, in_v2) = clone3_into(flags as u64, cg_fd.as_ref().map(|f| f.as_raw_fd()), true)
+        .context("cloning the container's init")?;
+    let (pid, pidfd) = match forked {
         Forked::Child => {
             drop(parent_ch);
             init::main(s, &child_ch)
@@ -163,7 +158,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
     drop(child_ch);
     kids.push(pid);
     s.cgroup.enter(pid, in_v2)?;
-    let linux = spec.linux.clone().unwrap_or_default();
+    let linux = spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);
     let mut init_pid = pid;
     if s.general {
@@ -194,14 +189,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
     }
     parent_ch.send(&Msg::Go { host_pid: init_pid })?;
 
-    let state_for_hooks = |status: Status| -> Vec<u8> {
-        serde_json::json!({
-            "ociVersion": spec.oci_version, "id": s.id, "status": status.as_str(),
-            "pid": init_pid, "bundle": s.bundle, "annotations": spec.annotations,
-        })
-        .to_string()
-        .into_bytes()
-    };
+    let state_for_hooks = |status: Status| hooks::setup_state(spec, &s.id, status.as_str(), init_pid, &s.bundle);
     let pty = loop {
         match parent_ch.recv()? {
             (Msg::HooksPlease, _) => {

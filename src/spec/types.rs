@@ -26,6 +26,14 @@ pub struct Spec {
     pub linux: Option<Linux>,
 }
 
+impl Spec {
+    /// `linux`, or an empty one when the config has none.
+    pub fn linux(&self) -> &Linux {
+        static EMPTY: std::sync::LazyLock<Linux> = std::sync::LazyLock::new(Linux::default);
+        self.linux.as_ref().unwrap_or(&EMPTY)
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Root {
     pub path: String,

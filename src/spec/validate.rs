@@ -107,6 +107,15 @@ pub fn seccomp_filter(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
     Ok(Some(crate::seccomp::compile(&profile)?))
 }
 
+/// A `linux.resources.unified` key must be a plain file name of the
+/// container's own cgroup (no way up or sideways).
+pub fn check_unified_key(k: &str) -> Result<()> {
+    if k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
+        bail!("linux.resources.unified: key {k:?} is not a cgroup file name");
+    }
+    Ok(())
+}
+
 /// Value checks on `linux.resources` that need no host (update uses them too).
 pub fn check_resources(r: &Resources) -> Result<()> {
     for (i, d) in r.devices.iter().enumerate() {
@@ -133,9 +142,7 @@ pub fn check_resources(r: &Resources) -> Result<()> {
         bail!("linux.resources.blockIO.weight: {w} is outside 10..1000");
     }
     for k in r.unified.keys() {
-        if k.is_empty() || k.contains('/') || k.starts_with('.') || !k.contains('.') {
-            bail!("linux.resources.unified: key {k:?} is not a cgroup file name");
-        }
+        check_unified_key(k)?;
     }
     Ok(())
 }
@@ -149,7 +156,7 @@ pub fn check(spec: Spec) -> Result<Checked> {
         Some(r) if r.path.is_empty() => bail!("root.path: empty"),
         _ => {}
     }
-    let linux = spec.linux.clone().unwrap_or_default();
+    let linux = spec.linux();
     let namespaces = Plan::from_spec(&linux.namespaces)?;
     let mut process = spec.process.as_ref().map(check_process).transpose()?;
     if let (Some(p), Some(filter)) = (process.as_mut(), seccomp_filter(&spec)?) {
