@@ -6,7 +6,7 @@
 use super::clone::{clone3_into, Forked};
 use super::process;
 use super::sync::{Channel, InitExited, Msg};
-use crate::cgroups::clean;
+use crate::cgroups::{clean, Cgroup};
 use crate::container::state::Record;
 use crate::linux::namespaces::Kind;
 use crate::linux::{console, sys};
@@ -48,8 +48,8 @@ fn differing(init: i32) -> i32 {
 
 /// The cgroup directories the process goes to (with `--cgroup`, a sub-cgroup
 /// that must stay inside the container's).
-fn target_dirs(rec: &Record, sub: Option<&str>) -> Result<Vec<(bool, PathBuf)>> {
-    let mut out = Vec::new();
+fn target(rec: &Record, sub: Option<&str>) -> Result<Cgroup> {
+    let mut out = Cgroup { dirs: Vec::new(), created: Vec::new() };
     for (h, dir) in &rec.cgroup.dirs {
         let d = match sub {
             None => dir.clone(),
@@ -63,7 +63,7 @@ fn target_dirs(rec: &Record, sub: Option<&str>) -> Result<Vec<(bool, PathBuf)>> 
         if !d.is_dir() {
             bail!("--cgroup: {} does not exist", d.display());
         }
-        out.push((h.v2, d));
+        out.dirs.push((h.clone(), d));
     }
     Ok(out)
 }
@@ -74,13 +74,12 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         bail!("cannot exec in a stopped container");
     }
     let flags = differing(rec.pid);
-    let dirs = target_dirs(rec, req.sub_cgroup.as_deref())?;
+    let cgroup = target(rec, req.sub_cgroup.as_deref())?;
     if flags & libc::CLONE_NEWPID != 0 {
         // Our children (not us) are born in the container's pid namespace.
         sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID).context("joining the container's pid namespace")?;
     }
-    let v2 = dirs.iter().find(|(v2, _)| *v2).map(|(_, d)| d.clone());
-    let v2_fd = v2.as_deref().map(|d| sys::open(d, libc::O_PATH | libc::O_DIRECTORY, 0)).transpose()?;
+    let v2_fd = cgroup.open_v2()?;
     let (parent_ch, child_ch) = Channel::pair()?;
     let (forked, in_v2) =
         clone3_into(0, v2_fd.as_ref().map(|f| f.as_raw_fd()), false).context("forking the exec process")?;
@@ -92,7 +91,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         Forked::Parent { pid, .. } => pid,
     };
     drop(child_ch);
-    match drive(&parent_ch, pid, &dirs, in_v2, req) {
+    match drive(&parent_ch, pid, &cgroup, in_v2, req) {
         Ok(pty) => Ok(Started { pid, pty }),
         Err(e) => {
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -102,15 +101,8 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     }
 }
 
-fn drive(ch: &Channel, pid: i32, dirs: &[(bool, PathBuf)], in_v2: bool, req: &Request) -> Result<Option<OwnedFd>> {
-    for (v2, d) in dirs {
-        if *v2 && in_v2 {
-            continue;
-        }
-        let f = d.join("cgroup.procs");
-        sys::write_file(&f.to_string_lossy(), pid.to_string().as_bytes())
-            .with_context(|| format!("moving pid {pid} into {}", f.display()))?;
-    }
+fn drive(ch: &Channel, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) -> Result<Option<OwnedFd>> {
+    cgroup.enter(pid, in_v2)?;
     ch.send(&Msg::Go { host_pid: pid })?;
     let pty = loop {
         match ch.recv()? {
