@@ -81,17 +81,19 @@ fn default_root() -> PathBuf {
 /// Makes the descriptors that `--preserve-fds` hands on survive execve;
 /// each must be open already, so that none of berth's own lands there.
 fn keep_preserved_fds(args: &[String]) -> Result<()> {
-    let Some(n) = args.windows(2).find_map(|w| {
+    let Some(v) = args.windows(2).find_map(|w| {
         let f = w[0].trim_start_matches('-');
         if f == "preserve-fds" {
-            w[1].parse::<i32>().ok()
+            Some(w[1].as_str())
         } else {
-            f.strip_prefix("preserve-fds=").and_then(|v| v.parse().ok())
+            f.strip_prefix("preserve-fds=")
         }
     }) else {
         return Ok(());
     };
-    for fd in 3..3 + n.max(0) {
+    // Bounded, so 3 + n neither wraps nor reaches past what a process may hold.
+    let n = cli::preserve_fds(v)? as i32;
+    for fd in 3..3 + n {
         // SAFETY: fcntl on descriptors we inherited; an invalid one just fails.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         if flags < 0 {
@@ -127,6 +129,10 @@ fn dispatch(args: &[String]) -> Result<i32> {
         "auto" | "false" => {}
         "true" => bail!("--rootless true: rootless containers are not supported by berth yet"),
         other => bail!("--rootless: {other:?} is not true, false or auto"),
+    }
+    if matches!(cmd.as_str(), "create" | "run" | "exec") {
+        // These put a berth process into a container (CVE-2019-5736).
+        linux::exeseal::ensure()?;
     }
     let ctx = Ctx { store: Store::new(&g.get("root").map_or_else(default_root, PathBuf::from)) };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));

@@ -134,6 +134,8 @@ impl Default for Bundle {
 /// A berth with its own state root, so tests never see each other.
 pub struct Berth {
     pub root: TempDir,
+    /// The binary this berth runs (a copy, for tests that try to overwrite it).
+    pub bin: PathBuf,
 }
 
 impl Default for Berth {
@@ -144,11 +146,15 @@ impl Default for Berth {
 
 impl Berth {
     pub fn new() -> Berth {
-        Berth { root: TempDir::new("berth-root") }
+        Berth::with_bin(berth_bin())
+    }
+
+    pub fn with_bin(bin: PathBuf) -> Berth {
+        Berth { root: TempDir::new("berth-root"), bin }
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(berth_bin());
+        let mut c = Command::new(&self.bin);
         c.arg("--root").arg(&self.root.0);
         c
     }
@@ -218,6 +224,61 @@ impl Drop for Berth {
             }
         }
     }
+}
+
+/// Waits until `cond` holds, at most `secs` seconds; says whether it did.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Runs `cmd` with stdout and stderr in temporary files, killing it after
+/// `secs` seconds: (exit code or None when killed, stdout, stderr).
+pub fn run_with_deadline(cmd: &mut Command, secs: u64) -> (Option<i32>, String, String) {
+    let dir = TempDir::new("berth-out");
+    let (o, e) = (dir.0.join("out"), dir.0.join("err"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .spawn()
+        .expect("running berth");
+    let mut code = None;
+    let done = wait_until(secs, || match child.try_wait() {
+        Ok(Some(st)) => {
+            code = st.code();
+            true
+        }
+        _ => false,
+    });
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let text = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    (code, text(&o), text(&e))
+}
+
+/// Processes whose command line mentions `needle` (a unique container id, say).
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| *p != me)
+        .filter(|p| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let zombie = std::fs::read_to_string(format!("/proc/{p}/stat")).map(|s| s.contains(") Z")).unwrap_or(true);
+            !zombie && String::from_utf8_lossy(&cmdline).contains(needle)
+        })
+        .collect()
 }
 
 /// Runs `cmd` to its end with stdout and stderr in temporary files.

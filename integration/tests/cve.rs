@@ -53,3 +53,108 @@ fn cve_2024_21626_no_runtime_descriptor_reaches_the_container() {
     );
     berth.ok(&["delete", "--force", &id]);
 }
+
+/// The attacker of CVE-2019-5736, as a script run inside the container: it
+/// waits for a process whose command line names /bin/evil (the host's
+/// berth, if the runtime is vulnerable, run as the interpreter of
+/// `#!/proc/self/exe`), holds its /proc/PID/exe, and once that process is
+/// gone tries to write through it.
+const ATTACKER: &str = r#"
+evil=$1
+while :; do
+  for d in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' < $d/cmdline 2>/dev/null)" in
+      "/proc/self/exe $evil"*) if exec 3< $d/exe; then echo opened > /tmp/opened; break 2; fi ;;
+    esac
+  done
+done
+i=0
+while [ $i -lt 100 ]; do
+  if echo PWNED >> /proc/self/fd/3 2>/tmp/err; then echo wrote > /tmp/result; exit 0; fi
+  i=$((i+1)); usleep 50000
+done
+echo "refused: $(cat /tmp/err)" > /tmp/result
+sleep 100
+"#;
+
+/// A pipe whose buffer is full: a process writing its error to it blocks
+/// (so the attacker has time to find it) until the read end closes.
+fn full_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid out array; the descriptors are ours.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0);
+        let chunk = [b'x'; 4096];
+        while libc::write(fds[1], chunk.as_ptr().cast(), chunk.len()) > 0 {}
+        let fl = libc::fcntl(fds[1], libc::F_GETFL);
+        libc::fcntl(fds[1], libc::F_SETFL, fl & !libc::O_NONBLOCK);
+        (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+/// CVE-2019-5736: `#!/proc/self/exe` in the container must never expose a
+/// writable host berth binary, whether berth execs it as init's program or
+/// for `berth exec`. The test runs a copy of berth, so that a vulnerable
+/// build only overwrites the copy.
+fn attack_host_binary(as_init: bool) {
+    let copy_dir = TempDir::new("berth-copy");
+    let copy = copy_dir.0.join("berth");
+    std::fs::copy(berth_bin(), &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    let berth = Berth::with_bin(copy.clone());
+    let mut b = Bundle::new();
+    let id = unique(if as_init { "cve5736init" } else { "cve5736exec" });
+    let evil_name = format!("/bin/evil-{id}");
+    let evil = b.rootfs().join(&evil_name[1..]);
+    std::fs::write(&evil, "#!/proc/self/exe\n").unwrap();
+    std::fs::write(b.rootfs().join("attack.sh"), ATTACKER).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bundle = b.path().to_str().unwrap().to_string();
+    let (rd, wr) = full_pipe();
+    let mut blocked = if as_init {
+        b.config["process"]["args"] = json!([evil_name]);
+        // Init's death would end a pid namespace and the attacker with it:
+        // share the host's, as a pod's containers may share one.
+        b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+        b.write();
+        let mut create = berth.cmd();
+        create.args(["create", "--bundle", &bundle, &id]);
+        create.stdin(std::process::Stdio::null()).stdout(wr.try_clone().unwrap()).stderr(wr);
+        assert!(create.status().unwrap().success(), "create");
+        berth.ok(&["exec", "-d", &id, "sh", "/attack.sh", &evil_name]);
+        berth.ok(&["start", &id]);
+        None
+    } else {
+        b.config["process"]["args"] = json!(["sh", "/attack.sh", evil_name]);
+        assert!(berth.create(&b, &id).status.success());
+        berth.ok(&["start", &id]);
+        let mut exec = berth.cmd();
+        exec.args(["exec", &id, &evil_name]);
+        exec.stdin(std::process::Stdio::null()).stdout(wr.try_clone().unwrap()).stderr(wr);
+        Some(exec.spawn().unwrap())
+    };
+    let opened = wait_until(20, || b.rootfs().join("tmp/opened").exists());
+    drop(rd);
+    if let Some(c) = blocked.as_mut() {
+        let _ = c.wait();
+    }
+    assert!(opened, "the attacker never saw the {evil_name} process");
+    assert!(wait_until(20, || b.rootfs().join("tmp/result").exists()), "the attacker never finished");
+    let result = std::fs::read_to_string(b.rootfs().join("tmp/result")).unwrap();
+    let after = std::fs::read(&copy).unwrap();
+    assert!(after == before, "the host's berth binary was overwritten from the container ({result})");
+    assert!(result.starts_with("refused"), "{result}");
+    berth.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn cve_2019_5736_exec_cannot_overwrite_the_host_binary() {
+    attack_host_binary(false);
+}
+
+#[test]
+fn cve_2019_5736_init_cannot_overwrite_the_host_binary() {
+    attack_host_binary(true);
+}

@@ -3,12 +3,15 @@
 pub mod caps;
 pub mod console;
 pub mod devices;
+pub mod exeseal;
 pub mod fdpass;
+pub mod files;
 pub mod idmap;
 pub mod inroot;
 pub mod mount_opts;
 pub mod mounts;
 pub mod namespaces;
+pub mod passwd;
 pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;

@@ -6,7 +6,7 @@ use super::mount_opts::{self, Options};
 use super::sys::{self, fd_path};
 use crate::cgroups::Cgroup;
 use crate::spec::types::Mount;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use libc::c_ulong;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ pub fn bind(src: &str, target: &OwnedFd, recursive: bool) -> Result<()> {
     sys::mount(Some(src), &fd_path(target), None, flags, None).with_context(|| format!("bind-mounting {src}"))
 }
 
-fn set_attr(target: &OwnedFd, set: u64, clear: u64) -> Result<()> {
+pub fn set_attr(target: &OwnedFd, set: u64, clear: u64) -> Result<()> {
     #[repr(C)]
     struct MountAttr {
         set: u64,
@@ -108,7 +108,25 @@ fn bind_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
     Ok(())
 }
 
+/// The type of the node at `rel` itself (a final symlink not followed),
+/// or None when nothing is there.
+fn node_type(root: &Root, rel: &str) -> Result<Option<u32>> {
+    let fd = match root.open_at(rel, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+        Ok(fd) => fd,
+        Err(e) if sys::errno_is(&e, libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("looking at {rel}")),
+    };
+    Ok(Some(sys::fstat(&fd)?.st_mode & libc::S_IFMT))
+}
+
 fn fs_mount(ctx: &Ctx, kind: &str, m: &Mount, o: &Options) -> Result<()> {
+    if kind == "proc" || kind == "sysfs" {
+        // A link here would put procfs where the image chose, and berth's
+        // later writes under /proc could be steered (runc refuses it too).
+        if node_type(ctx.root, &m.destination)?.is_some_and(|t| t != libc::S_IFDIR) {
+            bail!("{kind} cannot be mounted on {}: must be mounted on ordinary directory", m.destination);
+        }
+    }
     let target = ctx.root.mkdir_all(&m.destination).context("creating the target")?;
     let src = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
     let data = o.data();
@@ -255,17 +273,34 @@ fn existing(root: &Root, p: &str, field: &str) -> Result<Option<OwnedFd>> {
     }
 }
 
+/// The container's /dev/null, verified to be the 1:3 character device
+/// itself (not a link, not a file a hook or the image put there): masks are
+/// bound from this very handle (the CVE-2025-31133 class of attacks).
+fn null_device(root: &Root) -> Result<OwnedFd> {
+    let fd = root.open_at("/dev/null", libc::O_PATH | libc::O_NOFOLLOW, 0).context("opening /dev/null")?;
+    let st = sys::fstat(&fd)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+        bail!("/dev/null in the container is not the null device (mode {:o})", st.st_mode);
+    }
+    Ok(fd)
+}
+
 /// `linux.maskedPaths`: directories get an empty read-only tmpfs, files /dev/null.
 pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
+    let mut null = None;
     for p in paths {
         let Some(h) = existing(root, p, "linux.maskedPaths")? else {
             continue;
         };
-        let is_dir = std::fs::metadata(fd_path(&h)).map(|m| m.is_dir()).unwrap_or(false);
+        let is_dir = sys::fstat(&h)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
         let r = if is_dir {
             sys::mount(Some("tmpfs"), &fd_path(&h), Some("tmpfs"), libc::MS_RDONLY, None)
         } else {
-            sys::mount(Some("/dev/null"), &fd_path(&h), None, libc::MS_BIND, None)
+            if null.is_none() {
+                null = Some(null_device(root).context("linux.maskedPaths")?);
+            }
+            let src = fd_path(null.as_ref().expect("set just above"));
+            sys::mount(Some(&src), &fd_path(&h), None, libc::MS_BIND, None)
         };
         r.with_context(|| format!("linux.maskedPaths: masking {p}"))?;
     }
@@ -286,6 +321,15 @@ pub fn readonly(root: &Root, paths: &[String]) -> Result<()> {
             .with_context(|| format!("linux.readonlyPaths: {p}"))?;
     }
     Ok(())
+}
+
+/// Whether the config bind-mounts something (the host's /dev, say) at /dev:
+/// then berth leaves /dev alone (runc's rule), for it would change the host.
+pub fn dev_is_bound(mounts: &[(Mount, Options)]) -> bool {
+    mounts.iter().any(|(m, o)| {
+        Path::new(&m.destination).components().eq(Path::new("/dev").components())
+            && (o.is_bind() || m.kind.as_deref() == Some("bind"))
+    })
 }
 
 pub fn parse_flag(name: &str) -> Option<c_ulong> {
