@@ -41,12 +41,24 @@ impl Parsed {
             None => false,
         }
     }
+}
 
-    pub fn u32(&self, name: &str) -> Result<u32> {
-        match self.get(name) {
-            None => Ok(0),
-            Some(v) => v.parse().map_err(|_| anyhow::anyhow!("--{name}: {v:?} is not a number")),
-        }
+/// The most descriptors `--preserve-fds` may name: the kernel's default
+/// ceiling on open files per process (fs.nr_open).
+pub const MAX_PRESERVED_FDS: u32 = 1 << 20;
+
+/// `--preserve-fds N` (descriptors 3 .. 3+N), the one parser for every command.
+pub fn preserve_fds(v: &str) -> Result<u32> {
+    match v.parse::<u32>() {
+        Ok(n) if n <= MAX_PRESERVED_FDS => Ok(n),
+        _ => bail!("--preserve-fds: {v:?} is not a number of descriptors (0..{MAX_PRESERVED_FDS})"),
+    }
+}
+
+impl Parsed {
+    /// `--preserve-fds`, 0 when absent.
+    pub fn preserve_fds(&self) -> Result<u32> {
+        self.get("preserve-fds").map_or(Ok(0), preserve_fds)
     }
 }
 
@@ -129,6 +141,15 @@ mod tests {
         assert_eq!(p.get("bundle"), Some("b"));
         let p = parse(&s(&["-d", "id", "sh", "-c", "true"]), F, Some(1)).unwrap();
         assert_eq!(p.args, vec!["id", "sh", "-c", "true"]);
+    }
+
+    #[test]
+    fn preserve_fds_range() {
+        assert_eq!(preserve_fds("0").unwrap(), 0);
+        assert_eq!(preserve_fds("5").unwrap(), 5);
+        for bad in ["4294967295", "2147483647", "-1", "x", ""] {
+            assert!(preserve_fds(bad).unwrap_err().to_string().contains("--preserve-fds"), "{bad}");
+        }
     }
 
     #[test]

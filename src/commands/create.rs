@@ -24,7 +24,7 @@ pub fn request(p: &Parsed, id: String, attached: bool) -> Result<Request> {
         pidfd_socket: p.get("pidfd-socket").map(abs).transpose()?,
         no_pivot: p.has("no-pivot"),
         no_new_keyring: p.has("no-new-keyring"),
-        preserve_fds: p.u32("preserve-fds")?,
+        preserve_fds: p.preserve_fds()?,
         listen_fds: listen_fds(),
         attached,
     })

@@ -5,11 +5,14 @@
 use super::{abs, foreground, Ctx};
 use crate::cli::{self, bool_flag, val, Parsed};
 use crate::container::state::Status;
+use crate::linux::inroot::Root;
+use crate::linux::{files, passwd};
 use crate::spawn::exec::{self, Request};
 use crate::spec::types::Process;
 use crate::spec::validate::check_process;
 use crate::{log, spawn};
 use anyhow::{bail, Context, Result};
+use std::path::Path;
 
 const FLAGS: [cli::Flag; 17] = [
     val(&["process", "p"]),
@@ -31,22 +34,29 @@ const FLAGS: [cli::Flag; 17] = [
     val(&["pidfd-socket"]),
 ];
 
-/// uid[:gid], numbers or names from the container's /etc/passwd and /etc/group.
-fn parse_user(s: &str, rootfs: &str) -> Result<(u32, Option<u32>)> {
-    let lookup = |file: &str, name: &str, field: usize| -> Option<u32> {
-        let text = std::fs::read_to_string(format!("{rootfs}/etc/{file}")).ok()?;
-        text.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f[0] == name)?.get(field)?.parse().ok()
-    };
+/// uid[:gid], numbers or names from the container's /etc/passwd and
+/// /etc/group, read inside its root. Without a group, a user found in
+/// /etc/passwd gets its primary gid (runc's rule), else 0.
+fn parse_user(s: &str, rootfs: &str) -> Result<(u32, u32)> {
+    let root = Root::open(Path::new(rootfs)).with_context(|| format!("opening the rootfs {rootfs}"))?;
     let (u, g) = match s.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (s, None),
     };
-    let uid = u.parse().ok().or_else(|| lookup("passwd", u, 2)).with_context(|| format!("--user: no user {u:?}"))?;
+    let entry = passwd::read_db(&root, "passwd").and_then(|text| passwd::find_user(&text, u));
+    let uid = match (u.parse::<u32>(), &entry) {
+        (Ok(n), _) => n,
+        (Err(_), Some(e)) => e.uid,
+        (Err(_), None) => bail!("--user: no user {u:?} in the container's /etc/passwd"),
+    };
     let gid = match g {
-        Some(g) => {
-            Some(g.parse().ok().or_else(|| lookup("group", g, 2)).with_context(|| format!("--user: no group {g:?}"))?)
-        }
-        None => None,
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => passwd::read_db(&root, "group")
+                .and_then(|text| passwd::find_group(&text, g))
+                .with_context(|| format!("--user: no group {g:?} in the container's /etc/group"))?,
+        },
+        None => entry.map_or(0, |e| e.gid),
     };
     Ok((uid, gid))
 }
@@ -54,10 +64,10 @@ fn parse_user(s: &str, rootfs: &str) -> Result<(u32, Option<u32>)> {
 /// The process from --process, or the container's own process changed by the flags.
 fn process(p: &Parsed, bundle: &str, rootfs: &str) -> Result<Process> {
     if let Some(f) = p.get("process") {
-        let text = std::fs::read_to_string(f).with_context(|| format!("--process: reading {f}"))?;
-        return serde_json::from_str(&text).with_context(|| format!("--process: parsing {f}"));
+        let text = files::read_path(Path::new(f), files::CONFIG_LIMIT).context("--process")?;
+        return serde_json::from_slice(&text).with_context(|| format!("--process: parsing {f}"));
     }
-    let spec = crate::spec::load(std::path::Path::new(bundle))?;
+    let spec = crate::spec::load(Path::new(bundle))?;
     let mut proc = spec.process.unwrap_or_default();
     proc.args = p.args[1..].to_vec();
     if proc.args.is_empty() {
@@ -74,7 +84,7 @@ fn process(p: &Parsed, bundle: &str, rootfs: &str) -> Result<Process> {
     if let Some(u) = p.get("user") {
         let (uid, gid) = parse_user(u, rootfs)?;
         proc.user.uid = uid;
-        proc.user.gid = gid.unwrap_or(0);
+        proc.user.gid = gid;
     }
     for g in p.all("additional-gids") {
         proc.user.additional_gids.push(g.parse().with_context(|| format!("--additional-gids: {g:?} is not a number"))?);
@@ -82,8 +92,10 @@ fn process(p: &Parsed, bundle: &str, rootfs: &str) -> Result<Process> {
     let caps = p.all("cap");
     if !caps.is_empty() {
         let c = proc.capabilities.get_or_insert_with(Default::default);
+        // Never inheritable (CVE-2022-29162), and ambient only when the
+        // process asks for it itself.
         for cap in caps {
-            for set in [&mut c.bounding, &mut c.effective, &mut c.permitted, &mut c.inheritable, &mut c.ambient] {
+            for set in [&mut c.bounding, &mut c.effective, &mut c.permitted] {
                 if !set.contains(&cap) {
                     set.push(cap.clone());
                 }
@@ -129,7 +141,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     let req = Request {
         plan,
         console_socket,
-        preserve_fds: p.u32("preserve-fds")?,
+        preserve_fds: p.preserve_fds()?,
         sub_cgroup: p.get("cgroup").map(String::from),
         state,
     };
@@ -162,8 +174,8 @@ mod tests {
 
     #[test]
     fn numeric_users() {
-        assert_eq!(parse_user("1000:1001", "/nonexistent").unwrap(), (1000, Some(1001)));
-        assert_eq!(parse_user("7", "/nonexistent").unwrap(), (7, None));
-        assert!(parse_user("nobody-here", "/nonexistent").is_err());
+        assert_eq!(parse_user("1000:1001", "/").unwrap(), (1000, 1001));
+        assert_eq!(parse_user("7777:1", "/").unwrap(), (7777, 1));
+        assert!(parse_user("nobody-here-at-all", "/").is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! User-namespace id maps and time-namespace offsets, written by the parent.
 
-use super::sys::write_file;
+use super::procfs::Proc;
 use crate::spec::types::{IdMapping, TimeOffset};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -9,17 +9,17 @@ pub fn format(maps: &[IdMapping]) -> String {
     maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
 }
 
-pub fn write(pid: i32, uid: &[IdMapping], gid: &[IdMapping]) -> Result<()> {
-    write_file(&format!("/proc/{pid}/uid_map"), format(uid).as_bytes())
+pub fn write(proc: &Proc, pid: i32, uid: &[IdMapping], gid: &[IdMapping]) -> Result<()> {
+    proc.write(&format!("{pid}/uid_map"), format(uid).as_bytes())
         .with_context(|| format!("linux.uidMappings: writing {:?}", format(uid).trim()))?;
-    write_file(&format!("/proc/{pid}/gid_map"), format(gid).as_bytes())
+    proc.write(&format!("{pid}/gid_map"), format(gid).as_bytes())
         .with_context(|| format!("linux.gidMappings: writing {:?}", format(gid).trim()))?;
     Ok(())
 }
 
-pub fn write_time_offsets(pid: i32, offsets: &BTreeMap<String, TimeOffset>) -> Result<()> {
+pub fn write_time_offsets(proc: &Proc, pid: i32, offsets: &BTreeMap<String, TimeOffset>) -> Result<()> {
     let text: String = offsets.iter().map(|(k, o)| format!("{k} {} {}\n", o.secs, o.nanosecs)).collect();
-    write_file(&format!("/proc/{pid}/timens_offsets"), text.as_bytes())
+    proc.write(&format!("{pid}/timens_offsets"), text.as_bytes())
         .with_context(|| format!("linux.timeOffsets: writing {:?}", text.trim()))
 }
 

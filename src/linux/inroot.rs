@@ -4,21 +4,11 @@
 //! (absolute or relative) can never lead outside the rootfs, whatever the
 //! image contains.
 
-use super::sys::{cstr, owned};
+use super::sys::{cstr, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
 
 fn readlinkat(dir: &OwnedFd, name: &std::ffi::CStr) -> io::Result<PathBuf> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
@@ -52,28 +42,7 @@ impl Root {
     pub fn open_at(&self, rel: &str, flags: i32, mode: u32) -> io::Result<OwnedFd> {
         let rel = rel.trim_start_matches('/');
         let rel = if rel.is_empty() { "." } else { rel };
-        let c = cstr(rel)?;
-        let how = OpenHow {
-            flags: (flags | libc::O_CLOEXEC) as u64,
-            mode: if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 },
-            resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        loop {
-            // SAFETY: how and c are valid for the duration of the call.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    self.fd.as_raw_fd(),
-                    c.as_ptr(),
-                    &how as *const OpenHow,
-                    std::mem::size_of::<OpenHow>(),
-                )
-            } as i32;
-            match owned(r) {
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
-                other => return other,
-            }
-        }
+        super::sys::openat2(&self.fd, rel, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
     }
 
     /// An O_PATH handle on `rel`.

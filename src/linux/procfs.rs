@@ -1,4 +1,85 @@
-//! Reading facts about processes from /proc.
+//! Reading facts about processes from /proc, and writing to procfs only
+//! through handles berth verified itself.
+
+use super::sys;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const PROC_ROOT_INO: u64 = 1;
+
+fn is_procfs(fd: &impl AsRawFd) -> io::Result<bool> {
+    // SAFETY: fstatfs writes into a zeroed struct we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open and st a valid out pointer.
+    sys::cvt(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.f_type == PROC_SUPER_MAGIC)
+}
+
+fn not_procfs(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, format!("{what} is not on procfs"))
+}
+
+/// The root of a procfs that berth verified. Files are opened beneath it
+/// without following any link and without crossing into another mount, so
+/// a bind mount or a symlink put there by someone else is refused, never
+/// written through (the CVE-2025-52881 class of attacks).
+pub struct Proc {
+    root: OwnedFd,
+}
+
+impl Proc {
+    /// The host's /proc, as the parent sees it.
+    pub fn host() -> io::Result<Proc> {
+        let root = sys::open(Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+        let st = sys::fstat(&root)?;
+        if !is_procfs(&root)? || st.st_ino != PROC_ROOT_INO {
+            return Err(not_procfs("/proc"));
+        }
+        Ok(Proc { root })
+    }
+
+    /// A fresh procfs instance for the calling process's pid namespace,
+    /// mounted nowhere (fsopen + fsmount): nothing in the container can
+    /// reach it, let alone cover a file in it.
+    pub fn private() -> io::Result<Proc> {
+        let name = sys::cstr("proc")?;
+        // SAFETY: fsopen with a valid name and FSOPEN_CLOEXEC.
+        let fs = sys::owned(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), 1) } as i32)?;
+        // SAFETY: FSCONFIG_CMD_CREATE (6) takes no key or value.
+        let r = unsafe {
+            libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), 6, std::ptr::null::<u8>(), std::ptr::null::<u8>(), 0)
+        };
+        sys::cvt(r as i32)?;
+        // SAFETY: fsmount with FSMOUNT_CLOEXEC and no attributes.
+        let root = sys::owned(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), 1, 0) } as i32)?;
+        if !is_procfs(&root)? {
+            return Err(not_procfs("the new proc instance"));
+        }
+        Ok(Proc { root })
+    }
+
+    /// Opens `rel` (e.g. `sys/net/ipv4/ip_forward`, `1234/uid_map`) beneath
+    /// the root: no symlinks, no magic links, no mount crossings, and the
+    /// file itself must be procfs.
+    pub fn open(&self, rel: &str, flags: i32) -> io::Result<OwnedFd> {
+        let resolve =
+            sys::RESOLVE_BENEATH | sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_NO_MAGICLINKS | sys::RESOLVE_NO_XDEV;
+        let fd = sys::openat2(&self.root, rel, flags | libc::O_NOFOLLOW, 0, resolve)?;
+        if !is_procfs(&fd)? {
+            return Err(not_procfs(rel));
+        }
+        Ok(fd)
+    }
+
+    /// Writes `data` to `rel` in one write, as procfs files want.
+    pub fn write(&self, rel: &str, data: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let fd = self.open(rel, libc::O_WRONLY)?;
+        std::fs::File::from(fd).write_all(data)
+    }
+}
 
 /// (state letter, start time in clock ticks) of `pid`, from /proc/PID/stat.
 pub fn stat(pid: i32) -> Option<(char, u64)> {
@@ -29,6 +110,17 @@ mod tests {
     fn parses_odd_command_names() {
         let line = "42 (a b) c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10";
         assert_eq!(parse_stat(line), Some(('S', 123456)));
+    }
+
+    #[test]
+    fn writes_go_to_verified_procfs_only() {
+        let p = Proc::host().unwrap();
+        let me = std::process::id();
+        let adj = std::fs::read_to_string(format!("/proc/{me}/oom_score_adj")).unwrap();
+        p.write(&format!("{me}/oom_score_adj"), adj.trim().as_bytes()).unwrap();
+        // "self" is a symlink: refused, never followed.
+        assert!(p.open("self/oom_score_adj", libc::O_WRONLY).is_err());
+        assert!(p.open("../etc/passwd", libc::O_RDONLY).is_err());
     }
 
     #[test]

@@ -49,14 +49,16 @@ pub fn name(resource: u32) -> &'static str {
     NAMES.iter().find(|(_, n)| *n == resource).map_or("RLIMIT_?", |(s, _)| s)
 }
 
-pub fn apply(limits: &[Limit]) -> Result<()> {
+/// Sets `limits` on `pid` (0: the caller). The parent sets init's from
+/// outside any user namespace, where raising a hard limit is allowed.
+pub fn apply(pid: i32, limits: &[Limit]) -> Result<()> {
     for l in limits {
         let lim = libc::rlimit { rlim_cur: l.soft, rlim_max: l.hard };
         // SAFETY: lim is a valid rlimit; a null old-limit pointer is allowed.
-        let r = unsafe { libc::prlimit(0, l.resource as _, &lim, std::ptr::null_mut()) };
+        let r = unsafe { libc::prlimit(pid, l.resource as _, &lim, std::ptr::null_mut()) };
         if r != 0 {
             let e = std::io::Error::last_os_error();
-            bail!("setting {} to soft {} hard {}: {e}", name(l.resource), l.soft, l.hard);
+            bail!("process.rlimits: setting {} to soft {} hard {}: {e}", name(l.resource), l.soft, l.hard);
         }
     }
     Ok(())

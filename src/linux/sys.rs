@@ -31,10 +31,58 @@ pub fn owned(fd: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2) relative to `dir` with `resolve` restrictions (retried on
+/// EAGAIN, which the kernel returns when a rename raced the lookup).
+pub fn openat2(dir: &impl AsRawFd, rel: &str, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    let c = cstr(rel)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 },
+        resolve,
+    };
+    loop {
+        // SAFETY: how and c are valid for the duration of the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        } as i32;
+        match owned(r) {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            other => return other,
+        }
+    }
+}
+
 pub fn open(path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     let c = cpath(path)?;
     // SAFETY: c is a valid NUL-terminated string.
     owned(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode) })
+}
+
+pub fn fstat(fd: &impl AsRawFd) -> io::Result<libc::stat> {
+    // SAFETY: fstat writes into a zeroed struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open and st a valid out pointer.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
 }
 
 /// The path through which the kernel reaches an open descriptor.

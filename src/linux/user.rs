@@ -16,16 +16,13 @@ pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// The home directory of `uid` from the container's /etc/passwd, or "/".
+/// The home directory of `uid` from the container's /etc/passwd (read
+/// inside our root, bounded, never blocking), or "/".
 pub fn home_of(uid: u32) -> String {
-    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
-        return "/".into();
-    };
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
-        .map_or("/".into(), |f| f[5].to_string())
+    let Ok(root) = super::inroot::Root::open(Path::new("/")) else { return "/".into() };
+    super::passwd::read_db(&root, "passwd")
+        .and_then(|text| super::passwd::find_user(&text, &uid.to_string()))
+        .map_or("/".into(), |u| u.home)
 }
 
 fn is_executable(p: &Path) -> bool {

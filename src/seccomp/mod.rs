@@ -62,6 +62,28 @@ pub const ACTIONS: [(&str, u32, bool); 9] = [
 /// Architectures whose syscalls can reach this (x86_64) kernel.
 pub const ARCHS: [&str; 3] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
 
+/// Architectures libseccomp knows whose syscalls never reach an x86_64
+/// kernel: accepted in a profile, with nothing to filter.
+const FOREIGN_ARCHS: [&str; 17] = [
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_LOONGARCH64",
+];
+
 fn action(field: &str, name: &str, errno: Option<u32>, default_errno: u32) -> Result<u32> {
     match ACTIONS.iter().find(|(n, _, _)| *n == name) {
         Some((_, ret, true)) => Ok(ret | (errno.unwrap_or(default_errno) & 0xffff)),
@@ -101,17 +123,81 @@ struct Plan {
     by_nr: BTreeMap<u32, Rules>,
 }
 
+/// i386 reaches socket and SysV IPC calls through the `socketcall` (102)
+/// and `ipc` (117) multiplexers too: (name, multiplexer, call number in arg0).
+const X86_MULTIPLEXED: [(&str, u32, u32); 32] = [
+    ("socket", 102, 1),
+    ("bind", 102, 2),
+    ("connect", 102, 3),
+    ("listen", 102, 4),
+    ("accept", 102, 5),
+    ("getsockname", 102, 6),
+    ("getpeername", 102, 7),
+    ("socketpair", 102, 8),
+    ("send", 102, 9),
+    ("recv", 102, 10),
+    ("sendto", 102, 11),
+    ("recvfrom", 102, 12),
+    ("shutdown", 102, 13),
+    ("setsockopt", 102, 14),
+    ("getsockopt", 102, 15),
+    ("sendmsg", 102, 16),
+    ("recvmsg", 102, 17),
+    ("accept4", 102, 18),
+    ("recvmmsg", 102, 19),
+    ("sendmmsg", 102, 20),
+    ("semop", 117, 1),
+    ("semget", 117, 2),
+    ("semctl", 117, 3),
+    ("semtimedop", 117, 4),
+    ("msgsnd", 117, 11),
+    ("msgrcv", 117, 12),
+    ("msgget", 117, 13),
+    ("msgctl", 117, 14),
+    ("shmat", 117, 21),
+    ("shmdt", 117, 22),
+    ("shmget", 117, 23),
+    ("shmctl", 117, 24),
+];
+
+/// The rule on a multiplexer that stands for `name`'s rule: arg0 selects the
+/// call (ipc keeps a version in its high 16 bits). The multiplexed call's own
+/// arguments sit in memory, out of the filter's reach: a rule with argument
+/// checks is carried over only when it restricts (then for every use of the
+/// call), never when it allows.
+fn multiplexed(name: &str, act: u32, has_args: bool) -> Option<(u32, (u32, Vec<Arg>))> {
+    let &(_, mux, call) = X86_MULTIPLEXED.iter().find(|(n, _, _)| *n == name)?;
+    if has_args && (act == RET_ALLOW || act == RET_LOG) {
+        return None;
+    }
+    let mask = if mux == 117 { 0xffff } else { 0xffff_ffff };
+    let arg = Arg { index: 0, value: mask, value_two: call as u64, op: "SCMP_CMP_MASKED_EQ".into() };
+    Some((mux, (act, vec![arg])))
+}
+
 fn plan(p: &Profile, arch: Arch, default: u32, default_errno: u32) -> Result<Plan> {
     let mut by_nr: BTreeMap<u32, Rules> = BTreeMap::new();
+    let mut mux: BTreeMap<u32, Rules> = BTreeMap::new();
     for (i, r) in p.syscalls.iter().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
         let act = action(&format!("{field}.action"), &r.action, r.errno_ret, default_errno)?;
         check_args(&field, r)?;
         for name in &r.names {
+            if arch == Arch::X86 {
+                if let Some((nr, rule)) = multiplexed(name, act, !r.args.is_empty()) {
+                    mux.entry(nr).or_default().push(rule);
+                }
+            }
             // A name this architecture does not have is skipped, as runc does.
             let Some(nr) = arch.number(name) else { continue };
             by_nr.entry(nr).or_default().push((act, r.args.clone()));
         }
+    }
+    // The calls' own rules come before any rule on the multiplexer itself.
+    for (nr, mut rules) in mux {
+        let own = by_nr.entry(nr).or_default();
+        rules.append(own);
+        *own = rules;
     }
     Ok(Plan { default, by_nr })
 }
@@ -288,18 +374,17 @@ fn emit_arch(a: &mut Asm, plan: &Plan, wide: bool, enosys_above: Option<u32>) {
 pub fn compile(p: &Profile) -> Result<Filter> {
     let default_errno = p.default_errno_ret.unwrap_or(libc::EPERM as u32);
     let default = action("linux.seccomp.defaultAction", &p.default_action, p.default_errno_ret, default_errno)?;
-    let mut archs = Vec::new();
-    for a in &p.architectures {
+    // The native architecture is always filtered (libseccomp adds it too).
+    let mut archs = vec![Arch::X86_64];
+    for (i, a) in p.architectures.iter().enumerate() {
         match a.as_str() {
-            "SCMP_ARCH_X86_64" => archs.push(Arch::X86_64),
+            "SCMP_ARCH_X86_64" => {}
             "SCMP_ARCH_X86" => archs.push(Arch::X86),
             "SCMP_ARCH_X32" => archs.push(Arch::X32),
             // Other architectures' syscalls cannot reach an x86_64 kernel.
-            _ => {}
+            a if FOREIGN_ARCHS.contains(&a) => {}
+            a => bail!("linux.seccomp.architectures[{i}]: unknown architecture {a:?}"),
         }
-    }
-    if p.architectures.is_empty() {
-        archs.push(Arch::X86_64);
     }
     let mut flags = 0;
     for f in &p.flags {
@@ -317,46 +402,36 @@ pub fn compile(p: &Profile) -> Result<Filter> {
     let enosys = default != RET_ALLOW && default != RET_LOG;
 
     let mut a = Asm::default();
-    let labels: Vec<(Arch, Label)> = archs.iter().map(|x| (*x, a.label())).collect();
+    let labels: Vec<(Arch, Label)> = archs.iter().filter(|x| **x != Arch::X86_64).map(|x| (*x, a.label())).collect();
     let has = |x: Arch| labels.iter().find(|(y, _)| *y == x).map(|(_, l)| *l);
     a.stmt(LD_W_ABS, 4);
-    let native = has(Arch::X86_64).or(has(Arch::X32));
-    let bad_arch = a.label();
-    if let Some(l) = native {
-        let next = a.label();
-        a.jump(JEQ, AUDIT_ARCH_X86_64, l, next);
-        a.mark(next);
-    }
+    let (native, other) = (a.label(), a.label());
+    a.jump(JEQ, AUDIT_ARCH_X86_64, native, other);
+    a.mark(other);
     if let Some(l) = has(Arch::X86) {
         let next = a.label();
         a.jump(JEQ, AUDIT_ARCH_I386, l, next);
         a.mark(next);
     }
-    a.mark(bad_arch);
-    a.ret(default);
-    if let Some(l) = native {
-        a.mark(l);
-        a.stmt(LD_W_ABS, 0);
-        let (x32, x64) = (a.label(), a.label());
-        a.jump(JGE, X32_BIT, x32, x64);
-        a.mark(x64);
-        match has(Arch::X86_64) {
-            Some(_) => {
-                let pl = plan(p, Arch::X86_64, default, default_errno)?;
-                let max = pl.by_nr.keys().last().copied().filter(|_| enosys);
-                emit_arch(&mut a, &pl, true, max);
-            }
-            None => a.ret(default),
+    // A syscall of an architecture the profile does not list is killed, as
+    // libseccomp does: otherwise `int 0x80` or x32 numbers skip every rule.
+    a.ret(RET_KILL_PROCESS);
+    a.mark(native);
+    a.stmt(LD_W_ABS, 0);
+    let (x32, x64) = (a.label(), a.label());
+    a.jump(JGE, X32_BIT, x32, x64);
+    a.mark(x64);
+    let pl = plan(p, Arch::X86_64, default, default_errno)?;
+    let max = pl.by_nr.keys().last().copied().filter(|_| enosys);
+    emit_arch(&mut a, &pl, true, max);
+    a.mark(x32);
+    match has(Arch::X32) {
+        Some(_) => {
+            let pl = plan(p, Arch::X32, default, default_errno)?;
+            let max = pl.by_nr.keys().last().copied().filter(|_| enosys);
+            emit_arch(&mut a, &pl, true, max);
         }
-        a.mark(x32);
-        match has(Arch::X32) {
-            Some(_) => {
-                let pl = plan(p, Arch::X32, default, default_errno)?;
-                let max = pl.by_nr.keys().last().copied().filter(|_| enosys);
-                emit_arch(&mut a, &pl, true, max);
-            }
-            None => a.ret(default),
-        }
+        None => a.ret(RET_KILL_PROCESS),
     }
     if let Some(l) = has(Arch::X86) {
         a.mark(l);

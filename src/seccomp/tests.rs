@@ -59,10 +59,59 @@ fn default_action_and_allow_list() {
     assert_eq!(run(&f.program, X64, nr("mkdir"), NONE), RET_ERRNO | 13);
     // Newer than anything the profile names: ENOSYS so libc falls back.
     assert_eq!(run(&f.program, X64, nr("clone3"), NONE), RET_ERRNO | libc::ENOSYS as u32);
-    // An architecture the profile does not list gets the default action.
-    assert_eq!(run(&f.program, AUDIT_ARCH_I386, 3, NONE), RET_ERRNO | 1);
+    // An architecture the profile does not list is killed (int 0x80 would skip the rules).
+    assert_eq!(run(&f.program, AUDIT_ARCH_I386, 3, NONE), RET_KILL_PROCESS);
     // x32 syscall numbers without SCMP_ARCH_X32 too.
-    assert_eq!(run(&f.program, X64, X32_BIT, NONE), RET_ERRNO | 1);
+    assert_eq!(run(&f.program, X64, X32_BIT, NONE), RET_KILL_PROCESS);
+}
+
+#[test]
+fn deny_list_holds_on_every_abi() {
+    let p = profile(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    }));
+    let f = compile(&p).unwrap();
+    assert_eq!(run(&f.program, X64, nr("mkdir"), NONE), RET_ERRNO | 1);
+    // i386 mkdir (39) and x32 mkdir are not listed: killed, never allowed.
+    assert_eq!(run(&f.program, AUDIT_ARCH_I386, 39, NONE), RET_KILL_PROCESS);
+    assert_eq!(run(&f.program, X64, X32_BIT + nr("mkdir"), NONE), RET_KILL_PROCESS);
+    assert_eq!(run(&f.program, 0xdead_beef, 1, NONE), RET_KILL_PROCESS);
+}
+
+#[test]
+fn native_architecture_is_always_filtered() {
+    let p = profile(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    }));
+    let f = compile(&p).unwrap();
+    assert_eq!(run(&f.program, X64, nr("mkdir"), NONE), RET_ERRNO | 1);
+    assert_eq!(run(&f.program, AUDIT_ARCH_I386, 39, NONE), RET_ERRNO | 1);
+}
+
+#[test]
+fn x86_multiplexers_carry_the_rules() {
+    let p = profile(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+        "syscalls": [{"names": ["connect", "shmget"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                     {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 2,
+                      "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}]},
+                     {"names": ["bind"], "action": "SCMP_ACT_ALLOW",
+                      "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+    }));
+    let f = compile(&p).unwrap();
+    let i386 = |nr: u32, a0: u64| run(&f.program, AUDIT_ARCH_I386, nr, [a0, 0, 0, 0, 0, 0]);
+    assert_eq!(i386(362, 0), RET_ERRNO | 1, "direct i386 connect");
+    assert_eq!(i386(102, 3), RET_ERRNO | 1, "socketcall(SYS_CONNECT)");
+    assert_eq!(i386(102, 2), RET_ALLOW, "socketcall(SYS_BIND): an allow rule with arguments is not widened");
+    assert_eq!(i386(102, 1), RET_ERRNO | 2, "socketcall(SYS_SOCKET): a deny rule with arguments applies to every use");
+    assert_eq!(i386(117, 23), RET_ERRNO | 1, "ipc(SHMGET)");
+    assert_eq!(i386(117, 0x1_0017), RET_ERRNO | 1, "ipc(SHMGET) with a version");
+    assert_eq!(i386(117, 21), RET_ALLOW, "ipc(SHMAT)");
 }
 
 #[test]
@@ -138,6 +187,11 @@ fn many_syscalls_stay_small_and_correct() {
 
 #[test]
 fn errors_name_the_field() {
+    let e = compile(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"]})));
+    assert!(e.unwrap_err().to_string().contains("linux.seccomp.architectures[0]"));
+    assert!(
+        compile(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AARCH64"]}))).is_ok()
+    );
     let bad = profile(json!({"defaultAction": "SCMP_ACT_NOPE"}));
     assert!(compile(&bad).unwrap_err().to_string().contains("linux.seccomp.defaultAction"));
     let bad = profile(

@@ -9,7 +9,7 @@ use super::sync::{Channel, InitExited, Msg};
 use crate::cgroups::{clean, Cgroup};
 use crate::container::state::Record;
 use crate::linux::namespaces::Kind;
-use crate::linux::{console, sys};
+use crate::linux::{console, rlimits, sys};
 use crate::seccomp;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
@@ -152,6 +152,8 @@ fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Inf
         Msg::Go { .. } => {}
         other => bail!("sync: expected Go, got {other:?}"),
     }
+    // Outside the user namespace, where a hard limit may still be raised.
+    rlimits::apply(0, &req.plan.rlimits)?;
     if flags != 0 {
         sys::setns(pidfd.as_raw_fd(), flags).context("joining the container's namespaces")?;
     }

@@ -8,6 +8,7 @@ use super::{process, Setup};
 use crate::hooks;
 use crate::linux::inroot::Root;
 use crate::linux::namespaces::Kind;
+use crate::linux::procfs::Proc;
 use crate::linux::{devices, idmap, mounts, rootfs, sys};
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
@@ -67,6 +68,8 @@ fn become_root(uids: &[crate::spec::types::IdMapping], gids: &[crate::spec::type
 /// ones with unshare, and fork once more when a pid or time namespace only
 /// applies to children. The parent is told which process is init.
 fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
+    // No process of the container may run outside its cgroups, even briefly.
+    ch.expect(Msg::Placed)?;
     let ns = &s.checked.namespaces;
     let linux = s.checked.spec.linux();
     for (kind, path) in ns.joins() {
@@ -120,9 +123,18 @@ fn hook_state(s: &Setup, host_pid: i32, status: &str) -> Vec<u8> {
     hooks::setup_state(&s.checked.spec, &s.id, status, host_pid, &s.bundle)
 }
 
-fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    sys::write_file(&path, value.as_bytes()).with_context(|| format!("linux.sysctl: setting {key}={value}"))
+/// `linux.sysctl`, written through a procfs instance of our own: no mount,
+/// link or file in the container can redirect the writes.
+fn write_sysctls(sysctl: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if sysctl.is_empty() {
+        return Ok(());
+    }
+    let proc = Proc::private().context("linux.sysctl: opening a procfs instance")?;
+    for (key, value) in sysctl {
+        proc.write(&format!("sys/{}", key.replace('.', "/")), value.as_bytes())
+            .with_context(|| format!("linux.sysctl: setting {key}={value}"))?;
+    }
+    Ok(())
 }
 
 fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
@@ -142,10 +154,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         sys::cvt(unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) })
             .with_context(|| format!("domainname: {d:?}"))?;
     }
-    if let Some(adj) = spec.process.as_ref().and_then(|p| p.oom_score_adj) {
-        sys::write_file("/proc/self/oom_score_adj", adj.to_string().as_bytes())
-            .with_context(|| format!("process.oomScoreAdj: {adj}"))?;
-    }
+    write_sysctls(&linux.sysctl)?;
     if s.new_keyring {
         join_session_keyring(&s.id)?;
     }
@@ -162,8 +171,10 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         cgroupns: ns.is_private(Kind::Cgroup),
     };
     mounts::mount_all(&ctx, &s.checked.mounts)?;
-    devices::create_all(&root, &linux.devices, in_userns)?;
-    devices::links(&root)?;
+    if !mounts::dev_is_bound(&s.checked.mounts) {
+        devices::create_all(&root, &linux.devices, in_userns)?;
+        devices::links(&root)?;
+    }
     if let Some(p) = &spec.process {
         root.mkdir_all(&p.cwd).with_context(|| format!("process.cwd: creating {}", p.cwd))?;
     }
@@ -183,9 +194,6 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
     }
     if let Some(p) = propagation {
         sys::mount(None, "/", None, p, None).context("linux.rootfsPropagation")?;
-    }
-    for (k, v) in &linux.sysctl {
-        write_sysctl(k, v)?;
     }
     let root = Root::open(Path::new("/"))?;
     mounts::readonly(&root, &linux.readonly_paths)?;

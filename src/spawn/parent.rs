@@ -9,7 +9,7 @@ use crate::cgroups::{apply, layout::Layout, Cgroup};
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
 use crate::linux::namespaces::Kind;
-use crate::linux::{console, idmap, procfs, sys};
+use crate::linux::{console, idmap, procfs, rlimits, sys};
 use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
 use crate::{hooks, log, seccomp, spec, timefmt};
@@ -161,15 +161,24 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
     let linux = spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);
     let mut init_pid = pid;
+    let proc = std::cell::OnceCell::new();
+    let host_proc = || -> Result<&procfs::Proc> {
+        if proc.get().is_none() {
+            let _ = proc.set(procfs::Proc::host().context("opening the host's /proc")?);
+        }
+        Ok(proc.get().expect("set just above"))
+    };
     if s.general {
+        // In every cgroup before it may fork: a child it makes inherits them.
+        parent_ch.send(&Msg::Placed)?;
         loop {
             match parent_ch.recv()?.0 {
                 Msg::MapsPlease => {
                     if user_new {
-                        idmap::write(pid, &linux.uid_mappings, &linux.gid_mappings)?;
+                        idmap::write(host_proc()?, pid, &linux.uid_mappings, &linux.gid_mappings)?;
                     }
                     if s.checked.namespaces.is_new(Kind::Time) {
-                        idmap::write_time_offsets(pid, &linux.time_offsets)?;
+                        idmap::write_time_offsets(host_proc()?, pid, &linux.time_offsets)?;
                     }
                     parent_ch.send(&Msg::MapsDone)?;
                 }
@@ -185,7 +194,17 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
             }
         }
     } else if user_new {
-        idmap::write(pid, &linux.uid_mappings, &linux.gid_mappings)?;
+        idmap::write(host_proc()?, pid, &linux.uid_mappings, &linux.gid_mappings)?;
+    }
+    // From out here, where a user namespace does not stand in the way of
+    // raising a hard limit or lowering the OOM score.
+    if let Some(p) = &s.checked.process {
+        rlimits::apply(init_pid, &p.rlimits)?;
+        if let Some(adj) = p.process.oom_score_adj {
+            host_proc()?
+                .write(&format!("{init_pid}/oom_score_adj"), adj.to_string().as_bytes())
+                .with_context(|| format!("process.oomScoreAdj: {adj}"))?;
+        }
     }
     parent_ch.send(&Msg::Go { host_pid: init_pid })?;
 

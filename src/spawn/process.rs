@@ -2,7 +2,7 @@
 //! terminal, environment, cwd, rlimits, NNP, ids, capabilities, descriptors,
 //! then execve.
 
-use crate::linux::{caps, console, rlimits, sys, user};
+use crate::linux::{caps, console, sys, user};
 use crate::seccomp;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
@@ -21,7 +21,8 @@ pub struct Prepared {
 }
 
 /// Applies process.* to the calling process, which is already inside the
-/// container's namespaces and root. `as_console` makes the pty the
+/// container's namespaces and root (rlimits and oomScoreAdj were set from
+/// outside them). `as_console` makes the pty the
 /// container's /dev/console too (init only).
 pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: bool) -> Result<Prepared> {
     let p = &plan.process;
@@ -42,7 +43,6 @@ pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: 
     let cwd_ok = unsafe { libc::chdir(cwd.as_ptr()) } == 0;
     let prog = user::look_path(&p.args[0], &env)?;
 
-    rlimits::apply(&plan.rlimits)?;
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;
     }

@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 pub enum Msg {
     /// Parent → init: maps written, cgroup joined; carries init's host pid.
     Go { host_pid: i32 },
+    /// Parent → init (general path): it is in every cgroup now and may fork.
+    Placed,
     /// Init → parent (general path): the user namespace exists, write the maps.
     MapsPlease,
     /// Parent → init: maps are written.

@@ -9,6 +9,6 @@ use std::path::Path;
 
 pub fn load(bundle: &Path) -> Result<types::Spec> {
     let path = bundle.join("config.json");
-    let data = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let data = crate::linux::files::read_path(&path, crate::linux::files::CONFIG_LIMIT)?;
     serde_json::from_slice(&data).with_context(|| format!("parsing {}", path.display()))
 }

@@ -35,17 +35,45 @@ fn refuse_if_set(field: &str, present: bool) -> Result<()> {
     Ok(())
 }
 
+/// Strings handed to the kernel cannot hold NUL bytes: refuse them rather
+/// than cut or drop them.
+fn check_no_nul(field: &str, list: &[String]) -> Result<()> {
+    if let Some(i) = list.iter().position(|a| a.contains('\0')) {
+        bail!("{field}[{i}]: contains a NUL byte");
+    }
+    Ok(())
+}
+
+/// -1 (4294967295) means "leave unchanged" to setresuid/setresgid: a
+/// process given it would keep the runtime's ids (root).
+fn check_id(field: &str, id: u32) -> Result<()> {
+    if id == u32::MAX {
+        bail!("{field}: {id} is not a valid id");
+    }
+    Ok(())
+}
+
 pub fn check_process(p: &Process) -> Result<ProcessPlan> {
     if p.args.is_empty() || p.args[0].is_empty() {
         bail!("process.args: must name the program to run");
     }
+    check_no_nul("process.args", &p.args)?;
+    check_no_nul("process.env", &p.env)?;
     if !p.cwd.starts_with('/') {
         bail!("process.cwd: {:?} is not an absolute path", p.cwd);
+    }
+    if p.cwd.contains('\0') {
+        bail!("process.cwd: contains a NUL byte");
     }
     for (i, e) in p.env.iter().enumerate() {
         if !e.contains('=') {
             bail!("process.env[{i}]: {e:?} is not of the form KEY=VALUE");
         }
+    }
+    check_id("process.user.uid", p.user.uid)?;
+    check_id("process.user.gid", p.user.gid)?;
+    for (i, g) in p.user.additional_gids.iter().enumerate() {
+        check_id(&format!("process.user.additionalGids[{i}]"), *g)?;
     }
     refuse_if_set("process.commandLine", p.command_line.is_some())?;
     refuse_if_set("process.apparmorProfile", p.apparmor_profile.as_deref().is_some_and(|s| !s.is_empty()))?;
@@ -129,6 +157,11 @@ pub fn check_resources(r: &Resources) -> Result<()> {
         }
     }
     if let Some(m) = &r.memory {
+        for (name, v) in [("limit", m.limit), ("reservation", m.reservation), ("swap", m.swap)] {
+            if let Some(v) = v.filter(|v| *v < -1) {
+                bail!("linux.resources.memory.{name}: {v} is negative (-1 means unlimited)");
+            }
+        }
         if let Some(s) = m.swappiness.filter(|s| *s > 100) {
             bail!("linux.resources.memory.swappiness: {s} is above 100");
         }
@@ -143,6 +176,29 @@ pub fn check_resources(r: &Resources) -> Result<()> {
     }
     for k in r.unified.keys() {
         check_unified_key(k)?;
+    }
+    Ok(())
+}
+
+/// Hooks run host programs: absolute paths only, and nothing the kernel would cut.
+fn check_hooks(h: &super::types::Hooks) -> Result<()> {
+    let kinds = [
+        ("prestart", &h.prestart),
+        ("createRuntime", &h.create_runtime),
+        ("createContainer", &h.create_container),
+        ("startContainer", &h.start_container),
+        ("poststart", &h.poststart),
+        ("poststop", &h.poststop),
+    ];
+    for (kind, list) in kinds {
+        for (i, hook) in list.iter().enumerate() {
+            let field = format!("hooks.{kind}[{i}]");
+            if !hook.path.starts_with('/') || hook.path.contains('\0') {
+                bail!("{field}.path: {:?} is not an absolute path", hook.path);
+            }
+            check_no_nul(&format!("{field}.args"), &hook.args)?;
+            check_no_nul(&format!("{field}.env"), &hook.env)?;
+        }
     }
     Ok(())
 }
@@ -201,8 +257,9 @@ pub fn check(spec: Spec) -> Result<Checked> {
         check_sysctl(key, &namespaces)?;
     }
     for (i, d) in linux.devices.iter().enumerate() {
-        if !d.path.starts_with("/dev/") {
-            bail!("linux.devices[{i}].path: {:?} is not under /dev", d.path);
+        let p = std::path::Path::new(&d.path);
+        if !p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) || d.path.contains('\0') {
+            bail!("linux.devices[{i}].path: {:?} is not an absolute path without \"..\"", d.path);
         }
         if !matches!(d.kind.as_str(), "c" | "b" | "u" | "p") {
             bail!("linux.devices[{i}].type: {:?} is not one of c, b, u, p", d.kind);
@@ -215,6 +272,18 @@ pub fn check(spec: Spec) -> Result<Checked> {
     refuse_if_set("linux.mountLabel", linux.mount_label.as_deref().is_some_and(|s| !s.is_empty()))?;
     if let Some(r) = &linux.resources {
         check_resources(r)?;
+    }
+
+    check_hooks(&spec.hooks)?;
+    for (i, m) in linux.uid_mappings.iter().chain(&linux.gid_mappings).enumerate() {
+        if m.container_id == u32::MAX || m.host_id == u32::MAX || m.container_id.checked_add(m.size).is_none() {
+            bail!(
+                "linux.uidMappings/gidMappings[{i}]: {} {} {} is not a valid range",
+                m.container_id,
+                m.host_id,
+                m.size
+            );
+        }
     }
 
     let mut mounts = Vec::new();

@@ -1,0 +1,64 @@
+//! Reading files that a bundle or an image controls (config.json,
+//! `--process`, /etc/passwd, /etc/group): regular files only, opened
+//! without blocking (a FIFO never stalls berth) and never more than a limit
+//! (a link to /dev/zero never eats memory).
+
+use super::sys;
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// Largest config.json or --process file berth reads.
+pub const CONFIG_LIMIT: u64 = 32 << 20;
+/// Largest /etc/passwd or /etc/group berth reads from an image.
+pub const DB_LIMIT: u64 = 4 << 20;
+
+/// The flags every such open uses.
+pub const OPEN_FLAGS: i32 = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+
+/// Reads an already opened descriptor: it must be a regular file of at most `limit` bytes.
+pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let st = sys::fstat(&fd).with_context(|| format!("{what}: fstat"))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        bail!("{what}: not a regular file");
+    }
+    if st.st_size as u64 > limit {
+        bail!("{what}: {} bytes is more than the {limit} berth reads", st.st_size);
+    }
+    let mut data = Vec::with_capacity(st.st_size as usize);
+    std::fs::File::from(fd).take(limit + 1).read_to_end(&mut data).with_context(|| format!("{what}: reading"))?;
+    if data.len() as u64 > limit {
+        bail!("{what}: more than the {limit} bytes berth reads");
+    }
+    Ok(data)
+}
+
+/// Opens `path` (following links, as callers expect of config.json) and reads it like [`read_fd`].
+pub fn read_path(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let what = path.display().to_string();
+    let fd = sys::open(path, OPEN_FLAGS, 0).with_context(|| format!("reading {what}"))?;
+    read_fd(fd, limit, &what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_devices_fifos_and_big_files() {
+        assert!(read_path(Path::new("/dev/zero"), 10).unwrap_err().to_string().contains("not a regular file"));
+        let dir = std::env::temp_dir().join(format!("berth-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let c = sys::cpath(&fifo).unwrap();
+        // SAFETY: c is a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_path(&fifo, 10).unwrap_err().to_string().contains("not a regular file"));
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'x'; 11]).unwrap();
+        assert!(read_path(&big, 10).is_err());
+        assert_eq!(read_path(&big, 11).unwrap().len(), 11);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
