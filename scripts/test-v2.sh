@@ -9,7 +9,7 @@ vm=${V2VM:-../shared/vm/run-in-v2-vm.sh}
 bins=$(cargo test -p berth-integration --no-run --message-format=json 2>/dev/null \
   | jq -r 'select(.profile.test == true and .executable != null and .target.kind == ["test"]) | .executable')
 [ -n "$bins" ] || { echo "test-v2: no integration test binaries" >&2; exit 1; }
-script="set -e; export BERTH_BIN=$BERTH_BIN; grep -q cgroup2 /proc/self/mounts; rc=0;"
+script="set -e; export BERTH_BIN=$BERTH_BIN BERTH_IN_VM=1; grep -q cgroup2 /proc/self/mounts; rc=0;"
 for b in $bins; do
   script+=" echo \"== v2: \$(basename $b)\"; $b --test-threads=2 || rc=1;"
 done

@@ -43,6 +43,22 @@ pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8]) -> Result<()> {
         }
     }
     cmd.stdin(Stdio::piped()).stdout(out.try_clone()?).stderr(out.try_clone()?);
+    // The hook dies with the berth that runs it (a create killed midway
+    // must leave no hook behind), also when that happened before the prctl.
+    // SAFETY: getpid cannot fail.
+    let runner = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes async-signal-safe syscalls.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0
+                || libc::getppid() != runner
+            {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().with_context(|| format!("{what}: starting"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin: a broken pipe is not its failure.

@@ -57,6 +57,19 @@ pub fn path_in(h: &Hierarchy, cgroups_path: Option<&str>, id: &str) -> PathBuf {
 }
 
 impl Cgroup {
+    /// What `create` would make: the directories, and in `created` every
+    /// one of them (or of their parents) that does not exist yet. A create
+    /// journals this before making anything.
+    pub fn planned(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Cgroup {
+        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new() };
+        for h in &layout.hierarchies {
+            let dir = path_in(h, cgroups_path, id);
+            cg.created.extend(missing_dirs(h, &dir));
+            cg.dirs.push((h.clone(), dir));
+        }
+        cg
+    }
+
     /// Creates the container's cgroup in every hierarchy.
     pub fn create(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
         for h in &layout.hierarchies {
@@ -94,16 +107,7 @@ impl Cgroup {
     }
 
     fn mkdir_all(&mut self, h: &Hierarchy, dir: &Path) -> Result<()> {
-        let mut missing = Vec::new();
-        let mut cur = dir;
-        while !cur.exists() {
-            missing.push(cur.to_path_buf());
-            match cur.parent() {
-                Some(p) if p.starts_with(&h.mount) => cur = p,
-                _ => break,
-            }
-        }
-        for d in missing.into_iter().rev() {
+        for d in missing_dirs(h, dir) {
             match std::fs::create_dir(&d) {
                 Ok(()) => self.created.push(d.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -189,6 +193,21 @@ impl Cgroup {
             }
         }
     }
+}
+
+/// `dir` and its parents inside the hierarchy that do not exist, outermost first.
+fn missing_dirs(h: &Hierarchy, dir: &Path) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.exists() {
+        missing.push(cur.to_path_buf());
+        match cur.parent() {
+            Some(p) if p.starts_with(&h.mount) => cur = p,
+            _ => break,
+        }
+    }
+    missing.reverse();
+    missing
 }
 
 fn procs_in(dir: &Path) -> Vec<i32> {

@@ -13,7 +13,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         Ok((locked, rec)) => lifecycle::delete(locked, &rec, force)?,
         Err(e) => {
             // A directory without state.json is what an aborted create leaves.
-            ctx.store.remove_stale(&id);
+            ctx.store.remove_partial(&id);
             if !force {
                 return Err(e);
             }

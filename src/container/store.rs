@@ -120,11 +120,21 @@ impl Store {
         Ok(ids)
     }
 
-    /// Removes a directory left by an aborted create (no state.json).
-    pub fn remove_stale(&self, id: &str) {
-        if check_id(id).is_ok() {
-            let _ = std::fs::remove_dir_all(self.dir(id));
+    /// Removes what an aborted create left (a directory without
+    /// state.json): its processes and cgroups from the journal, then the
+    /// directory. Under the lock, so a create still running is waited for
+    /// and a container it finished is left alone.
+    pub fn remove_partial(&self, id: &str) {
+        if check_id(id).is_err() {
+            return;
         }
+        let dir = self.dir(id);
+        let Ok(_lock) = lock(&dir) else { return };
+        if dir.join(STATE_FILE).exists() {
+            return;
+        }
+        super::journal::undo(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

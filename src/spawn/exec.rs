@@ -145,7 +145,7 @@ fn child_main(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> ! {
 fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Infallible> {
     // Nothing of the parent's but stdio, preserved fds, the channel and the pidfd.
     sys::close_from_except(3 + req.preserve_fds, &[ch.raw(), pidfd.as_raw_fd()]);
-    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
+    ch.tie_to_parent()?;
     // Nothing in the container may ptrace us or reach /proc/<pid>/exe before execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
     match ch.recv()?.0 {

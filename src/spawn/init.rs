@@ -30,7 +30,7 @@ fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
     // Only stdio, the preserved descriptors and our channel come along
     // (the state lock, the cgroup handle and the log file stay with the parent).
     sys::close_from_except(3 + s.extra_fds, &[ch.raw()]);
-    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
+    ch.tie_to_parent()?;
     // Nothing in the container may ptrace us or open /proc/<init>/exe while
     // berth's code runs here (CVE-2019-5736); execve resets this.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
@@ -108,7 +108,7 @@ fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
     }
     match clone3(CLONE_PARENT, None, false).context("forking into the pid/time namespace")? {
         Forked::Child => {
-            sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
+            ch.tie_to_parent()?;
             Ok(())
         }
         Forked::Parent { pid, .. } => {

@@ -6,6 +6,7 @@ use super::clone::{clone3_into, Forked};
 use super::sync::{Channel, InitExited, Msg};
 use super::{init, Setup};
 use crate::cgroups::{apply, layout::Layout, Cgroup};
+use crate::container::journal::{Entry, Journal};
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
 use crate::linux::namespaces::Kind;
@@ -92,6 +93,10 @@ fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> R
         }
     }
     let layout = Layout::detect()?;
+    // Written down before it exists, so that a create killed from here on
+    // leaves nothing `delete` cannot find.
+    let mut journal = Journal::open(&locked.dir)?;
+    journal.note(&Entry::Cgroup(Cgroup::planned(&layout, linux.cgroups_path.as_deref(), &req.id)))?;
     let cgroup = Cgroup::create(&layout, linux.cgroups_path.as_deref(), &req.id)?;
     let (general, needs_fork) = Setup::plan_paths(&checked);
     let setup = Setup {
@@ -109,7 +114,7 @@ fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> R
         needs_fork,
     };
     let mut kids = Vec::new();
-    match spawn(&setup, req, &mut kids) {
+    match spawn(&setup, req, &mut kids, &mut journal) {
         Ok(r) => Ok(r),
         Err(mut e) => {
             if e.is::<InitExited>() {
@@ -132,7 +137,7 @@ fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> R
     }
 }
 
-fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Option<OwnedFd>)> {
+fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -> Result<(Record, Option<OwnedFd>)> {
     let spec = &s.checked.spec;
     if let Some(r) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
         for w in apply::apply(&s.cgroup, r, false)? {
@@ -157,6 +162,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
     };
     drop(child_ch);
     kids.push(pid);
+    journal.note_pid(pid)?;
     s.cgroup.enter(pid, in_v2)?;
     let linux = spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);
@@ -185,6 +191,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>) -> Result<(Record, Optio
                 Msg::InitPid(0) => break,
                 Msg::InitPid(g) => {
                     kids.push(g);
+                    journal.note_pid(g)?;
                     let _ = sys::waitpid(pid, 0);
                     init_pid = g;
                     break;

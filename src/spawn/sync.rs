@@ -78,6 +78,24 @@ impl Channel {
         Ok((msg, fd))
     }
 
+    /// Whether the other end is closed (its process died).
+    pub fn peer_gone(&self) -> bool {
+        let mut pfd = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+        // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
+        let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+        r > 0 && pfd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
+    }
+
+    /// Dies with the parent: the parent-death signal, and a check that the
+    /// parent did not die before it was set.
+    pub fn tie_to_parent(&self) -> Result<()> {
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
+        if self.peer_gone() {
+            bail!("the parent exited during setup");
+        }
+        Ok(())
+    }
+
     /// Waits for one exact message; an `Error` from the other side becomes ours.
     pub fn expect(&self, want: Msg) -> Result<()> {
         match self.recv()?.0 {
