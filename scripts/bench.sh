@@ -25,9 +25,22 @@ for entry in "${runtimes[@]}"; do
   cmds_run+=(-n "$name run" "$bin --root $st run --bundle $b b-$name")
   cmds_life+=(-n "$name create+start+wait+delete" "$bin --root $st create --bundle $b l-$name && $bin --root $st start l-$name && while [ \"\$($bin --root $st state l-$name | jq -r .status)\" != stopped ]; do :; done; $bin --root $st delete l-$name")
 done
+# exec /bin/true in a running container of each runtime.
+cmds_exec=()
+mkdir -p "$work/sleeper"; cp -r "$work/bundle/rootfs" "$work/sleeper/"
+jq '.process.args = ["sleep", "1000"]' "$work/bundle/config.json" > "$work/sleeper/config.json"
+for name in "${names[@]}"; do
+  for entry in "${runtimes[@]}"; do [ "${entry%%=*}" = "$name" ] && bin=${entry#*=}; done
+  st="$work/state-$name"
+  "$bin" --root "$st" run -d --bundle "$work/sleeper" "x-$name" >/dev/null 2>&1 </dev/null &&
+    cmds_exec+=(-n "$name exec" "$bin --root $st exec x-$name /bin/true")
+done
+trap 'for n in "${names[@]}"; do for e in "${runtimes[@]}"; do [ "${e%%=*}" = "$n" ] && "${e#*=}" --root "$work/state-$n" delete -f "x-$n" >/dev/null 2>&1; done; done; rm -rf "$work"' EXIT
 hyperfine -N --warmup 5 --runs ${RUNS:-100} "${cmds_run[@]}" --export-markdown "$work/run.md" >/dev/null
+hyperfine -N --warmup 5 --runs ${RUNS:-100} "${cmds_exec[@]}" --export-markdown "$work/exec.md" >/dev/null
 hyperfine --warmup 3 --runs ${RUNS_LIFE:-30} "${cmds_life[@]}" --export-markdown "$work/life.md" >/dev/null
 echo "## run /bin/true"; cat "$work/run.md"; echo
+echo "## exec /bin/true"; cat "$work/exec.md"; echo
 echo "## create + start + wait + delete"; cat "$work/life.md"
 ratio() {  # prints each mean as a ratio to crun's
   python3 - "$1" <<'PY'
@@ -42,4 +55,4 @@ for k, v in means.items():
     print(f"{k:6} {v:8.2f} ms" + (f"   {v/base:5.2f} x crun" if base else ""))
 PY
 }
-echo; echo "## ratios (mean)"; echo "run:"; ratio "$work/run.md"; echo "lifecycle:"; ratio "$work/life.md"
+echo; echo "## ratios (mean)"; echo "run:"; ratio "$work/run.md"; echo "exec:"; ratio "$work/exec.md"; echo "lifecycle:"; ratio "$work/life.md"
