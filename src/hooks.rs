@@ -77,9 +77,11 @@ pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8]) -> Result<()> {
     }
     let status = child.wait().with_context(|| format!("{what}: waiting"))?;
     if !status.success() {
-        let mut text = String::new();
+        // A hook may print without end: the message keeps the first 64 KiB.
+        let mut raw = Vec::new();
         let _ = out.seek(std::io::SeekFrom::Start(0));
-        let _ = out.read_to_string(&mut text);
+        let _ = (&mut out).take(64 << 10).read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
         let text = text.trim();
         if text.is_empty() {
             bail!("{what}: {status}");
