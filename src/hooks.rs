@@ -29,10 +29,13 @@ pub fn setup_state(spec: &Spec, id: &str, status: &str, pid: i32, bundle: &Path)
 }
 
 /// Runs one hook to completion; `state` goes to its stdin.
-pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8]) -> Result<()> {
+pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8], cwd: Option<&Path>) -> Result<()> {
     let what = format!("{kind} hook #{i} ({})", hook.path);
     let mut out = output_file()?;
     let mut cmd = Command::new(&hook.path);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     if let Some((arg0, rest)) = hook.args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
@@ -91,10 +94,26 @@ pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Runs every hook of a list, each failure only a warning (the spec's rule
+/// for poststart and poststop: the remaining hooks and the lifecycle go on).
+pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &[u8]) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run_one(kind, i, h, state, None) {
+            crate::log::warn(&format!("{e:#}"));
+        }
+    }
+}
+
 /// Runs a list of hooks in order and stops at the first failure.
 pub fn run_all(kind: &str, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    run_all_in(kind, hooks, state, None)
+}
+
+/// Like [`run_all`], with `cwd` as the hooks' working directory
+/// (createContainer hooks start in the container's root, as with runc).
+pub fn run_all_in(kind: &str, hooks: &[Hook], state: &[u8], cwd: Option<&Path>) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(kind, i, h, state)?;
+        run_one(kind, i, h, state, cwd)?;
     }
     Ok(())
 }

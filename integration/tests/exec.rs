@@ -98,7 +98,7 @@ fn exec_failures_exit_255_with_runc_words() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("executable file not found in $PATH"));
     let out = berth.run(&["exec", "--cgroup", "../..", &id, "true"]);
     assert_eq!(out.status.code(), Some(255));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("climbs out"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".. is not a sub cgroup path"));
     let out = berth.run(&["exec", "missing-container-x", "true"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     berth.ok(&["pause", &id]);

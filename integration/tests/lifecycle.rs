@@ -284,17 +284,29 @@ fn debug_and_json_logging() {
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "container \"nope-x\" does not exist");
 }
 
+/// The runtime spec: a failing poststart or poststop hook is a warning; the
+/// remaining hooks run and the lifecycle goes on.
 #[test]
-fn failing_poststart_hook_stops_the_container() {
+fn failing_poststart_and_poststop_hooks_warn_and_go_on() {
     let berth = Berth::new();
     let mut b = Bundle::new();
     b.sh("sleep 100");
-    b.config["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/false"}]});
+    let marks = TempDir::new("berth-hookmarks");
+    let touch = |name: &str| serde_json::json!({"path": "/bin/touch", "args": ["touch", marks.0.join(name)]});
+    b.config["hooks"] = serde_json::json!({
+        "poststart": [{"path": "/bin/false"}, touch("poststart-2")],
+        "poststop": [{"path": "/bin/false"}, touch("poststop-2")],
+    });
     let id = unique("poststart");
     assert!(berth.create(&b, &id).status.success());
     let out = berth.run(&["start", &id]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("poststart hook #0"));
-    assert_eq!(berth.status(&id), "stopped");
-    berth.ok(&["delete", &id]);
+    assert!(marks.0.join("poststart-2").exists(), "the second poststart hook ran");
+    assert_eq!(berth.status(&id), "running");
+    let out = berth.run(&["delete", "--force", &id]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("poststop hook #0"));
+    assert!(marks.0.join("poststop-2").exists(), "the second poststop hook ran");
+    assert_nothing_left(&berth, &id, None);
 }

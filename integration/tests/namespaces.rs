@@ -155,6 +155,6 @@ fn a_frozen_existing_cgroup_is_refused() {
     let _ = std::fs::remove_dir(&dir);
     let _ = std::fs::remove_dir(dir.parent().unwrap());
     assert_eq!(code, 1);
-    assert!(err.contains("frozen"), "{err}");
+    assert!(err.contains("container's cgroup unexpectedly frozen"), "{err}");
     assert!(!berth.root.0.join(&id).exists());
 }

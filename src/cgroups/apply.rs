@@ -14,8 +14,20 @@ fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_default()
 }
 
+/// The file a v1 write really goes to: with the BFQ scheduler the kernel
+/// offers blkio.bfq.weight(_device) instead of blkio.weight(_device).
+fn v1_file<'a>(dir: &Path, file: &'a str) -> std::borrow::Cow<'a, str> {
+    if let Some(rest) = file.strip_prefix("blkio.weight") {
+        let bfq = format!("blkio.bfq.weight{rest}");
+        if !dir.join(file).exists() && dir.join(&bfq).exists() {
+            return bfq.into();
+        }
+    }
+    file.into()
+}
+
 fn write_one(dir: &Path, w: &Write, warnings: &mut Vec<String>) -> Result<()> {
-    let path = dir.join(&w.file);
+    let path = dir.join(v1_file(dir, &w.file).as_ref());
     match sys::write_file(&path.to_string_lossy(), w.value.as_bytes()) {
         Ok(()) => Ok(()),
         Err(e) if w.optional => {
@@ -26,14 +38,18 @@ fn write_one(dir: &Path, w: &Write, warnings: &mut Vec<String>) -> Result<()> {
     }
 }
 
+/// Pairs whose order depends on the current values: a v1 memory limit above
+/// the memory+swap limit, or a cpu period that with the old quota exceeds
+/// what the parent allows, is refused until the other one is written.
+const EITHER_ORDER: [(&str, &str); 2] =
+    [("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"), ("cpu.cfs_period_us", "cpu.cfs_quota_us")];
+
 fn run(dir: &Path, writes: &[Write], warnings: &mut Vec<String>) -> Result<()> {
     let mut i = 0;
     while i < writes.len() {
         let w = &writes[i];
         let next = writes.get(i + 1);
-        // A v1 memory limit above the current memory+swap limit is refused
-        // until memsw is raised: then write them the other way round.
-        if w.file == "memory.limit_in_bytes" && next.is_some_and(|n| n.file == "memory.memsw.limit_in_bytes") {
+        if next.is_some_and(|n| EITHER_ORDER.contains(&(w.file.as_str(), n.file.as_str()))) {
             let path = dir.join(&w.file);
             if sys::write_file(&path.to_string_lossy(), w.value.as_bytes()).is_err() {
                 write_one(dir, &writes[i + 1], warnings)?;
@@ -165,4 +181,24 @@ fn apply_devices(cg: &Cgroup, r: &Resources) -> Result<()> {
         return super::devices_v2::apply(dir, &all);
     }
     bail!("linux.resources.devices: no devices controller and no cgroup v2 on this host")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bfq_weight_files_when_the_kernel_offers_them() {
+        let dir = std::env::temp_dir().join(format!("berth-bfq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(v1_file(&dir, "blkio.weight"), "blkio.weight", "neither: the plain name");
+        std::fs::write(dir.join("blkio.bfq.weight"), "").unwrap();
+        std::fs::write(dir.join("blkio.bfq.weight_device"), "").unwrap();
+        assert_eq!(v1_file(&dir, "blkio.weight"), "blkio.bfq.weight");
+        assert_eq!(v1_file(&dir, "blkio.weight_device"), "blkio.bfq.weight_device");
+        std::fs::write(dir.join("blkio.weight"), "").unwrap();
+        assert_eq!(v1_file(&dir, "blkio.weight"), "blkio.weight", "CFQ's file wins when present");
+        assert_eq!(v1_file(&dir, "blkio.leaf_weight"), "blkio.leaf_weight");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hierarchy {
@@ -30,6 +30,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Only the unified hierarchy (cgroup v2) is mounted.
+    pub fn is_v2_only(&self) -> bool {
+        !self.hierarchies.is_empty() && self.hierarchies.iter().all(|h| h.v2)
+    }
+
     pub fn detect() -> Result<Layout> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
         let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
@@ -48,14 +53,14 @@ impl Layout {
                 continue;
             }
             let (root, mount, fstype, opts) = (l[3], l[4], r[0], r[2]);
+            // The last mount wins: a later mount at a hierarchy's path, or
+            // above it, hides it (a tmpfs over /sys/fs/cgroup/unified, say).
+            hierarchies.retain(|h| !h.mount.starts_with(mount));
             let v2 = match fstype {
                 "cgroup2" => true,
                 "cgroup" => false,
                 _ => continue,
             };
-            if hierarchies.iter().any(|h| h.mount == Path::new(mount)) {
-                continue;
-            }
             let options: String = if v2 {
                 String::new()
             } else {
@@ -117,6 +122,18 @@ mod tests {
         let own: Vec<&str> = l.hierarchies.iter().map(|h| h.own.as_str()).collect();
         assert_eq!(own, ["/a", "/b", "/c", "/d"]);
         assert_eq!(l.hierarchies[2].options, "name=systemd");
+    }
+
+    #[test]
+    fn the_last_mount_wins() {
+        let over = format!("{HYBRID}50 41 0:60 / /sys/fs/cgroup/unified rw - tmpfs none rw\n");
+        let l = Layout::parse(&over, OWN);
+        assert!(!l.hierarchies.iter().any(|h| h.v2), "the covered cgroup2 is not used");
+        assert_eq!(l.hierarchies.len(), 3);
+        let again = format!("{over}51 50 0:61 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(Layout::parse(&again, OWN).hierarchies.iter().filter(|h| h.v2).count(), 1);
+        let all = format!("{HYBRID}52 23 0:62 / /sys/fs/cgroup rw - tmpfs none rw\n");
+        assert!(Layout::parse(&all, OWN).hierarchies.is_empty());
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Cgroup {
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
             if freeze::frozen(h, &dir) {
-                bail!("cgroup {} exists and is frozen; thaw it before creating a container in it", dir.display());
+                bail!("container's cgroup unexpectedly frozen: {} (thaw it first)", dir.display());
             }
         }
         let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new() };
@@ -167,10 +167,26 @@ impl Cgroup {
     /// Kills what is left inside and removes what berth created. Errors
     /// are not fatal: a leftover is reported by the caller's checks.
     pub fn remove(&self) {
-        let ours: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).filter(|d| self.created.contains(d)).collect();
-        // Only a cgroup berth made is emptied: a pre-existing one may hold others' processes.
+        // Only a cgroup berth made is emptied: a pre-existing one may hold
+        // others' processes (a create that failed never owned it).
+        self.remove_dirs(false);
+    }
+
+    /// `delete`: the container's own directories go with every sub-cgroup
+    /// made inside them, also when they existed before create (runc's
+    /// rule); their parents only when berth made them.
+    pub fn destroy(&self) {
+        self.remove_dirs(true);
+    }
+
+    fn remove_dirs(&self, own_all: bool) {
+        let made: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).filter(|d| self.created.contains(d)).collect();
+        let ours: Vec<&PathBuf> =
+            self.dirs.iter().map(|(_, d)| d).filter(|d| own_all || self.created.contains(d)).collect();
+        // Processes are killed only where berth made the cgroup: a directory
+        // that existed before may hold others' (runc leaves those too).
         for _ in 0..50 {
-            let pids: Vec<i32> = ours.iter().flat_map(|d| procs_in(d)).collect();
+            let pids: Vec<i32> = made.iter().flat_map(|d| procs_in_tree(d)).collect();
             if pids.is_empty() {
                 break;
             }
@@ -180,7 +196,7 @@ impl Cgroup {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         for d in &ours {
-            rmdir_retry(d);
+            rmdir_tree(d);
         }
         for d in self.created.iter().rev() {
             let _ = std::fs::remove_dir(d);
@@ -213,6 +229,28 @@ fn missing_dirs(h: &Hierarchy, dir: &Path) -> Vec<PathBuf> {
 fn procs_in(dir: &Path) -> Vec<i32> {
     let s = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
     s.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Processes in `dir` and every cgroup below it.
+fn procs_in_tree(dir: &Path) -> Vec<i32> {
+    let mut pids = procs_in(dir);
+    for sub in sub_cgroups(dir) {
+        pids.extend(procs_in_tree(&sub));
+    }
+    pids
+}
+
+fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
+}
+
+/// Removes `dir` after every cgroup below it, deepest first.
+fn rmdir_tree(dir: &Path) {
+    for sub in sub_cgroups(dir) {
+        rmdir_tree(&sub);
+    }
+    rmdir_retry(dir);
 }
 
 fn rmdir_retry(d: &Path) {

@@ -6,7 +6,6 @@ use crate::cgroups::stats;
 use crate::cli::{self, bool_flag, val};
 use crate::container::state::Status;
 use anyhow::{bail, Result};
-use serde_json::json;
 use std::time::Duration;
 
 /// Go-style durations: "5s", "100ms", "1m", "1.5s".
@@ -24,6 +23,20 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     bail!("--interval: {s:?} is not a positive duration such as 5s or 100ms")
 }
 
+/// One event as runc prints it: keys in the order type, id, data.
+#[derive(serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<serde_json::Value>,
+}
+
+fn event_line(kind: &str, id: &str, data: Option<serde_json::Value>) -> String {
+    serde_json::to_string(&Event { kind, id, data }).unwrap_or_default()
+}
+
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[bool_flag(&["stats"]), val(&["interval"])], None)?;
     let id = id_arg(&p, "events")?;
@@ -32,9 +45,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     if ctx.store.status(&rec) == Status::Stopped {
         bail!("container with id {id} is not running");
     }
-    let emit = |kind: &str, data: serde_json::Value| {
-        println!("{}", json!({"type": kind, "id": id, "data": data}));
-    };
+    let emit = |kind: &str, data: serde_json::Value| println!("{}", event_line(kind, &id, Some(data)));
     if p.has("stats") {
         emit("stats", stats::collect(&rec.cgroup));
         return Ok(0);
@@ -49,7 +60,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         }
         let now = stats::oom_kills(&rec.cgroup);
         if now > ooms {
-            println!("{}", json!({"type": "oom", "id": id}));
+            println!("{}", event_line("oom", &id, None));
             ooms = now;
         }
         if ctx.store.status(&rec) == Status::Stopped {
@@ -63,6 +74,15 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_keys_in_runc_order() {
+        assert_eq!(event_line("oom", "c1", None), r#"{"type":"oom","id":"c1"}"#);
+        assert_eq!(
+            event_line("stats", "c1", Some(serde_json::json!({"a": 1}))),
+            r#"{"type":"stats","id":"c1","data":{"a":1}}"#
+        );
+    }
 
     #[test]
     fn durations() {

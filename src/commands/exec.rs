@@ -129,6 +129,9 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     }
     let proc = process(p, &rec.bundle, &rec.rootfs)?;
     let mut plan = check_process(&proc)?;
+    for w in &plan.warnings {
+        log::warn(w);
+    }
     // The container's seccomp profile applies to every process in it.
     let spec = crate::spec::load(std::path::Path::new(&rec.bundle))?;
     plan.seccomp = crate::spec::validate::seccomp_filter(&spec)?;
@@ -142,7 +145,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         plan,
         console_socket,
         preserve_fds: p.preserve_fds()?,
-        sub_cgroup: p.get("cgroup").map(String::from),
+        sub_cgroup: exec::SubCgroups::parse(&p.all("cgroup"))?,
         state,
     };
     let pid_file = p.get("pid-file").map(abs).transpose()?;

@@ -6,7 +6,7 @@ use crate::cli::{self, val, Parsed};
 use crate::container::state::Status;
 use crate::log;
 use crate::spec::types::{BlockIo, Cpu, Memory, Pids, Resources};
-use crate::spec::validate::check_resources;
+use crate::spec::validate::{check_resources, normalize_device_access};
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 
@@ -127,7 +127,10 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
             serde_json::from_str(&text).with_context(|| format!("parsing resources from {src}"))?
         }
     };
-    let r = from_flags(&p, base)?;
+    let mut r = from_flags(&p, base)?;
+    for w in normalize_device_access(&mut r) {
+        crate::log::warn(&w);
+    }
     check_resources(&r)?;
     let (locked, rec) = ctx.store.open(&id)?;
     if locked.status(&rec) == Status::Stopped {

@@ -14,7 +14,8 @@ fn hook_state(rec: &Record, status: Status) -> Vec<u8> {
 }
 
 /// Lets a created container's init exec its program, then runs poststart
-/// hooks. A failing poststart hook stops the container, as runc does.
+/// hooks. A failing poststart hook is a warning and the rest still run (the
+/// runtime spec's rule; runc 1.1 stops the container instead).
 pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
     match locked.status(rec) {
         Status::Created => {}
@@ -33,16 +34,15 @@ pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
         .with_context(|| format!("opening {}: the container's init is not waiting", fifo.display()))?;
     f.write_all(b"0").context("releasing the container's init")?;
     std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
-    if let Err(e) = hooks::run_all("poststart", &rec.hooks.poststart, &hook_state(rec, Status::Running)) {
-        let _ = kill_and_wait(rec);
-        return Err(e);
-    }
+    hooks::run_all_warn("poststart", &rec.hooks.poststart, &hook_state(rec, Status::Running));
     Ok(())
 }
 
-/// Sends `sig` to init, or with `all` to every process in the container's cgroup.
+/// Sends `sig` to init, or with `all` to every process in the container's
+/// cgroup: that also works once init has exited, for what it left behind
+/// (containerd sends it whenever a container's main process exits).
 pub fn signal(locked: &Locked, rec: &Record, sig: i32, all: bool) -> Result<()> {
-    if locked.status(rec) == Status::Stopped {
+    if !all && locked.status(rec) == Status::Stopped {
         bail!("container not running");
     }
     if all {
@@ -110,11 +110,9 @@ pub fn kill_and_wait(rec: &Record) -> Result<()> {
 /// runs poststop hooks (whose failure is only a warning).
 pub fn destroy(locked: Locked, rec: &Record) -> Result<()> {
     kill_and_wait(rec)?;
-    rec.cgroup.remove();
+    rec.cgroup.destroy();
     locked.remove()?;
-    if let Err(e) = hooks::run_all("poststop", &rec.hooks.poststop, &hook_state(rec, Status::Stopped)) {
-        log::warn(&format!("{e:#}"));
-    }
+    hooks::run_all_warn("poststop", &rec.hooks.poststop, &hook_state(rec, Status::Stopped));
     Ok(())
 }
 

@@ -89,23 +89,39 @@ pub fn parse_set(field: &str, names: &[String], last: u32) -> Result<(u64, Vec<S
     Ok((mask, unsupported))
 }
 
+/// The five sets, and warnings for what was skipped: names this kernel
+/// lacks, and ambient capabilities that are not also inheritable and
+/// permitted (the kernel refuses to raise those; runc and crun skip them,
+/// and `runc spec` writes such a config).
 pub fn parse(c: &crate::spec::types::Capabilities) -> Result<(Sets, Vec<String>)> {
     let last = last_cap();
-    let mut warn = Vec::new();
+    let mut unknown = Vec::new();
     let mut one = |field: &str, names: &[String]| -> Result<u64> {
         let (m, mut w) = parse_set(field, names, last)?;
-        warn.append(&mut w);
+        unknown.append(&mut w);
         Ok(m)
     };
-    let sets = Sets {
+    let mut sets = Sets {
         bounding: one("process.capabilities.bounding", &c.bounding)?,
         effective: one("process.capabilities.effective", &c.effective)?,
         inheritable: one("process.capabilities.inheritable", &c.inheritable)?,
         permitted: one("process.capabilities.permitted", &c.permitted)?,
         ambient: one("process.capabilities.ambient", &c.ambient)?,
     };
-    warn.sort();
-    warn.dedup();
+    unknown.sort();
+    unknown.dedup();
+    let mut warn: Vec<String> = unknown
+        .iter()
+        .map(|c| format!("process.capabilities: {c} is unknown to this kernel and was skipped"))
+        .collect();
+    let skipped = sets.ambient & !(sets.inheritable & sets.permitted);
+    for n in (0..64).filter(|n| skipped & (1u64 << n) != 0) {
+        warn.push(format!(
+            "process.capabilities.ambient: {} is not also inheritable and permitted; skipped",
+            NAMES[n as usize]
+        ));
+    }
+    sets.ambient &= !skipped;
     Ok((sets, warn))
 }
 
@@ -161,6 +177,20 @@ pub fn apply(s: &Sets) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ambient_needs_inheritable_and_permitted() {
+        let c = crate::spec::types::Capabilities {
+            bounding: vec!["CAP_KILL".into(), "CAP_CHOWN".into()],
+            permitted: vec!["CAP_KILL".into(), "CAP_CHOWN".into()],
+            inheritable: vec!["CAP_CHOWN".into()],
+            ambient: vec!["CAP_KILL".into(), "CAP_CHOWN".into()],
+            ..Default::default()
+        };
+        let (s, w) = parse(&c).unwrap();
+        assert_eq!(s.ambient, 1, "only CAP_CHOWN stays ambient");
+        assert!(w.len() == 1 && w[0].contains("CAP_KILL"), "{w:?}");
+    }
 
     #[test]
     fn names_map_to_bits() {

@@ -11,7 +11,7 @@ use std::path::Path;
 /// Opens a new pty in the container (after pivot_root), makes its slave our
 /// controlling terminal and stdio, and with `as_console` also the
 /// container's /dev/console; returns the master.
-pub fn setup(size: Option<(u16, u16)>, as_console: bool) -> Result<OwnedFd> {
+pub fn setup(size: Option<(u16, u16)>, as_console: bool, uid: u32) -> Result<OwnedFd> {
     let master = sys::open(Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY, 0).context("opening /dev/ptmx")?;
     let mut n: libc::c_int = 0;
     // SAFETY: ioctls on the master we own, with valid out pointers.
@@ -26,6 +26,15 @@ pub fn setup(size: Option<(u16, u16)>, as_console: bool) -> Result<OwnedFd> {
     let slave_path = format!("/dev/pts/{n}");
     let slave = sys::open(Path::new(&slave_path), libc::O_RDWR | libc::O_NOCTTY, 0)
         .with_context(|| format!("opening {slave_path}"))?;
+    // The process's own terminal, group tty (5) as devpts gives it; without
+    // that group mapped (a user namespace) the group stays.
+    // SAFETY: fchown on a descriptor we own.
+    if unsafe { libc::fchown(slave.as_raw_fd(), uid, TTY_GID) } != 0 {
+        // SAFETY: as above; -1 keeps the group.
+        sys::cvt(unsafe { libc::fchown(slave.as_raw_fd(), uid, u32::MAX) })
+            .with_context(|| format!("process.user.uid: giving {slave_path} to {uid}"))?;
+    }
+    no_onlcr(&slave)?;
     if as_console {
         let root = Root::open(Path::new("/"))?;
         let console = root.ensure("/dev/console", NodeKind::File).context("creating /dev/console")?;
@@ -41,6 +50,20 @@ pub fn setup(size: Option<(u16, u16)>, as_console: bool) -> Result<OwnedFd> {
         }
     }
     Ok(master)
+}
+
+const TTY_GID: u32 = 5;
+
+/// Output as written: no "\n" to "\r\n" translation (runc clears ONLCR too).
+fn no_onlcr(fd: &impl AsRawFd) -> Result<()> {
+    // SAFETY: tcgetattr fills a zeroed termios we own.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is a terminal we own; t is valid.
+    sys::cvt(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) }).context("reading the terminal settings")?;
+    t.c_oflag &= !libc::ONLCR;
+    // SAFETY: as above.
+    sys::cvt(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) }).context("clearing ONLCR")?;
+    Ok(())
 }
 
 pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {

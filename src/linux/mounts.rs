@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 pub struct Ctx<'a> {
     pub root: &'a Root,
-    pub bundle: &'a Path,
+    /// Bind sources the parent opened (outside any user namespace, with
+    /// its own access), by mount index.
+    pub sources: &'a [Option<OwnedFd>],
     pub in_userns: bool,
     pub cgroup: &'a Cgroup,
     pub cgroupns: bool,
@@ -86,21 +88,70 @@ pub fn set_attr(target: &OwnedFd, set: u64, clear: u64) -> Result<()> {
     Ok(())
 }
 
-fn source_path(ctx: &Ctx, src: &str) -> PathBuf {
+fn source_path(bundle: &Path, src: &str) -> PathBuf {
     let p = Path::new(src);
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        ctx.bundle.join(p)
+        bundle.join(p)
     }
 }
 
-fn bind_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
-    let src = source_path(ctx, m.source.as_deref().unwrap_or(""));
-    let meta = std::fs::metadata(&src).with_context(|| format!("source {}", src.display()))?;
-    let kind = if meta.is_dir() { NodeKind::Dir } else { NodeKind::File };
+/// Whether mount `m` is a bind mount.
+pub fn is_bind(m: &Mount, o: &Options) -> bool {
+    o.is_bind() || m.kind.as_deref() == Some("bind")
+}
+
+/// Clones every bind source into a detached mount (open_tree), in the
+/// parent: a source only the caller may reach is still bound once init is
+/// in a user namespace, and what is bound is what the caller saw now.
+pub fn open_sources(bundle: &Path, mounts: &[(Mount, Options)]) -> Result<Vec<Option<OwnedFd>>> {
+    const OPEN_TREE_CLONE: u32 = 1;
+    let mut out = Vec::with_capacity(mounts.len());
+    for (i, (m, o)) in mounts.iter().enumerate() {
+        if !is_bind(m, o) {
+            out.push(None);
+            continue;
+        }
+        let src = source_path(bundle, m.source.as_deref().unwrap_or(""));
+        let c = sys::cpath(&src)?;
+        let recursive = if o.flags & libc::MS_REC != 0 { libc::AT_RECURSIVE as u32 } else { 0 };
+        let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | recursive;
+        // SAFETY: open_tree with a valid path and plain flags.
+        let fd = sys::owned(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) } as i32)
+            .with_context(|| {
+                format!("mounts[{i}]: {} on {}: source {}", src.display(), m.destination, src.display())
+            })?;
+        out.push(Some(fd));
+    }
+    Ok(out)
+}
+
+/// Attaches a detached mount (from [`open_sources`]) at `target`.
+fn move_mount(tree: &OwnedFd, target: &OwnedFd) -> Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: both descriptors are ours; empty paths with the EMPTY_PATH flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    sys::cvt(r as i32).context("attaching the bind source")?;
+    Ok(())
+}
+
+fn bind_mount(ctx: &Ctx, m: &Mount, o: &Options, src: Option<&OwnedFd>) -> Result<()> {
+    let Some(src) = src else { anyhow::bail!("bind source was not opened") };
+    let is_dir = sys::fstat(src)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let kind = if is_dir { NodeKind::Dir } else { NodeKind::File };
     let target = ctx.root.ensure(&m.destination, kind).context("creating the target")?;
-    bind(&src.to_string_lossy(), &target, o.flags & libc::MS_REC != 0)?;
+    move_mount(src, &target)?;
     if o.flags & !BIND_KEEP != 0 {
         let t = ctx.root.handle(&m.destination)?;
         remount_bind(&fd_path(&t), o.flags)?;
@@ -230,10 +281,10 @@ fn cgroup_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
+fn mount_one(ctx: &Ctx, m: &Mount, o: &Options, src: Option<&OwnedFd>) -> Result<()> {
     let kind = m.kind.as_deref().unwrap_or("");
-    if o.is_bind() || kind == "bind" {
-        bind_mount(ctx, m, o)?;
+    if is_bind(m, o) {
+        bind_mount(ctx, m, o, src)?;
     } else if kind == "cgroup" {
         cgroup_mount(ctx, m, o)?;
     } else {
@@ -251,9 +302,36 @@ fn mount_one(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
     Ok(())
 }
 
+fn is_dev(m: &Mount) -> bool {
+    Path::new(&m.destination).components().eq(Path::new("/dev").components())
+}
+
+/// A read-only /dev that is not a bind: mounted read-write so that berth can
+/// create the nodes and the mounts below it, made read-only by [`dev_readonly`].
+fn dev_made_rw_first(m: &Mount, o: &Options) -> bool {
+    is_dev(m) && o.flags & libc::MS_RDONLY != 0 && !is_bind(m, o)
+}
+
+/// The last step of /dev: read-only again when the config asked for it.
+pub fn dev_readonly(root: &Root, mounts: &[(Mount, Options)]) -> Result<()> {
+    let Some((m, o)) = mounts.iter().rev().find(|(m, _)| is_dev(m)) else { return Ok(()) };
+    if !dev_made_rw_first(m, o) {
+        return Ok(());
+    }
+    let t = root.handle("/dev")?;
+    sys::mount(None, &fd_path(&t), None, o.flags | libc::MS_REMOUNT, Some(&o.data())).context("making /dev read-only")
+}
+
 pub fn mount_all(ctx: &Ctx, mounts: &[(Mount, Options)]) -> Result<()> {
     for (i, (m, o)) in mounts.iter().enumerate() {
-        mount_one(ctx, m, o).with_context(|| {
+        let rw;
+        let o = if dev_made_rw_first(m, o) {
+            rw = Options { flags: o.flags & !libc::MS_RDONLY, ..o.clone() };
+            &rw
+        } else {
+            o
+        };
+        mount_one(ctx, m, o, ctx.sources.get(i).and_then(Option::as_ref)).with_context(|| {
             format!(
                 "mounts[{i}]: {} on {}",
                 m.source.as_deref().unwrap_or(m.kind.as_deref().unwrap_or("none")),
@@ -326,10 +404,7 @@ pub fn readonly(root: &Root, paths: &[String]) -> Result<()> {
 /// Whether the config bind-mounts something (the host's /dev, say) at /dev:
 /// then berth leaves /dev alone (runc's rule), for it would change the host.
 pub fn dev_is_bound(mounts: &[(Mount, Options)]) -> bool {
-    mounts.iter().any(|(m, o)| {
-        Path::new(&m.destination).components().eq(Path::new("/dev").components())
-            && (o.is_bind() || m.kind.as_deref() == Some("bind"))
-    })
+    mounts.iter().any(|(m, o)| is_dev(m) && is_bind(m, o))
 }
 
 pub fn parse_flag(name: &str) -> Option<c_ulong> {

@@ -8,11 +8,18 @@ use std::path::Path;
 /// Makes the mount tree private to the container (rslave unless
 /// `rootfsPropagation` says otherwise) and turns the rootfs into a mount point.
 pub fn prepare(rootfs: &Path, propagation: Option<libc::c_ulong>) -> Result<()> {
-    let flags = propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    let mut flags = propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    if flags & libc::MS_UNBINDABLE != 0 {
+        // An unbindable tree cannot give the rootfs bind below: private for
+        // the setup, unbindable once pivoted (the caller applies it then).
+        flags = libc::MS_PRIVATE | libc::MS_REC;
+    }
     sys::mount(None, "/", None, flags, None).context("setting propagation of /")?;
     if flags & libc::MS_SHARED != 0 {
-        // pivot_root refuses a new root whose parent mount is shared.
-        if let Some(mp) = mount_point_of(rootfs.parent().unwrap_or(rootfs)) {
+        // pivot_root refuses a new root whose parent mount is shared: make
+        // the mount holding the rootfs private (the rootfs itself, when it
+        // is a mount point, as containerd's overlay always is).
+        if let Some(mp) = mount_point_of(rootfs) {
             sys::mount(None, &mp, None, libc::MS_PRIVATE, None).context("making the rootfs parent private")?;
         }
     }
@@ -21,7 +28,8 @@ pub fn prepare(rootfs: &Path, propagation: Option<libc::c_ulong>) -> Result<()> 
     Ok(())
 }
 
-/// The mount point under which `p` lives (longest matching prefix).
+/// The mount point under which `p` lives (longest matching prefix; `p`
+/// itself when it is a mount point).
 fn mount_point_of(p: &Path) -> Option<String> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     info.lines()
@@ -50,8 +58,44 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `--no-pivot`: move the rootfs over / and chroot into it.
+/// Full procfs and sysfs mounts outside `rootfs` (mount points from
+/// /proc/self/mountinfo, deepest first).
+fn full_proc_and_sys_outside(mountinfo: &str, rootfs: &Path) -> Vec<String> {
+    let mut out: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let f: Vec<&str> = left.split(' ').collect();
+            let fstype = right.split(' ').next()?;
+            let (root, mp) = (*f.get(3)?, *f.get(4)?);
+            let full = root == "/" && (fstype == "proc" || fstype == "sysfs");
+            (full && !Path::new(mp).starts_with(rootfs)).then(|| mp.to_string())
+        })
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    out
+}
+
+/// `--no-pivot`: move the rootfs over / and chroot into it. The old root
+/// stays in the mount namespace underneath, so first every full procfs and
+/// sysfs mount of the host's is removed (or covered): else the kernel would
+/// let a user namespace in the container mount a fresh, unmasked procfs.
 pub fn move_root(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    for mp in full_proc_and_sys_outside(&info, rootfs) {
+        // No unmount may reach the host.
+        match sys::mount(None, &mp, None, libc::MS_SLAVE | libc::MS_REC, None) {
+            Err(e) if sys::errno_is(&e, libc::ENOENT) => continue,
+            r => r.with_context(|| format!("--no-pivot: making {mp} a slave"))?,
+        }
+        if let Err(e) = sys::umount_detach(&mp) {
+            if !sys::errno_is(&e, libc::EINVAL) && !sys::errno_is(&e, libc::EPERM) {
+                return Err(e).with_context(|| format!("--no-pivot: unmounting {mp}"));
+            }
+            sys::mount(Some("tmpfs"), &mp, Some("tmpfs"), 0, None)
+                .with_context(|| format!("--no-pivot: covering {mp}"))?;
+        }
+    }
     let c = cpath(rootfs)?;
     // SAFETY: valid path strings.
     unsafe {
@@ -69,4 +113,22 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 /// `root.readonly`: remount / read-only once everything is in place.
 pub fn make_readonly() -> Result<()> {
     super::mounts::remount_bind("/", libc::MS_RDONLY).context("making the rootfs read-only")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_hosts_full_proc_and_sys() {
+        let info = "\
+22 1 0:5 / /proc rw - proc proc rw
+23 1 0:6 / /sys rw - sysfs sysfs rw
+24 22 0:7 / /proc/sys/fs/binfmt_misc rw - binfmt_misc binfmt_misc rw
+25 1 0:5 /sys /mnt/procsys rw - proc proc rw
+26 1 0:8 / /b/rootfs/proc rw - proc proc rw
+27 23 0:9 / /sys/kernel/security rw - securityfs securityfs rw
+";
+        assert_eq!(full_proc_and_sys_outside(info, Path::new("/b/rootfs")), ["/proc", "/sys"]);
+    }
 }

@@ -38,7 +38,8 @@ const NAMES: [(&str, i32); 31] = [
 
 pub fn parse(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
+        // 0 only checks that the process exists (`kill ID 0`).
+        if (0..=64).contains(&n) {
             return Ok(n);
         }
         bail!("unknown signal {s:?}");
@@ -75,6 +76,7 @@ mod tests {
         assert_eq!(parse("15").unwrap(), 15);
         assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert!(parse("NOPE").is_err());
-        assert!(parse("0").is_err());
+        assert_eq!(parse("0").unwrap(), 0, "signal 0 checks that the process exists");
+        assert!(parse("65").is_err());
     }
 }

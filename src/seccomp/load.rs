@@ -39,7 +39,7 @@ pub fn send_listener(path: &str, metadata: &str, listener: &OwnedFd, pid: i32, s
         "state": state,
     });
     let sock = std::os::unix::net::UnixStream::connect(path)
-        .with_context(|| format!("linux.seccomp.listenerPath: connecting to {path}"))?;
+        .with_context(|| format!("failed to connect with seccomp agent specified in the seccomp profile ({path})"))?;
     fdpass::send(&sock, msg.to_string().as_bytes(), Some(listener.as_raw_fd()))
         .with_context(|| format!("linux.seccomp.listenerPath: sending the listener to {path}"))
 }

@@ -190,7 +190,14 @@ fn plan(p: &Profile, arch: Arch, default: u32, default_errno: u32) -> Result<Pla
             }
             // A name this architecture does not have is skipped, as runc does.
             let Some(nr) = arch.number(name) else { continue };
-            by_nr.entry(nr).or_default().push((act, r.args.clone()));
+            let rules = by_nr.entry(nr).or_default();
+            if r.args.iter().enumerate().any(|(j, a)| r.args[..j].iter().any(|b| b.index == a.index)) {
+                // Several conditions on one argument are alternatives (runc
+                // and libseccomp make each its own rule).
+                rules.extend(r.args.iter().map(|a| (act, vec![a.clone()])));
+            } else {
+                rules.push((act, r.args.clone()));
+            }
         }
     }
     // The calls' own rules come before any rule on the multiplexer itself.
@@ -393,7 +400,16 @@ pub fn compile(p: &Profile) -> Result<Filter> {
             None => bail!("linux.seccomp.flags: unknown flag {f:?}"),
         }
     }
-    let uses_notify = p.syscalls.iter().any(|r| r.action == "SCMP_ACT_NOTIFY") || p.default_action == "SCMP_ACT_NOTIFY";
+    if p.default_action == "SCMP_ACT_NOTIFY" {
+        bail!("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action");
+    }
+    for (i, r) in p.syscalls.iter().enumerate() {
+        // berth and the agent would deadlock on the agent's own output.
+        if r.action == "SCMP_ACT_NOTIFY" && r.names.iter().any(|n| n == "write") {
+            bail!("linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY cannot be used for the write syscall");
+        }
+    }
+    let uses_notify = p.syscalls.iter().any(|r| r.action == "SCMP_ACT_NOTIFY");
     let listener = match (uses_notify, &p.listener_path) {
         (true, Some(path)) if !path.is_empty() => Some((path.clone(), p.listener_metadata.clone().unwrap_or_default())),
         (true, _) => bail!("linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener path"),

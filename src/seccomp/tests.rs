@@ -66,6 +66,30 @@ fn default_action_and_allow_list() {
 }
 
 #[test]
+fn conditions_on_one_argument_are_alternatives() {
+    let p = profile(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                      "args": [{"index": 0, "value": 100, "op": "SCMP_CMP_EQ"},
+                               {"index": 0, "value": 1337, "op": "SCMP_CMP_EQ"}]}]
+    }));
+    let f = compile(&p).unwrap();
+    let call = |a0: u64| run(&f.program, X64, nr("personality"), [a0, 0, 0, 0, 0, 0]);
+    assert_eq!(call(100), RET_ERRNO | 1);
+    assert_eq!(call(1337), RET_ERRNO | 1);
+    assert_eq!(call(5), RET_ALLOW);
+}
+
+#[test]
+fn notify_is_refused_on_write_and_as_default() {
+    let p = profile(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+        "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}));
+    assert!(compile(&p).unwrap_err().to_string().contains("cannot be used for the write syscall"));
+    let p = profile(json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}));
+    assert!(compile(&p).unwrap_err().to_string().contains("default action"));
+}
+
+#[test]
 fn deny_list_holds_on_every_abi() {
     let p = profile(json!({
         "defaultAction": "SCMP_ACT_ALLOW",

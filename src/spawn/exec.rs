@@ -21,8 +21,8 @@ pub struct Request {
     pub plan: ProcessPlan,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
-    /// A sub-cgroup of the container's cgroup to run in.
-    pub sub_cgroup: Option<String>,
+    /// Sub-cgroups of the container's cgroup to run in.
+    pub sub_cgroup: SubCgroups,
     /// The container's state, for a seccomp notify agent.
     pub state: serde_json::Value,
 }
@@ -46,21 +46,58 @@ fn differing(init: i32) -> i32 {
         .fold(0, |acc, k| acc | k.clone_flag())
 }
 
-/// The cgroup directories the process goes to (with `--cgroup`, a sub-cgroup
-/// that must stay inside the container's).
-fn target(rec: &Record, sub: Option<&str>) -> Result<Cgroup> {
+/// `--cgroup` values: a path for every hierarchy, or runc's v1 form
+/// `controller[,controller]:path` (given several times).
+#[derive(Debug, Default, PartialEq)]
+pub struct SubCgroups {
+    all: Option<String>,
+    by_controller: Vec<(String, String)>,
+}
+
+impl SubCgroups {
+    pub fn parse(values: &[String]) -> Result<SubCgroups> {
+        let mut out = SubCgroups::default();
+        for v in values {
+            let (ctrls, path) = match v.split_once(':') {
+                Some((c, p)) => (Some(c), p),
+                None => (None, v.as_str()),
+            };
+            if path.is_empty() || Path::new(path).components().any(|c| c == std::path::Component::ParentDir) {
+                bail!("--cgroup: {path:?}: .. is not a sub cgroup path");
+            }
+            match ctrls {
+                None | Some("") => out.all = Some(path.to_string()),
+                Some(list) => {
+                    for c in list.split(',') {
+                        out.by_controller.push((c.to_string(), path.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all.is_none() && self.by_controller.is_empty()
+    }
+}
+
+/// The cgroup directories the process goes to (with `--cgroup`, sub-cgroups
+/// that stay inside the container's).
+fn target(rec: &Record, sub: &SubCgroups) -> Result<Cgroup> {
+    for (c, _) in &sub.by_controller {
+        if !rec.cgroup.dirs.iter().any(|(h, _)| h.has_v1(c)) {
+            bail!("--cgroup: controller {c:?} is not present on this host's cgroup v1 hierarchies");
+        }
+    }
     let mut out = Cgroup { dirs: Vec::new(), created: Vec::new() };
     for (h, dir) in &rec.cgroup.dirs {
-        let d = match sub {
+        let named = sub.by_controller.iter().find(|(c, _)| h.has_v1(c)).map(|(_, p)| p);
+        let d = match named.or(sub.all.as_ref()) {
             None => dir.clone(),
-            Some(s) => {
-                if Path::new(s).components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                    bail!("--cgroup: {s:?} climbs out of the container's cgroup");
-                }
-                dir.join(clean(s).trim_start_matches('/'))
-            }
+            Some(s) => dir.join(clean(s).trim_start_matches('/')),
         };
-        if !d.is_dir() {
+        if !sub.is_empty() && !d.is_dir() {
             bail!("--cgroup: {} does not exist", d.display());
         }
         out.dirs.push((h.clone(), d));
@@ -74,7 +111,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         bail!("cannot exec in a stopped container");
     }
     let flags = differing(rec.pid);
-    let cgroup = target(rec, req.sub_cgroup.as_deref())?;
+    let cgroup = target(rec, &req.sub_cgroup)?;
     if flags & libc::CLONE_NEWPID != 0 {
         // Our children (not us) are born in the container's pid namespace.
         sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID).context("joining the container's pid namespace")?;
@@ -157,10 +194,8 @@ fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Inf
     if flags != 0 {
         sys::setns(pidfd.as_raw_fd(), flags).context("joining the container's namespaces")?;
     }
-    let mut prepared = process::prepare(&req.plan, req.preserve_fds, 0, false)?;
-    if let Some(l) = prepared.listener.take() {
-        ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()))?;
-    }
+    let send_listener = |l: &OwnedFd| ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()));
+    let prepared = process::prepare(&req.plan, req.preserve_fds, 0, false, &send_listener)?;
     // The parent-death signal survives execve: a detached process must
     // outlive `berth exec`.
     sys::prctl(libc::PR_SET_PDEATHSIG, 0)?;
@@ -174,4 +209,25 @@ fn exec_or_report(ch: &Channel, p: &process::Prepared) -> ! {
     let _ = ch.send(&Msg::Error(format!("exec {}: {e}", p.prog)));
     // SAFETY: leave the child without running destructors.
     unsafe { libc::_exit(255) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn runc_cgroup_forms() {
+        let s = SubCgroups::parse(&v(&["cpu,cpuacct:a", "memory:b/c", "d"])).unwrap();
+        assert_eq!(s.all.as_deref(), Some("d"));
+        assert_eq!(s.by_controller.len(), 3);
+        assert_eq!(s.by_controller[2], ("memory".to_string(), "b/c".to_string()));
+        for bad in ["../x", "memory:../../x", "a/../../b"] {
+            let e = SubCgroups::parse(&v(&[bad])).unwrap_err().to_string();
+            assert!(e.contains(".. is not a sub cgroup path"), "{bad}: {e}");
+        }
+    }
 }

@@ -29,7 +29,9 @@ pub fn main(s: &Setup, ch: &Channel) -> ! {
 fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
     // Only stdio, the preserved descriptors and our channel come along
     // (the state lock, the cgroup handle and the log file stay with the parent).
-    sys::close_from_except(3 + s.extra_fds, &[ch.raw()]);
+    let mut keep: Vec<RawFd> = s.sources.iter().flatten().map(|f| f.as_raw_fd()).collect();
+    keep.push(ch.raw());
+    sys::close_from_except(3 + s.extra_fds, &keep);
     ch.tie_to_parent()?;
     // Nothing in the container may ptrace us or open /proc/<init>/exe while
     // berth's code runs here (CVE-2019-5736); execve resets this.
@@ -165,7 +167,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
     let in_userns = ns.is_private(Kind::User);
     let ctx = mounts::Ctx {
         root: &root,
-        bundle: &s.bundle,
+        sources: &s.sources,
         in_userns,
         cgroup: &s.cgroup,
         cgroupns: ns.is_private(Kind::Cgroup),
@@ -175,6 +177,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         devices::create_all(&root, &linux.devices, in_userns)?;
         devices::links(&root)?;
     }
+    mounts::dev_readonly(&root, &s.checked.mounts)?;
     if let Some(p) = &spec.process {
         root.mkdir_all(&p.cwd).with_context(|| format!("process.cwd: creating {}", p.cwd))?;
     }
@@ -185,7 +188,8 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         ch.send(&Msg::HooksPlease)?;
         ch.expect(Msg::HooksDone)?;
     }
-    hooks::run_all("createContainer", &spec.hooks.create_container, &hook_state(s, host_pid, "creating"))?;
+    let state = hook_state(s, host_pid, "creating");
+    hooks::run_all_in("createContainer", &spec.hooks.create_container, &state, Some(&s.rootfs))?;
 
     if s.no_pivot {
         rootfs::move_root(&s.rootfs)?;
@@ -211,10 +215,8 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
             unsafe { libc::pause() };
         }
     };
-    let mut prepared = process::prepare(plan, s.extra_fds, s.listen_fds, true)?;
-    if let Some(l) = prepared.listener.take() {
-        ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()))?;
-    }
+    let send_listener = |l: &OwnedFd| ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()));
+    let prepared = process::prepare(plan, s.extra_fds, s.listen_fds, true, &send_listener)?;
     let pty = prepared.pty.as_ref().map(|f| f.as_raw_fd());
     ready(ch, pty)?;
 

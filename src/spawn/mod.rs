@@ -22,6 +22,8 @@ pub struct Setup {
     pub rootfs: PathBuf,
     pub cgroup: Cgroup,
     pub fifo: PathBuf,
+    /// Bind sources opened by the parent, by mount index.
+    pub sources: Vec<Option<std::os::fd::OwnedFd>>,
     /// Descriptors from 3 on that the process keeps (LISTEN_FDS + --preserve-fds).
     pub extra_fds: u32,
     /// Socket-activation descriptors passed on (LISTEN_FDS).

@@ -52,10 +52,8 @@ pub fn load(req: &Request) -> Result<Checked> {
     if !terminal && req.console_socket.is_some() {
         bail!("--console-socket: process.terminal is false, so there is no terminal to send");
     }
-    if let Some(p) = &checked.process {
-        for c in &p.unsupported_caps {
-            log::warn(&format!("process.capabilities: {c} is unknown to this kernel and was skipped"));
-        }
+    for w in checked.warnings.iter().chain(checked.process.iter().flat_map(|p| &p.warnings)) {
+        log::warn(w);
     }
     Ok(checked)
 }
@@ -68,8 +66,15 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
         .join(&root)
         .canonicalize()
         .with_context(|| format!("root.path: {}", req.bundle.join(&root).display()))?;
+    let layout = Layout::detect()?;
+    if let Some(k) = checked.spec.linux().resources.as_ref().and_then(|r| r.unified.keys().next()) {
+        if !layout.is_v2_only() {
+            bail!("linux.resources.unified.{k}: invalid configuration: unified resources need a cgroup v2 host");
+        }
+    }
+    let sources = crate::linux::mounts::open_sources(&req.bundle, &checked.mounts)?;
     let locked = store.create(&req.id)?;
-    match build(&locked, req, checked, rootfs) {
+    match build(&locked, req, checked, rootfs, &layout, sources) {
         Ok((record, pty)) => Ok(Created { locked, record, pty }),
         Err(e) => {
             let _ = locked.remove();
@@ -78,7 +83,14 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
     }
 }
 
-fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> Result<(Record, Option<OwnedFd>)> {
+fn build(
+    locked: &Locked,
+    req: &Request,
+    checked: Checked,
+    rootfs: PathBuf,
+    layout: &Layout,
+    sources: Vec<Option<OwnedFd>>,
+) -> Result<(Record, Option<OwnedFd>)> {
     let fifo = locked.fifo();
     let c = sys::cpath(&fifo)?;
     // SAFETY: c is a valid path.
@@ -92,14 +104,18 @@ fn build(locked: &Locked, req: &Request, checked: Checked, rootfs: PathBuf) -> R
             std::os::unix::fs::chown(&fifo, Some(uid), Some(gid)).context("chown of exec.fifo")?;
         }
     }
-    let layout = Layout::detect()?;
     // Written down before it exists, so that a create killed from here on
     // leaves nothing `delete` cannot find.
     let mut journal = Journal::open(&locked.dir)?;
-    journal.note(&Entry::Cgroup(Cgroup::planned(&layout, linux.cgroups_path.as_deref(), &req.id)))?;
-    let cgroup = Cgroup::create(&layout, linux.cgroups_path.as_deref(), &req.id)?;
+    journal.note(&Entry::Cgroup(Cgroup::planned(layout, linux.cgroups_path.as_deref(), &req.id)))?;
+    let cgroup = Cgroup::create(layout, linux.cgroups_path.as_deref(), &req.id)?;
+    let busy = cgroup.pids().len();
+    if busy > 0 {
+        log::warn(&format!("container's cgroup is not empty: {busy} process(es) found"));
+    }
     let (general, needs_fork) = Setup::plan_paths(&checked);
     let setup = Setup {
+        sources,
         id: req.id.clone(),
         checked,
         bundle: req.bundle.clone(),

@@ -16,18 +16,31 @@ pub struct Prepared {
     pub env: Vec<String>,
     /// The pty master, when process.terminal is set.
     pub pty: Option<OwnedFd>,
-    /// The seccomp notify listener, for the agent at linux.seccomp.listenerPath.
-    pub listener: Option<OwnedFd>,
+    /// The seccomp filter still to load, right before execve (with
+    /// noNewPrivileges and no notify listener): nothing of berth's runs
+    /// under it but the execve itself.
+    pub filter_at_exec: Option<seccomp::Filter>,
 }
 
 /// Applies process.* to the calling process, which is already inside the
 /// container's namespaces and root (rlimits and oomScoreAdj were set from
-/// outside them). `as_console` makes the pty the
-/// container's /dev/console too (init only).
-pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: bool) -> Result<Prepared> {
+/// outside them). `as_console` makes the pty the container's /dev/console
+/// too (init only). A notify listener goes to `send_listener` the moment
+/// the filter exists, before berth makes any call the agent may have to
+/// answer.
+pub fn prepare(
+    plan: &ProcessPlan,
+    extra_fds: u32,
+    listen_fds: u32,
+    as_console: bool,
+    send_listener: &dyn Fn(&OwnedFd) -> Result<()>,
+) -> Result<Prepared> {
     let p = &plan.process;
-    let pty =
-        if p.terminal { Some(console::setup(p.console_size.map(|c| (c.height, c.width)), as_console)?) } else { None };
+    let pty = if p.terminal {
+        Some(console::setup(p.console_size.map(|c| (c.height, c.width)), as_console, p.user.uid)?)
+    } else {
+        None
+    };
     let mut env = p.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user::home_of(p.user.uid)));
@@ -41,16 +54,25 @@ pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: 
     let cwd = sys::cstr(p.cwd.as_str())?;
     // SAFETY: cwd is a valid string.
     let cwd_ok = unsafe { libc::chdir(cwd.as_ptr()) } == 0;
+    if cwd_ok {
+        check_cwd(&p.cwd)?;
+    }
     let prog = user::look_path(&p.args[0], &env)?;
-
+    // Nothing of berth's may reach the program (CVE-2024-21626); marked
+    // before any filter, which may not allow close_range.
+    sys::cloexec_from(3 + extra_fds).context("closing descriptors")?;
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(p.user.umask.unwrap_or(0o022)) };
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;
     }
     // Without NNP the kernel wants CAP_SYS_ADMIN for a filter: load it while
-    // we still have it. With NNP, as late as possible (few syscalls after it).
-    let mut listener = None;
-    if let Some(f) = plan.seccomp.as_ref().filter(|_| !p.no_new_privileges) {
-        listener = seccomp::load::install(f)?;
+    // we still have it.
+    let filter = plan.seccomp.as_ref();
+    if let Some(f) = filter.filter(|_| !p.no_new_privileges) {
+        if let Some(l) = seccomp::load::install(f)? {
+            send_listener(&l)?;
+        }
     }
     if let Some(c) = &plan.caps {
         sys::prctl(libc::PR_SET_KEEPCAPS, 1)?;
@@ -62,24 +84,35 @@ pub fn prepare(plan: &ProcessPlan, extra_fds: u32, listen_fds: u32, as_console: 
         sys::prctl(libc::PR_SET_KEEPCAPS, 0)?;
     }
     // A cwd only the target user may enter is entered after the switch.
-    // SAFETY: cwd is a valid string.
-    if !cwd_ok && unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
-        let e = std::io::Error::last_os_error();
-        bail!("process.cwd: chdir {}: {e}", p.cwd);
+    if !cwd_ok {
+        // SAFETY: cwd is a valid string.
+        if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            bail!("process.cwd: chdir {}: {e}", p.cwd);
+        }
+        check_cwd(&p.cwd)?;
     }
-    // A cwd outside the container's root (through a magic link, say) is a
-    // way out of it (CVE-2024-21626).
+    let mut filter_at_exec = None;
+    if let Some(f) = filter.filter(|_| p.no_new_privileges) {
+        if f.listener.is_some() {
+            // The agent needs its listener while the parent can still pass it on.
+            if let Some(l) = seccomp::load::install(f)? {
+                send_listener(&l)?;
+            }
+        } else {
+            filter_at_exec = Some(f.clone());
+        }
+    }
+    Ok(Prepared { prog, args: p.args.clone(), env, pty, filter_at_exec })
+}
+
+/// A cwd outside the container's root (through a magic link, say) is a
+/// way out of it (CVE-2024-21626).
+fn check_cwd(cwd: &str) -> Result<()> {
     if !sys::cwd_inside_root() {
-        bail!("process.cwd: {} is outside the container", p.cwd);
+        bail!("process.cwd: {cwd} is outside the container");
     }
-    // Nothing of berth's may reach the program (CVE-2024-21626).
-    sys::cloexec_from(3 + extra_fds).context("closing descriptors")?;
-    // SAFETY: umask cannot fail.
-    unsafe { libc::umask(p.user.umask.unwrap_or(0o022)) };
-    if let Some(f) = plan.seccomp.as_ref().filter(|_| p.no_new_privileges) {
-        listener = seccomp::load::install(f)?;
-    }
-    Ok(Prepared { prog, args: p.args.clone(), env, pty, listener })
+    Ok(())
 }
 
 /// After "ready" the parent may be gone: the error goes to the process's stderr.
@@ -114,6 +147,12 @@ pub fn execve(p: &Prepared) -> std::io::Error {
         return std::io::Error::new(std::io::ErrorKind::InvalidInput, "program path holds a NUL byte");
     };
     reset_signals();
+    if let Some(f) = &p.filter_at_exec {
+        // The last thing before execve; nothing above allocates after it.
+        if let Err(e) = seccomp::load::install(f) {
+            return std::io::Error::other(format!("{e:#}"));
+        }
+    }
     // SAFETY: argv and envp are NULL-terminated arrays of valid strings.
     unsafe { libc::execve(cprog.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     std::io::Error::last_os_error()

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
-pub fn spec(rootless: bool, uid: u32, gid: u32) -> Value {
+/// The default spec; `cgroupns` adds a cgroup namespace (on a host where
+/// cgroup v2 is all there is, as runc 1.1 decides).
+pub fn spec(rootless: bool, uid: u32, gid: u32, cgroupns: bool) -> Value {
     let mut s = json!({
         "ociVersion": "1.2.0",
         "process": {
@@ -75,6 +77,11 @@ pub fn spec(rootless: bool, uid: u32, gid: u32) -> Value {
             }
         }
     }
+    if !cgroupns {
+        if let Some(ns) = s["linux"]["namespaces"].as_array_mut() {
+            ns.retain(|n| n["type"] != "cgroup");
+        }
+    }
     s
 }
 
@@ -85,9 +92,13 @@ mod tests {
     #[test]
     fn default_spec_passes_validation() {
         for rootless in [false, true] {
-            let v = spec(rootless, 1000, 1000);
-            let parsed: crate::spec::types::Spec = serde_json::from_value(v).unwrap();
-            crate::spec::validate::check(parsed).unwrap();
+            for cgroupns in [false, true] {
+                let v = spec(rootless, 1000, 1000, cgroupns);
+                let has = v["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "cgroup");
+                assert_eq!(has, cgroupns);
+                let parsed: crate::spec::types::Spec = serde_json::from_value(v).unwrap();
+                crate::spec::validate::check(parsed).unwrap();
+            }
         }
     }
 }

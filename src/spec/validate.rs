@@ -13,8 +13,9 @@ pub struct ProcessPlan {
     pub process: Process,
     pub caps: Option<caps::Sets>,
     pub rlimits: Vec<rlimits::Limit>,
-    /// Capability names the running kernel does not have (skipped).
-    pub unsupported_caps: Vec<String>,
+    /// What was skipped, for a warning (capabilities this kernel lacks,
+    /// ambient ones that cannot be raised).
+    pub warnings: Vec<String>,
     /// linux.seccomp, compiled (the same filter for init and exec).
     pub seccomp: Option<crate::seccomp::Filter>,
 }
@@ -26,6 +27,8 @@ pub struct Checked {
     pub namespaces: Plan,
     pub process: Option<ProcessPlan>,
     pub mounts: Vec<(Mount, mount_opts::Options)>,
+    /// What was accepted with a warning (runc warns too).
+    pub warnings: Vec<String>,
 }
 
 fn refuse_if_set(field: &str, present: bool) -> Result<()> {
@@ -91,14 +94,14 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
             bail!("process.user.umask: {m:#o} is not a valid umask");
         }
     }
-    let (caps, unsupported_caps) = match &p.capabilities {
+    let (caps, warnings) = match &p.capabilities {
         Some(c) => {
             let (s, w) = caps::parse(c)?;
             (Some(s), w)
         }
         None => (None, Vec::new()),
     };
-    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, unsupported_caps, seccomp: None })
+    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, warnings, seccomp: None })
 }
 
 /// Sysctls that only make sense in a namespace the container owns.
@@ -144,6 +147,22 @@ pub fn check_unified_key(k: &str) -> Result<()> {
     Ok(())
 }
 
+/// Device rule letters other than r, w and m are dropped with a warning,
+/// as runc 1.1 ignores them (`rwa` is common in the wild).
+pub fn normalize_device_access(r: &mut Resources) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (i, d) in r.devices.iter_mut().enumerate() {
+        let Some(access) = d.access.as_mut() else { continue };
+        if access.chars().any(|c| !matches!(c, 'r' | 'w' | 'm')) {
+            warnings.push(format!(
+                "linux.resources.devices[{i}].access: {access:?}: letters other than r, w, m are ignored"
+            ));
+            access.retain(|c| matches!(c, 'r' | 'w' | 'm'));
+        }
+    }
+    warnings
+}
+
 /// Value checks on `linux.resources` that need no host (update uses them too).
 pub fn check_resources(r: &Resources) -> Result<()> {
     for (i, d) in r.devices.iter().enumerate() {
@@ -152,8 +171,8 @@ pub fn check_resources(r: &Resources) -> Result<()> {
             bail!("linux.resources.devices[{i}].type: {kind:?} is not one of a, b, c");
         }
         let access = d.access.as_deref().unwrap_or("rwm");
-        if access.is_empty() || !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-            bail!("linux.resources.devices[{i}].access: {access:?} is not made of r, w, m");
+        if access.is_empty() {
+            bail!("linux.resources.devices[{i}].access: {access:?} has none of r, w, m");
         }
     }
     if let Some(m) = &r.memory {
@@ -203,7 +222,11 @@ fn check_hooks(h: &super::types::Hooks) -> Result<()> {
     Ok(())
 }
 
-pub fn check(spec: Spec) -> Result<Checked> {
+pub fn check(mut spec: Spec) -> Result<Checked> {
+    let mut warnings = Vec::new();
+    if let Some(r) = spec.linux.as_mut().and_then(|l| l.resources.as_mut()) {
+        warnings = normalize_device_access(r);
+    }
     if !spec.oci_version.is_empty() && !spec.oci_version.starts_with("1.") {
         bail!("ociVersion: {:?} is not a 1.x version", spec.oci_version);
     }
@@ -295,7 +318,7 @@ pub fn check(spec: Spec) -> Result<Checked> {
         let opts = mount_opts::parse(&format!("mounts[{i}].options"), &m.options)?;
         mounts.push((m.clone(), opts));
     }
-    Ok(Checked { spec, namespaces, process, mounts })
+    Ok(Checked { spec, namespaces, process, mounts, warnings })
 }
 
 #[cfg(test)]
