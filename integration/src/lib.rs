@@ -229,6 +229,37 @@ impl Drop for Berth {
     }
 }
 
+/// `create` with a console socket: the create's output and the pty master
+/// the socket received (None when create failed).
+pub fn create_with_console(berth: &Berth, b: &Bundle, id: &str) -> (Output, Option<std::fs::File>) {
+    b.write();
+    let dir = TempDir::new("berth-console");
+    let sock = dir.0.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let out =
+        berth.run(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), id]);
+    if !out.status.success() {
+        return (out, None);
+    }
+    let (conn, _) = listener.accept().unwrap();
+    (out, Some(std::fs::File::from(recv_fd(&conn))))
+}
+
+/// Reads a terminal until `needle` shows up or it closes.
+pub fn read_until(master: &std::fs::File, needle: &str) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    let mut reader = master;
+    while !text.contains(needle) {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    text
+}
+
 /// Waits until `cond` holds, at most `secs` seconds; says whether it did.
 pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);

@@ -443,8 +443,9 @@ fn killed_create_leaves_nothing_after_delete() {
             assert!(wait_until(5, || !d.exists()), "round {round}: cgroup {} remains", d.display());
         }
         assert!(wait_until(5, || processes_mentioning(&id).is_empty()), "round {round}: init of {id} remains");
-        if let Ok(pid) = std::fs::read_to_string(&hook_pid) {
-            let pid: i32 = pid.trim().parse().unwrap();
+        // (the file may exist before the hook wrote its pid, or stay empty
+        // when the hook died right there)
+        if let Some(pid) = std::fs::read_to_string(&hook_pid).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
             let gone = || std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z"));
             assert!(wait_until(5, gone), "round {round}: the hook {pid} remains");
         }

@@ -5,7 +5,7 @@
 
 use berth_integration::*;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::Command;
@@ -27,33 +27,23 @@ fn a_runc_spec_bundle_runs_unchanged() {
         return;
     }
     let berth = Berth::new();
-    let b = Bundle::new();
+    let mut b = Bundle::new();
     std::fs::remove_file(b.path().join("config.json")).unwrap();
     assert!(Command::new("runc").args(["spec", "--bundle"]).arg(b.path()).status().unwrap().success());
     let cfg: Value = serde_json::from_slice(&std::fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    // Written back as it is.
+    b.config = cfg.clone();
     assert!(cfg["process"]["capabilities"]["ambient"].as_array().is_some_and(|a| !a.is_empty()));
     let id = unique("runcspec");
     // Its terminal goes to a console socket; the test types at the shell.
-    let dir = TempDir::new("berth-console");
-    let sock = dir.0.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let out =
-        berth.run(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    let (out, master) = create_with_console(&berth, &b, &id);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
     assert!(err.contains("process.capabilities.ambient"), "the skipped ambient caps are a warning: {err}");
-    let (conn, _) = listener.accept().unwrap();
-    let master = std::fs::File::from(recv_fd(&conn));
+    let master = master.unwrap();
     berth.ok(&["start", &id]);
     (&master).write_all(b"echo runc-spec-ok; exit\n").unwrap();
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while !text.contains("runc-spec-ok\n") {
-        match (&master).read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
+    let text = read_until(&master, "runc-spec-ok\n");
     assert!(text.contains("runc-spec-ok"), "{text:?}");
     berth.wait_status(&id, "stopped");
     berth.ok(&["delete", &id]);
@@ -152,19 +142,37 @@ fn seccomp_conditions_on_one_argument_are_ored() {
     assert_eq!(berth.output_of(&b, &unique("ored")), "denied\n");
 }
 
-/// A seccomp agent that answers every notification with "continue".
-fn agent(sock: &Path) -> std::thread::JoinHandle<u32> {
+/// A seccomp agent that answers every notification with "continue" until
+/// `stop` is set (or the filter has no users left); returns how many.
+fn agent(sock: &Path, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<u32> {
+    use std::sync::atomic::Ordering;
     let listener = UnixListener::bind(sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
+        let conn = loop {
+            match listener.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if stop.load(Ordering::SeqCst) => return 0,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
         let (fd, _) = recv_fd_with_data(&conn);
         use std::os::fd::AsRawFd;
         let mut handled = 0;
-        loop {
+        while !stop.load(Ordering::SeqCst) {
+            let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 || pfd.revents & libc::POLLIN == 0 {
+                if pfd.revents & libc::POLLHUP != 0 {
+                    break;
+                }
+                continue;
+            }
             let mut req = [0u8; 80];
             // SAFETY: SECCOMP_IOCTL_NOTIF_RECV into a zeroed seccomp_notif.
             if unsafe { libc::ioctl(fd.as_raw_fd(), 0xc050_2100, req.as_mut_ptr()) } != 0 {
-                return handled;
+                continue;
             }
             let mut resp = [0u8; 24];
             resp[..8].copy_from_slice(&req[..8]);
@@ -173,6 +181,7 @@ fn agent(sock: &Path) -> std::thread::JoinHandle<u32> {
             unsafe { libc::ioctl(fd.as_raw_fd(), 0xc018_2101, resp.as_ptr()) };
             handled += 1;
         }
+        handled
     })
 }
 
@@ -183,7 +192,8 @@ fn seccomp_notify_without_nnp_does_not_hang() {
     let berth = Berth::new();
     let dir = TempDir::new("berth-agent");
     let sock = dir.0.join("agent.sock");
-    let handle = agent(&sock);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handle = agent(&sock, stop.clone());
     let mut b = Bundle::new();
     b.config["process"]["noNewPrivileges"] = json!(false);
     b.config["linux"]["seccomp"] = json!({
@@ -194,10 +204,13 @@ fn seccomp_notify_without_nnp_does_not_hang() {
     b.write();
     let id = unique("notify");
     let (code, out, err) =
-        run_with_deadline(berth.cmd().args(["run", "--bundle", b.path().to_str().unwrap(), &id]), 30);
+        run_with_deadline(berth.cmd().args(["run", "--bundle", b.path().to_str().unwrap(), &id]), 60);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let handled = handle.join().unwrap();
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "made\n");
-    assert!(handle.join().unwrap() > 0, "the agent answered nothing");
+    assert!(handled > 0, "the agent answered nothing");
+    let _ = berth.run(&["delete", "--force", &id]);
     // NOTIFY on write is refused, as runc does.
     let mut b = Bundle::new();
     b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
@@ -343,26 +356,12 @@ fn console_owner_and_no_onlcr() {
     b.config["process"]["terminal"] = json!(true);
     b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     b.sh("stat -c 'owner=%u' $(tty); echo done");
-    b.write();
-    let dir = TempDir::new("berth-console");
-    let sock = dir.0.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
     let id = unique("ttyowner");
-    let out =
-        berth.run(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    let (out, master) = create_with_console(&berth, &b, &id);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (conn, _) = listener.accept().unwrap();
-    let master = std::fs::File::from(recv_fd(&conn));
+    let master = master.unwrap();
     berth.ok(&["start", &id]);
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while !text.contains("done") {
-        match (&master).read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    let _ = (&master).write_all(b"");
+    let text = read_until(&master, "done");
     assert!(text.contains("owner=1000\n"), "{text:?}");
     assert!(!text.contains('\r'), "ONLCR is on: {text:?}");
     berth.wait_status(&id, "stopped");

@@ -2,8 +2,7 @@
 
 use berth_integration::*;
 use serde_json::json;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixListener;
+use std::io::Write;
 
 #[test]
 fn console_socket_receives_a_working_pty() {
@@ -12,26 +11,13 @@ fn console_socket_receives_a_working_pty() {
     b.config["process"]["terminal"] = json!(true);
     b.config["process"]["consoleSize"] = json!({"height": 33, "width": 101});
     b.sh("read line; echo \"got:$line\"; tty; stty size; test -c /dev/console && echo console-ok");
-    b.write();
-    let dir = TempDir::new("berth-console");
-    let sock = dir.0.join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
     let id = unique("tty");
-    let out =
-        berth.run(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    let (out, master) = create_with_console(&berth, &b, &id);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (conn, _) = listener.accept().unwrap();
-    let master = std::fs::File::from(recv_fd(&conn));
+    let master = master.unwrap();
     berth.ok(&["start", &id]);
     (&master).write_all(b"hello\n").unwrap();
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while !text.contains("console-ok") {
-        match (&master).read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
+    let text = read_until(&master, "console-ok");
     assert!(text.contains("got:hello"), "{text}");
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("33 101"), "{text}");
