@@ -1,58 +1,90 @@
 #!/usr/bin/env bash
-# make bench: hyperfine over `run /bin/true` and create+start+wait+delete,
-# berth beside runc and crun (when installed) on the same bundle, with ratios to crun.
+# make bench: berth beside runc and crun on the same busybox bundle, one
+# hyperfine run per measure, ratios to crun. On a hybrid cgroup host the
+# whole bench runs in a private mount namespace where a tmpfs covers the
+# cgroup2 mount (crun refuses the hybrid layout; every runtime then sees
+# pure cgroup v1). Prints: run, exec, lifecycle, state, list at 0/25/50/100
+# containers, the `unshare --fork` floor, peak RSS, binary sizes.
 set -euo pipefail
 : "${BERTH:?set BERTH to the berth binary}"
-command -v hyperfine >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null; }
+RUNS=${RUNS:-40}
+need=(); command -v hyperfine >/dev/null || need+=(hyperfine); [ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+if [ -z "${BERTH_BENCH_NS:-}" ] && [ -d /sys/fs/cgroup/unified ] && grep -q " /sys/fs/cgroup/unified .* - cgroup2 " /proc/self/mountinfo; then
+  # Private mount namespace: the host's mounts stay as they are.
+  exec env BERTH_BENCH_NS=1 unshare -m --propagation private bash -c \
+    'mount -t tmpfs none /sys/fs/cgroup/unified && exec "$0"' "$0"
+fi
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-"$(dirname "$0")/bundle.sh" "$work/bundle" /bin/true
-# Peers refuse what they cannot do here (crun: cgroup v1 hybrid + cgroup ns); keep
-# the container plain and identical for all three.
-# (crun 1.8 also refuses ociVersion 1.2, so the bundle says 1.0.2).
+cleanup() {
+  for e in "${runtimes[@]:-}"; do
+    n=${e%%=*}; b=${e#*=}
+    for id in $("$b" --root "$work/state-$n" list -q 2>/dev/null); do "$b" --root "$work/state-$n" delete -f "$id" >/dev/null 2>&1 || true; done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$(dirname "$0")/bundle.sh" "$work/bundle" /bin/true >/dev/null
+# The same plain container for all three (crun 1.8 refuses ociVersion 1.2).
 jq '.ociVersion = "1.0.2" | .linux.namespaces |= map(select(.type != "cgroup")) | .mounts |= map(select(.type != "cgroup")) | del(.linux.resources)' \
   "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
-runtimes=("berth=$BERTH")
-for r in runc crun; do command -v $r >/dev/null && runtimes+=("$r=$(command -v $r)"); done
-cmds_run=(); cmds_life=(); names=()
-for entry in "${runtimes[@]}"; do
-  name=${entry%%=*}; bin=${entry#*=}; names+=("$name")
-  st="$work/state-$name"
-  b="$work/bundle"
-  if ! err=$("$bin" --root "$st" run --bundle "$b" "check-$name" 2>&1 >/dev/null); then
-    echo "bench: $name cannot run this bundle here ($err); skipped" >&2; continue
-  fi
-  cmds_run+=(-n "$name run" "$bin --root $st run --bundle $b b-$name")
-  cmds_life+=(-n "$name create+start+wait+delete" "$bin --root $st create --bundle $b l-$name && $bin --root $st start l-$name && while [ \"\$($bin --root $st state l-$name | jq -r .status)\" != stopped ]; do :; done; $bin --root $st delete l-$name")
-done
-# exec /bin/true in a running container of each runtime.
-cmds_exec=()
 mkdir -p "$work/sleeper"; cp -r "$work/bundle/rootfs" "$work/sleeper/"
-jq '.process.args = ["sleep", "1000"]' "$work/bundle/config.json" > "$work/sleeper/config.json"
-for name in "${names[@]}"; do
-  for entry in "${runtimes[@]}"; do [ "${entry%%=*}" = "$name" ] && bin=${entry#*=}; done
-  st="$work/state-$name"
-  "$bin" --root "$st" run -d --bundle "$work/sleeper" "x-$name" >/dev/null 2>&1 </dev/null &&
-    cmds_exec+=(-n "$name exec" "$bin --root $st exec x-$name /bin/true")
+jq '.process.args = ["sleep", "100000"]' "$work/bundle/config.json" > "$work/sleeper/config.json"
+runtimes=()
+for entry in "berth=$BERTH" "crun=$(command -v crun || true)" "runc=$(command -v runc || true)"; do
+  n=${entry%%=*}; b=${entry#*=}
+  [ -n "$b" ] || continue
+  if ! err=$("$b" --root "$work/state-$n" run --bundle "$work/bundle" "check-$n" 2>&1 >/dev/null); then
+    echo "bench: $n cannot run this bundle here ($err); skipped" >&2; continue
+  fi
+  "$b" --root "$work/state-$n" run -d --bundle "$work/sleeper" "x-$n" </dev/null >/dev/null 2>&1
+  runtimes+=("$entry")
 done
-trap 'for n in "${names[@]}"; do for e in "${runtimes[@]}"; do [ "${e%%=*}" = "$n" ] && "${e#*=}" --root "$work/state-$n" delete -f "x-$n" >/dev/null 2>&1; done; done; rm -rf "$work"' EXIT
-hyperfine -N --warmup 5 --runs ${RUNS:-100} "${cmds_run[@]}" --export-markdown "$work/run.md" >/dev/null
-hyperfine -N --warmup 5 --runs ${RUNS:-100} "${cmds_exec[@]}" --export-markdown "$work/exec.md" >/dev/null
-hyperfine --warmup 3 --runs ${RUNS_LIFE:-30} "${cmds_life[@]}" --export-markdown "$work/life.md" >/dev/null
-echo "## run /bin/true"; cat "$work/run.md"; echo
-echo "## exec /bin/true"; cat "$work/exec.md"; echo
-echo "## create + start + wait + delete"; cat "$work/life.md"
-ratio() {  # prints each mean as a ratio to crun's
-  python3 - "$1" <<'PY'
-import re, sys
-rows = [l for l in open(sys.argv[1]) if l.startswith('| `')]
-means = {}
-for l in rows:
-    cells = [c.strip() for c in l.strip().strip('|').split('|')]
-    means[cells[0].strip('`').split()[0]] = float(cells[1].split()[0])
-base = means.get('crun')
-for k, v in means.items():
-    print(f"{k:6} {v:8.2f} ms" + (f"   {v/base:5.2f} x crun" if base else ""))
-PY
+hf() {  # hf NAME CMD-TEMPLATE (with @B@ for the binary, @S@ for its state dir, @N@ for its name)
+  local label=$1 tmpl=$2 args=()
+  for e in "${runtimes[@]}"; do
+    n=${e%%=*}; b=${e#*=}; c=${tmpl//@B@/$b}; c=${c//@S@/$work/state-$n}; c=${c//@N@/$n}
+    args+=(-n "$n" "$c")
+  done
+  hyperfine -N --warmup 3 --runs "$RUNS" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
 }
-echo; echo "## ratios (mean)"; echo "run:"; ratio "$work/run.md"; echo "exec:"; ratio "$work/exec.md"; echo "lifecycle:"; ratio "$work/life.md"
+hf run "@B@ --root @S@ run --bundle $work/bundle r-@N@"
+hf exec "@B@ --root @S@ exec x-@N@ /bin/true"
+hf state "@B@ --root @S@ state x-@N@"
+hf list1 "@B@ --root @S@ list"
+life=()
+for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}; s=$work/state-$n
+  life+=(-n "$n" "$b --root $s create --bundle $work/bundle l-$n && $b --root $s start l-$n && while [ \"\$($b --root $s state l-$n | jq -r .status)\" != stopped ]; do :; done; $b --root $s delete l-$n")
+done
+hyperfine --warmup 2 --runs "$((RUNS / 2))" "${life[@]}" --export-json "$work/life.json" >/dev/null 2>&1 || true
+hyperfine -N --warmup 3 --runs "$RUNS" -n floor "unshare --fork -p -m -i -u -n /bin/true" --export-json "$work/floor.json" >/dev/null 2>&1
+mean() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean * 1000' "$work/$1.json" 2>/dev/null | head -1; }
+row() {  # row LABEL FILE
+  local crun; crun=$(mean "$2" crun)
+  printf '| %-26s |' "$1"
+  for n in crun runc berth; do
+    v=$(mean "$2" $n); if [ -z "$v" ]; then printf ' %-14s |' "-"; continue; fi
+    if [ -n "$crun" ]; then printf ' %6.2f (%sx) |' "$v" "$(awk -v a="$v" -v b="$crun" 'BEGIN { printf "%.2f", a / b }')"; else printf ' %6.2f ms      |' "$v"; fi
+  done; echo
+}
+echo "| measure (ms, x crun)       | crun           | runc           | berth          |"
+echo "|---|---|---|---|"
+row "run /bin/true" run; row "exec /bin/true" exec; row "create+start+wait+delete" life
+row "state" state; row "list (1)" list1
+# list at scale: berth only keeps its own state of N sleepers.
+for count in 25 50 100; do
+  for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}
+    have=$("$b" --root "$work/state-$n" list -q | grep -c '^s-' || true)
+    for i in $(seq "$have" $((count - 1))); do "$b" --root "$work/state-$n" create --bundle "$work/sleeper" "s-$i" </dev/null >/dev/null 2>&1; done
+  done
+  hf "list$count" "@B@ --root @S@ list"; row "list ($count created)" "list$count"
+done
+printf '| %-26s | %.2f ms |\n' "unshare --fork floor" "$(mean floor floor)"
+# (a created container keeps the creator's stdio: time writes to a file)
+rss() { /usr/bin/time -o "$work/rss" -f %M "$@" </dev/null >/dev/null 2>&1; cat "$work/rss"; }
+for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}
+  printf '| %-6s peak RSS create / exec | %s / %s KiB | binary %s bytes |\n' "$n" \
+    "$(rss "$b" --root "$work/state-$n" create --bundle "$work/bundle" m-$n)" \
+    "$(rss "$b" --root "$work/state-$n" exec x-$n /bin/true)" "$(stat -Lc %s "$b")"
+  "$b" --root "$work/state-$n" delete -f "m-$n" >/dev/null 2>&1 || true
+done
