@@ -167,3 +167,30 @@ fn exec_with_a_terminal() {
     assert!(text.contains("/dev/pts/") && text.contains("on-pty"), "{text}");
     berth.ok(&["delete", "--force", &id]);
 }
+
+/// exec uses the config create read (kept in the state directory): an
+/// edited or deleted bundle changes nothing for a running container.
+#[test]
+fn exec_does_not_read_the_bundle_again() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["env"] = json!(["PATH=/bin", "FROM=create"]);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+    b.sh("sleep 100");
+    let id = unique("nobundle");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    // The bundle now says something else, then goes away entirely.
+    b.config["process"]["env"] = json!(["PATH=/bin", "FROM=edited"]);
+    b.config["linux"]["seccomp"] = json!(null);
+    b.write();
+    let out = berth.ok(&["exec", &id, "sh", "-c", "echo $FROM; mkdir /tmp/d 2>/dev/null && echo made || echo denied"]);
+    assert_eq!(out, "create\ndenied\n");
+    std::fs::remove_file(b.path().join("config.json")).unwrap();
+    assert_eq!(berth.ok(&["exec", &id, "sh", "-c", "echo $FROM"]), "create\n");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(berth.root.0.join(&id).join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["version"], 1, "state.json says its format");
+    berth.ok(&["delete", "--force", &id]);
+}

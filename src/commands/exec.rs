@@ -8,7 +8,7 @@ use crate::container::state::Status;
 use crate::linux::inroot::Root;
 use crate::linux::{files, passwd};
 use crate::spawn::exec::{self, Request};
-use crate::spec::types::Process;
+use crate::spec::types::{Process, Spec};
 use crate::spec::validate::check_process;
 use crate::{log, spawn};
 use anyhow::{bail, Context, Result};
@@ -62,13 +62,12 @@ fn parse_user(s: &str, rootfs: &str) -> Result<(u32, u32)> {
 }
 
 /// The process from --process, or the container's own process changed by the flags.
-fn process(p: &Parsed, bundle: &str, rootfs: &str) -> Result<Process> {
+fn process(p: &Parsed, spec: &Spec, rootfs: &str) -> Result<Process> {
     if let Some(f) = p.get("process") {
         let text = files::read_path(Path::new(f), files::CONFIG_LIMIT).context("--process")?;
         return serde_json::from_slice(&text).with_context(|| format!("--process: parsing {f}"));
     }
-    let spec = crate::spec::load(Path::new(bundle))?;
-    let mut proc = spec.process.unwrap_or_default();
+    let mut proc = spec.process.clone().unwrap_or_default();
     proc.args = p.args[1..].to_vec();
     if proc.args.is_empty() {
         bail!("exec: args must not be empty");
@@ -127,13 +126,14 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         Status::Paused if !p.has("ignore-paused") => bail!("cannot exec in a paused container (use --ignore-paused)"),
         _ => {}
     }
-    let proc = process(p, &rec.bundle, &rec.rootfs)?;
+    // What create read, never the bundle as it is now.
+    let spec = ctx.store.config(&rec)?;
+    let proc = process(p, &spec, &rec.rootfs)?;
     let mut plan = check_process(&proc)?;
     for w in &plan.warnings {
         log::warn(w);
     }
     // The container's seccomp profile applies to every process in it.
-    let spec = crate::spec::load(std::path::Path::new(&rec.bundle))?;
     plan.seccomp = crate::spec::validate::seccomp_filter(&spec)?;
     let detach = p.has("detach");
     let console_socket = p.get("console-socket").map(abs).transpose()?;

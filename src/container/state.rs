@@ -26,9 +26,16 @@ impl Status {
     }
 }
 
+/// The format of state.json this berth writes. Fields added later take
+/// `serde(default)`, so a record an older berth wrote still reads.
+pub const VERSION: u32 = 1;
+
 /// The record kept in `<root>/<id>/state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
+    /// 0 for records written before the field existed.
+    #[serde(default)]
+    pub version: u32,
     pub oci_version: String,
     pub id: String,
     pub pid: i32,

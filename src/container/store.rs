@@ -8,6 +8,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
+/// The config.json create read, as it was then.
+pub const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
 
 pub struct Store {
@@ -105,6 +107,18 @@ impl Store {
         status_in(&self.dir(&rec.id), rec)
     }
 
+    /// The container's config as create read it: an edited or deleted
+    /// bundle cannot change what `exec` does. A container an older berth
+    /// created has no copy: its bundle is read instead.
+    pub fn config(&self, rec: &Record) -> Result<crate::spec::types::Spec> {
+        let saved = self.dir(&rec.id).join(CONFIG_FILE);
+        match crate::linux::files::read_path(&saved, crate::linux::files::CONFIG_LIMIT) {
+            Ok(data) => crate::spec::parse(&data, &saved.display().to_string()),
+            Err(_) if rec.version == 0 => crate::spec::load(Path::new(&rec.bundle)),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn ids(&self) -> Result<Vec<String>> {
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
@@ -167,6 +181,20 @@ impl Locked {
 
     pub fn fifo(&self) -> PathBuf {
         self.dir.join(FIFO)
+    }
+
+    /// Keeps config.json's bytes (read-only for everyone but root).
+    pub fn save_config(&self, data: &[u8]) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = self.dir.join(CONFIG_FILE);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .with_context(|| format!("writing {}", p.display()))?;
+        f.write_all(data).with_context(|| format!("writing {}", p.display()))
     }
 
     pub fn save(&self, rec: &Record) -> Result<()> {

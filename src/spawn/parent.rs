@@ -39,9 +39,11 @@ pub struct Created {
     pub pty: Option<OwnedFd>,
 }
 
-/// Loads and checks config.json against what this request can do.
-pub fn load(req: &Request) -> Result<Checked> {
-    let checked = validate::check(spec::load(&req.bundle)?)?;
+/// Loads and checks config.json against what this request can do; also
+/// returns its bytes.
+pub fn load(req: &Request) -> Result<(Checked, Vec<u8>)> {
+    let (spec, raw) = spec::load_raw(&req.bundle)?;
+    let checked = validate::check(spec)?;
     if !checked.namespaces.is_private(Kind::Mount) {
         bail!("linux.namespaces: berth needs a mount namespace to set up the root filesystem");
     }
@@ -55,11 +57,11 @@ pub fn load(req: &Request) -> Result<Checked> {
     for w in checked.warnings.iter().chain(checked.process.iter().flat_map(|p| &p.warnings)) {
         log::warn(w);
     }
-    Ok(checked)
+    Ok((checked, raw))
 }
 
 pub fn create(store: &Store, req: &Request) -> Result<Created> {
-    let checked = load(req)?;
+    let (checked, raw) = load(req)?;
     let root = checked.spec.root.as_ref().map(|r| r.path.clone()).unwrap_or_default();
     let rootfs = req
         .bundle
@@ -74,6 +76,10 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
     }
     let sources = crate::linux::mounts::open_sources(&req.bundle, &checked.mounts)?;
     let locked = store.create(&req.id)?;
+    if let Err(e) = locked.save_config(&raw) {
+        let _ = locked.remove();
+        return Err(e);
+    }
     match build(&locked, req, checked, rootfs, &layout, sources) {
         Ok((record, pty)) => Ok(Created { locked, record, pty }),
         Err(e) => {
@@ -268,6 +274,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
     }
     let (_, pid_start) = procfs::stat(init_pid).context("init exited during create")?;
     let record = Record {
+        version: crate::container::state::VERSION,
         oci_version: spec.oci_version.clone(),
         id: s.id.clone(),
         pid: init_pid,

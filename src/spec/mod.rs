@@ -8,9 +8,15 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 pub fn load(bundle: &Path) -> Result<types::Spec> {
+    Ok(load_raw(bundle)?.0)
+}
+
+/// config.json parsed, and its bytes (create keeps a copy in the state
+/// directory, so that later commands never read the bundle again).
+pub fn load_raw(bundle: &Path) -> Result<(types::Spec, Vec<u8>)> {
     let path = bundle.join("config.json");
     let data = crate::linux::files::read_path(&path, crate::linux::files::CONFIG_LIMIT)?;
-    parse(&data, &path.display().to_string())
+    Ok((parse(&data, &path.display().to_string())?, data))
 }
 
 /// Parses config.json's bytes (`what` names them in the error).
