@@ -43,20 +43,11 @@ impl Layout {
 
     pub fn parse(mountinfo: &str, own_cgroups: &str) -> Layout {
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
-        for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            if l.len() < 5 || r.len() < 3 {
-                continue;
-            }
-            let (root, mount, fstype, opts) = (l[3], l[4], r[0], r[2]);
+        for e in crate::linux::mountinfo::parse(mountinfo) {
             // The last mount wins: a later mount at a hierarchy's path, or
             // above it, hides it (a tmpfs over /sys/fs/cgroup/unified, say).
-            hierarchies.retain(|h| !h.mount.starts_with(mount));
-            let v2 = match fstype {
+            hierarchies.retain(|h| !h.mount.starts_with(&e.mount_point));
+            let v2 = match e.fstype.as_str() {
                 "cgroup2" => true,
                 "cgroup" => false,
                 _ => continue,
@@ -64,10 +55,10 @@ impl Layout {
             let options: String = if v2 {
                 String::new()
             } else {
-                opts.split(',').filter(|o| is_controller_option(o)).collect::<Vec<_>>().join(",")
+                e.super_options.split(',').filter(|o| is_controller_option(o)).collect::<Vec<_>>().join(",")
             };
-            let own = own_path(own_cgroups, v2, &options, root);
-            hierarchies.push(Hierarchy { mount: PathBuf::from(mount), own, v2, options });
+            let own = own_path(own_cgroups, v2, &options, &e.root);
+            hierarchies.push(Hierarchy { mount: PathBuf::from(&e.mount_point), own, v2, options });
         }
         Layout { hierarchies }
     }

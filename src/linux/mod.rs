@@ -9,6 +9,7 @@ pub mod files;
 pub mod idmap;
 pub mod inroot;
 pub mod mount_opts;
+pub mod mountinfo;
 pub mod mounts;
 pub mod namespaces;
 pub mod passwd;

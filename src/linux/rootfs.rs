@@ -1,5 +1,6 @@
 //! Switching the container to its root filesystem.
 
+use super::mountinfo::{self, Entry};
 use super::sys::{self, cpath};
 use anyhow::{Context, Result};
 use std::os::fd::AsRawFd;
@@ -31,12 +32,7 @@ pub fn prepare(rootfs: &Path, propagation: Option<libc::c_ulong>) -> Result<()> 
 /// The mount point under which `p` lives (longest matching prefix; `p`
 /// itself when it is a mount point).
 fn mount_point_of(p: &Path) -> Option<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|mp| p.starts_with(mp))
-        .max_by_key(|mp| mp.len())
-        .map(String::from)
+    mountinfo::read().ok()?.into_iter().map(|e| e.mount_point).filter(|mp| p.starts_with(mp)).max_by_key(|mp| mp.len())
 }
 
 /// pivot_root into `rootfs` and detach the old root.
@@ -60,17 +56,12 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 
 /// Full procfs and sysfs mounts outside `rootfs` (mount points from
 /// /proc/self/mountinfo, deepest first).
-fn full_proc_and_sys_outside(mountinfo: &str, rootfs: &Path) -> Vec<String> {
-    let mut out: Vec<String> = mountinfo
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let f: Vec<&str> = left.split(' ').collect();
-            let fstype = right.split(' ').next()?;
-            let (root, mp) = (*f.get(3)?, *f.get(4)?);
-            let full = root == "/" && (fstype == "proc" || fstype == "sysfs");
-            (full && !Path::new(mp).starts_with(rootfs)).then(|| mp.to_string())
-        })
+fn full_proc_and_sys_outside(mounts: &[Entry], rootfs: &Path) -> Vec<String> {
+    let mut out: Vec<String> = mounts
+        .iter()
+        .filter(|e| e.root == "/" && (e.fstype == "proc" || e.fstype == "sysfs"))
+        .filter(|e| !Path::new(&e.mount_point).starts_with(rootfs))
+        .map(|e| e.mount_point.clone())
         .collect();
     out.sort_by_key(|p| std::cmp::Reverse(p.len()));
     out
@@ -81,8 +72,8 @@ fn full_proc_and_sys_outside(mountinfo: &str, rootfs: &Path) -> Vec<String> {
 /// sysfs mount of the host's is removed (or covered): else the kernel would
 /// let a user namespace in the container mount a fresh, unmasked procfs.
 pub fn move_root(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-    for mp in full_proc_and_sys_outside(&info, rootfs) {
+    let mounts = mountinfo::read().context("reading /proc/self/mountinfo")?;
+    for mp in full_proc_and_sys_outside(&mounts, rootfs) {
         // No unmount may reach the host.
         match sys::mount(None, &mp, None, libc::MS_SLAVE | libc::MS_REC, None) {
             Err(e) if sys::errno_is(&e, libc::ENOENT) => continue,
@@ -129,6 +120,6 @@ mod tests {
 26 1 0:8 / /b/rootfs/proc rw - proc proc rw
 27 23 0:9 / /sys/kernel/security rw - securityfs securityfs rw
 ";
-        assert_eq!(full_proc_and_sys_outside(info, Path::new("/b/rootfs")), ["/proc", "/sys"]);
+        assert_eq!(full_proc_and_sys_outside(&mountinfo::parse(info), Path::new("/b/rootfs")), ["/proc", "/sys"]);
     }
 }
