@@ -2,6 +2,7 @@
 //! args, and its timeout.
 
 use crate::linux::sys;
+use crate::spec::state::OciState;
 use crate::spec::types::{Hook, Spec};
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Seek, Write};
@@ -20,12 +21,18 @@ fn output_file() -> Result<std::fs::File> {
 /// The state JSON a hook reads on stdin while the container is being set up
 /// (before its record exists).
 pub fn setup_state(spec: &Spec, id: &str, status: &str, pid: i32, bundle: &Path) -> Vec<u8> {
-    serde_json::json!({
-        "ociVersion": spec.oci_version, "id": id, "status": status,
-        "pid": pid, "bundle": bundle, "annotations": spec.annotations,
-    })
-    .to_string()
-    .into_bytes()
+    let state = OciState {
+        oci_version: &spec.oci_version,
+        id,
+        pid,
+        status,
+        bundle: &bundle.to_string_lossy(),
+        rootfs: None,
+        created: None,
+        owner: None,
+        annotations: &spec.annotations,
+    };
+    serde_json::to_vec(&state).unwrap_or_default()
 }
 
 /// Runs one hook to completion; `state` goes to its stdin.

@@ -66,12 +66,18 @@ fn run(dir: &Path, writes: &[Write], warnings: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// The ancestors of `dir` inside the hierarchy, from its root down to the
+/// direct parent: where subtree_control decides what `dir` may use.
+fn parents_top_down<'a>(h: &Hierarchy, dir: &'a Path) -> Vec<&'a Path> {
+    let mut chain: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(&h.mount)).collect();
+    chain.reverse();
+    chain
+}
+
 /// Turns `+ctrl` on in every ancestor's cgroup.subtree_control, from the
 /// hierarchy root down to the container's parent.
 pub(super) fn enable_v2(h: &Hierarchy, dir: &Path, ctrl: &str) -> Result<()> {
-    let mut chain: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(&h.mount)).collect();
-    chain.reverse();
-    for p in chain {
+    for p in parents_top_down(h, dir) {
         if read(p, "cgroup.subtree_control").split_whitespace().any(|c| c == ctrl) {
             continue;
         }
@@ -88,9 +94,7 @@ pub(super) fn enable_v2(h: &Hierarchy, dir: &Path, ctrl: &str) -> Result<()> {
 /// later, by name, if it is used.
 pub(super) fn enable_all_v2(h: &Hierarchy, dir: &Path) {
     let offered = read(&h.mount, "cgroup.controllers");
-    let mut chain: Vec<&Path> = dir.ancestors().skip(1).take_while(|p| p.starts_with(&h.mount)).collect();
-    chain.reverse();
-    for p in chain {
+    for p in parents_top_down(h, dir) {
         let on = read(p, "cgroup.subtree_control");
         let missing: Vec<String> = offered
             .split_whitespace()

@@ -1,6 +1,7 @@
 //! What berth remembers about a container, and its live status.
 
 use crate::cgroups::Cgroup;
+use crate::spec::state::OciState;
 use crate::spec::types::Hooks;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,22 +65,6 @@ fn yes() -> bool {
     true
 }
 
-/// The state JSON of the OCI runtime spec, as `state` prints and hooks read.
-#[derive(Debug, Serialize)]
-pub struct OciState<'a> {
-    #[serde(rename = "ociVersion")]
-    pub oci_version: &'a str,
-    pub id: &'a str,
-    pub pid: i32,
-    pub status: &'a str,
-    pub bundle: &'a str,
-    pub rootfs: &'a str,
-    pub created: &'a str,
-    pub owner: &'a str,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: &'a BTreeMap<String, String>,
-}
-
 impl Record {
     pub fn oci_state(&self, status: Status) -> OciState<'_> {
         OciState {
@@ -88,9 +73,9 @@ impl Record {
             pid: if status == Status::Stopped { 0 } else { self.pid },
             status: status.as_str(),
             bundle: &self.bundle,
-            rootfs: &self.rootfs,
-            created: &self.created,
-            owner: &self.owner,
+            rootfs: Some(&self.rootfs),
+            created: Some(&self.created),
+            owner: Some(&self.owner),
             annotations: &self.annotations,
         }
     }

@@ -170,13 +170,8 @@ fn drive(ch: &Channel, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) ->
 }
 
 fn child_main(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> ! {
-    let err = match child(ch, pidfd, flags, req) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let _ = ch.send(&Msg::Error(format!("{err:#}")));
-    // SAFETY: _exit ends this forked child without running the parent's destructors.
-    unsafe { libc::_exit(255) }
+    // 255: the process could not be set up (runc's exit status).
+    super::sync::child_main(ch, 255, || child(ch, pidfd, flags, req))
 }
 
 fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Infallible> {

@@ -17,13 +17,7 @@ use std::path::Path;
 
 /// Entry point of the cloned child.
 pub fn main(s: &Setup, ch: &Channel) -> ! {
-    let err = match setup(s, ch) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let _ = ch.send(&Msg::Error(format!("{err:#}")));
-    // SAFETY: _exit ends this forked child without running the parent's destructors.
-    unsafe { libc::_exit(1) }
+    super::sync::child_main(ch, 1, || setup(s, ch))
 }
 
 fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {

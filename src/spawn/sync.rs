@@ -30,6 +30,18 @@ pub enum Msg {
     Error(String),
 }
 
+/// Runs a forked child's work; an error goes to the parent over `ch` and
+/// the child leaves with `code` (without the parent's destructors).
+pub fn child_main(ch: &Channel, code: i32, work: impl FnOnce() -> Result<std::convert::Infallible>) -> ! {
+    let err = match work() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = ch.send(&Msg::Error(format!("{err:#}")));
+    // SAFETY: _exit ends this forked child without running the parent's destructors.
+    unsafe { libc::_exit(code) }
+}
+
 /// The other end closed: init died before it could say why.
 #[derive(Debug)]
 pub struct InitExited;

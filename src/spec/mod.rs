@@ -1,6 +1,7 @@
 //! config.json: loading, validation and the default spec.
 
 pub mod default;
+pub mod state;
 pub mod types;
 pub mod validate;
 
