@@ -4,7 +4,10 @@ mod cgroups;
 mod cli;
 mod commands;
 mod container;
+mod files;
 mod hooks;
+#[cfg(test)]
+mod layers;
 mod linux;
 mod log;
 mod seccomp;
@@ -19,7 +22,6 @@ use container::store::Store;
 use std::path::PathBuf;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const SPEC_VERSION: &str = "1.2.0";
 
 const GLOBAL: [Flag; 9] = [
     val(&["root"]),
@@ -66,7 +68,7 @@ global options:
 
 fn version() -> String {
     let commit = option_env!("BERTH_COMMIT").unwrap_or("unknown");
-    format!("berth version {VERSION}\ncommit: {commit}\nspec: {SPEC_VERSION}")
+    format!("berth version {VERSION}\ncommit: {commit}\nspec: {}", spec::SPEC_VERSION)
 }
 
 fn default_root() -> PathBuf {

@@ -5,8 +5,9 @@
 use super::{abs, foreground, Ctx};
 use crate::cli::{self, bool_flag, val, Parsed};
 use crate::container::state::Status;
+use crate::files;
 use crate::linux::inroot::Root;
-use crate::linux::{files, passwd};
+use crate::linux::passwd;
 use crate::spawn::exec::{self, Request};
 use crate::spec::types::{Process, Spec};
 use crate::spec::validate::check_process;
@@ -129,12 +130,12 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     // What create read, never the bundle as it is now.
     let spec = ctx.store.config(&rec)?;
     let proc = process(p, &spec, &rec.rootfs)?;
-    let mut plan = check_process(&proc)?;
+    let plan = check_process(&proc)?;
     for w in &plan.warnings {
         log::warn(w);
     }
     // The container's seccomp profile applies to every process in it.
-    plan.seccomp = crate::spec::validate::seccomp_filter(&spec)?;
+    let seccomp = crate::seccomp::from_spec(&spec)?;
     let detach = p.has("detach");
     let console_socket = p.get("console-socket").map(abs).transpose()?;
     if proc.terminal && console_socket.is_none() && detach {
@@ -143,6 +144,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     let state = serde_json::to_value(rec.oci_state(Status::Running))?;
     let req = Request {
         plan,
+        seccomp,
         console_socket,
         preserve_fds: p.preserve_fds()?,
         sub_cgroup: exec::SubCgroups::parse(&p.all("cgroup"))?,

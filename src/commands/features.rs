@@ -1,9 +1,9 @@
 //! `berth features`: what this build supports, in the runtime spec's
 //! features.md shape, derived from the code's own tables.
 
-use crate::linux::namespaces::Kind;
-use crate::linux::{caps, mount_opts};
 use crate::seccomp;
+use crate::spec::namespaces::Kind;
+use crate::spec::{caps, mount_opts};
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -16,7 +16,7 @@ pub fn features() -> Value {
     let flags: Vec<&str> = seccomp::FLAGS.iter().map(|f| f.0).collect();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": crate::SPEC_VERSION,
+        "ociVersionMax": crate::spec::SPEC_VERSION,
         "hooks": HOOKS,
         "mountOptions": mount_opts::known(),
         "linux": {

@@ -4,7 +4,8 @@
 //! `state.json` but with this journal, and `delete` undoes it all.
 
 use crate::cgroups::Cgroup;
-use crate::linux::{files, procfs, sys};
+use crate::files;
+use crate::linux::{procfs, sys};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;

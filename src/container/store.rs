@@ -112,7 +112,7 @@ impl Store {
     /// created has no copy: its bundle is read instead.
     pub fn config(&self, rec: &Record) -> Result<crate::spec::types::Spec> {
         let saved = self.dir(&rec.id).join(CONFIG_FILE);
-        match crate::linux::files::read_path(&saved, crate::linux::files::CONFIG_LIMIT) {
+        match crate::files::read_path(&saved, crate::files::CONFIG_LIMIT) {
             Ok(data) => crate::spec::parse(&data, &saved.display().to_string()),
             Err(_) if rec.version == 0 => crate::spec::load(Path::new(&rec.bundle)),
             Err(e) => Err(e),

@@ -2,14 +2,23 @@
 //! resolved through `inroot` (never following a path out of the rootfs).
 
 use super::inroot::{NodeKind, Root};
-use super::mount_opts::{self, Options};
 use super::sys::{self, fd_path};
-use crate::cgroups::Cgroup;
+use crate::spec::mount_opts::{self, Options};
 use crate::spec::types::Mount;
 use anyhow::{bail, Context, Result};
 use libc::c_ulong;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+/// One hierarchy's directory of the container (plain values: the mount
+/// code knows nothing of how cgroups are managed).
+pub struct CgroupDir {
+    /// Where the hierarchy is mounted on the host.
+    pub mount: PathBuf,
+    pub v2: bool,
+    /// The container's directory in it.
+    pub dir: PathBuf,
+}
 
 pub struct Ctx<'a> {
     pub root: &'a Root,
@@ -17,7 +26,8 @@ pub struct Ctx<'a> {
     /// its own access), by mount index.
     pub sources: &'a [Option<OwnedFd>],
     pub in_userns: bool,
-    pub cgroup: &'a Cgroup,
+    /// The container's cgroup directories, for a `cgroup` mount.
+    pub cgroup_dirs: &'a [CgroupDir],
     pub cgroupns: bool,
 }
 
@@ -243,21 +253,21 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 /// hierarchy bound under it.
 fn cgroup_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
     let target = ctx.root.mkdir_all(&m.destination).context("creating the target")?;
-    let only_v2 = ctx.cgroup.dirs.len() == 1 && ctx.cgroup.dirs[0].0.v2;
+    let only_v2 = ctx.cgroup_dirs.len() == 1 && ctx.cgroup_dirs[0].v2;
     if only_v2 && ctx.cgroupns {
         return sys::mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), o.flags, None)
             .context("mounting cgroup2");
     }
     if only_v2 {
-        bind(&ctx.cgroup.dirs[0].1.to_string_lossy(), &target, false)?;
+        bind(&ctx.cgroup_dirs[0].dir.to_string_lossy(), &target, false)?;
         let t = ctx.root.handle(&m.destination)?;
         return remount_bind(&fd_path(&t), o.flags);
     }
     let tmpfs_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     sys::mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
         .context("mounting the cgroup tmpfs")?;
-    for (h, dir) in &ctx.cgroup.dirs {
-        let name = h.mount.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for CgroupDir { mount, dir, .. } in ctx.cgroup_dirs {
+        let name = mount.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let sub = format!("{}/{name}", m.destination);
         let t = ctx.root.mkdir_all(&sub)?;
         bind(&dir.to_string_lossy(), &t, false)?;

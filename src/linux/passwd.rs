@@ -3,8 +3,8 @@
 //! reaches a host file, and through `files`, so a FIFO or /dev/zero there
 //! is refused rather than read.
 
-use super::files;
 use super::inroot::Root;
+use crate::files;
 
 /// One /etc/passwd entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -377,6 +377,15 @@ fn emit_arch(a: &mut Asm, plan: &Plan, wide: bool, enosys_above: Option<u32>) {
     a.ret(plan.default);
 }
 
+/// `linux.seccomp` of a config, parsed and compiled (the same filter for
+/// init and every exec); None without one.
+pub fn from_spec(spec: &crate::spec::types::Spec) -> Result<Option<Filter>> {
+    let Some(v) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) else { return Ok(None) };
+    let profile: profile::Profile =
+        serde_json::from_value(v.clone()).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
+    Ok(Some(compile(&profile)?))
+}
+
 /// Compiles a profile for this (x86_64) host.
 pub fn compile(p: &Profile) -> Result<Filter> {
     let default_errno = p.default_errno_ret.unwrap_or(libc::EPERM as u32);

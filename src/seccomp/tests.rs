@@ -211,6 +211,9 @@ fn many_syscalls_stay_small_and_correct() {
 
 #[test]
 fn errors_name_the_field() {
+    let spec: crate::spec::types::Spec =
+        serde_json::from_value(json!({"linux": {"seccomp": {"defaultAction": "NOPE"}}})).unwrap();
+    assert!(from_spec(&spec).unwrap_err().to_string().contains("linux.seccomp.defaultAction"));
     let e = compile(&profile(json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"]})));
     assert!(e.unwrap_err().to_string().contains("linux.seccomp.architectures[0]"));
     assert!(

@@ -8,9 +8,9 @@ use super::process;
 use super::sync::{Channel, InitExited, Msg};
 use crate::cgroups::{clean, Cgroup};
 use crate::container::state::Record;
-use crate::linux::namespaces::Kind;
 use crate::linux::{console, rlimits, sys};
 use crate::seccomp;
+use crate::spec::namespaces::Kind;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub struct Request {
     pub plan: ProcessPlan,
+    /// The container's seccomp filter, compiled.
+    pub seccomp: Option<seccomp::Filter>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     /// Sub-cgroups of the container's cgroup to run in.
@@ -144,7 +146,7 @@ fn drive(ch: &Channel, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) ->
     let pty = loop {
         match ch.recv()? {
             (Msg::Listener, Some(fd)) => {
-                if let Some((path, meta)) = req.plan.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
+                if let Some((path, meta)) = req.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
                     seccomp::load::send_listener(path, meta, &fd, pid, req.state.clone())?;
                 }
             }
@@ -190,7 +192,7 @@ fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Inf
         sys::setns(pidfd.as_raw_fd(), flags).context("joining the container's namespaces")?;
     }
     let send_listener = |l: &OwnedFd| ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()));
-    let prepared = process::prepare(&req.plan, req.preserve_fds, 0, false, &send_listener)?;
+    let prepared = process::prepare(&req.plan, req.seccomp.as_ref(), req.preserve_fds, 0, false, &send_listener)?;
     // The parent-death signal survives execve: a detached process must
     // outlive `berth exec`.
     sys::prctl(libc::PR_SET_PDEATHSIG, 0)?;

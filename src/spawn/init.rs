@@ -7,9 +7,9 @@ use super::sync::{Channel, Msg};
 use super::{process, Setup};
 use crate::hooks;
 use crate::linux::inroot::Root;
-use crate::linux::namespaces::Kind;
 use crate::linux::procfs::Proc;
 use crate::linux::{devices, idmap, mounts, rootfs, sys};
+use crate::spec::namespaces::Kind;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -159,11 +159,17 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
     rootfs::prepare(&s.rootfs, propagation).context("preparing the rootfs")?;
     let root = Root::open(&s.rootfs).context("opening the rootfs")?;
     let in_userns = ns.is_private(Kind::User);
+    let cgroup_dirs: Vec<mounts::CgroupDir> = s
+        .cgroup
+        .dirs
+        .iter()
+        .map(|(h, d)| mounts::CgroupDir { mount: h.mount.clone(), v2: h.v2, dir: d.clone() })
+        .collect();
     let ctx = mounts::Ctx {
         root: &root,
         sources: &s.sources,
         in_userns,
-        cgroup: &s.cgroup,
+        cgroup_dirs: &cgroup_dirs,
         cgroupns: ns.is_private(Kind::Cgroup),
     };
     mounts::mount_all(&ctx, &s.checked.mounts)?;
@@ -210,7 +216,7 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
         }
     };
     let send_listener = |l: &OwnedFd| ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()));
-    let prepared = process::prepare(plan, s.extra_fds, s.listen_fds, true, &send_listener)?;
+    let prepared = process::prepare(plan, s.seccomp.as_ref(), s.extra_fds, s.listen_fds, true, &send_listener)?;
     let pty = prepared.pty.as_ref().map(|f| f.as_raw_fd());
     ready(ch, pty)?;
 

@@ -10,7 +10,7 @@ pub mod process;
 pub mod sync;
 
 use crate::cgroups::Cgroup;
-use crate::linux::namespaces::Kind;
+use crate::spec::namespaces::Kind;
 use crate::spec::validate::Checked;
 use std::path::PathBuf;
 
@@ -22,6 +22,8 @@ pub struct Setup {
     pub rootfs: PathBuf,
     pub cgroup: Cgroup,
     pub fifo: PathBuf,
+    /// linux.seccomp, compiled.
+    pub seccomp: Option<crate::seccomp::Filter>,
     /// Bind sources opened by the parent, by mount index.
     pub sources: Vec<Option<std::os::fd::OwnedFd>>,
     /// Descriptors from 3 on that the process keeps (LISTEN_FDS + --preserve-fds).

@@ -9,8 +9,8 @@ use crate::cgroups::{apply, layout::Layout, Cgroup};
 use crate::container::journal::{Entry, Journal};
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
-use crate::linux::namespaces::Kind;
 use crate::linux::{console, idmap, procfs, rlimits, sys};
+use crate::spec::namespaces::Kind;
 use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
 use crate::{hooks, log, seccomp, spec, timefmt};
@@ -39,11 +39,12 @@ pub struct Created {
     pub pty: Option<OwnedFd>,
 }
 
-/// Loads and checks config.json against what this request can do; also
-/// returns its bytes.
-pub fn load(req: &Request) -> Result<(Checked, Vec<u8>)> {
+/// Loads and checks config.json against what this request can do and
+/// compiles its seccomp profile; also returns the file's bytes.
+pub fn load(req: &Request) -> Result<(Checked, Option<seccomp::Filter>, Vec<u8>)> {
     let (spec, raw) = spec::load_raw(&req.bundle)?;
     let checked = validate::check(spec)?;
+    let filter = if checked.process.is_some() { seccomp::from_spec(&checked.spec)? } else { None };
     if !checked.namespaces.is_private(Kind::Mount) {
         bail!("linux.namespaces: berth needs a mount namespace to set up the root filesystem");
     }
@@ -57,11 +58,11 @@ pub fn load(req: &Request) -> Result<(Checked, Vec<u8>)> {
     for w in checked.warnings.iter().chain(checked.process.iter().flat_map(|p| &p.warnings)) {
         log::warn(w);
     }
-    Ok((checked, raw))
+    Ok((checked, filter, raw))
 }
 
 pub fn create(store: &Store, req: &Request) -> Result<Created> {
-    let (checked, raw) = load(req)?;
+    let (checked, filter, raw) = load(req)?;
     let root = checked.spec.root.as_ref().map(|r| r.path.clone()).unwrap_or_default();
     let rootfs = req
         .bundle
@@ -80,7 +81,7 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
         let _ = locked.remove();
         return Err(e);
     }
-    match build(&locked, req, checked, rootfs, &layout, sources) {
+    match build(&locked, req, checked, filter, rootfs, &layout, sources) {
         Ok((record, pty)) => Ok(Created { locked, record, pty }),
         Err(e) => {
             let _ = locked.remove();
@@ -93,6 +94,7 @@ fn build(
     locked: &Locked,
     req: &Request,
     checked: Checked,
+    filter: Option<seccomp::Filter>,
     rootfs: PathBuf,
     layout: &Layout,
     sources: Vec<Option<OwnedFd>>,
@@ -121,6 +123,7 @@ fn build(
     }
     let (general, needs_fork) = Setup::plan_paths(&checked);
     let setup = Setup {
+        seccomp: filter,
         sources,
         id: req.id.clone(),
         checked,
@@ -247,8 +250,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
                 parent_ch.send(&Msg::HooksDone)?;
             }
             (Msg::Listener, Some(fd)) => {
-                let filter = s.checked.process.as_ref().and_then(|p| p.seccomp.as_ref());
-                if let Some((path, meta)) = filter.and_then(|f| f.listener.as_ref()) {
+                if let Some((path, meta)) = s.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
                     let state = serde_json::from_slice(&state_for_hooks(Status::Creating))?;
                     seccomp::load::send_listener(path, meta, &fd, init_pid, state)?;
                 }

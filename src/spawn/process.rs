@@ -30,6 +30,7 @@ pub struct Prepared {
 /// answer.
 pub fn prepare(
     plan: &ProcessPlan,
+    filter: Option<&seccomp::Filter>,
     extra_fds: u32,
     listen_fds: u32,
     as_console: bool,
@@ -68,7 +69,6 @@ pub fn prepare(
     }
     // Without NNP the kernel wants CAP_SYS_ADMIN for a filter: load it while
     // we still have it.
-    let filter = plan.seccomp.as_ref();
     if let Some(f) = filter.filter(|_| !p.no_new_privileges) {
         if let Some(l) = seccomp::load::install(f)? {
             send_listener(&l)?;

@@ -1,6 +1,13 @@
 //! config.json: loading, validation and the default spec.
 
+/// The runtime-spec version berth implements.
+pub const SPEC_VERSION: &str = "1.2.0";
+
+pub mod caps;
 pub mod default;
+pub mod mount_opts;
+pub mod namespaces;
+pub mod rlimits;
 pub mod state;
 pub mod types;
 pub mod validate;
@@ -16,7 +23,7 @@ pub fn load(bundle: &Path) -> Result<types::Spec> {
 /// directory, so that later commands never read the bundle again).
 pub fn load_raw(bundle: &Path) -> Result<(types::Spec, Vec<u8>)> {
     let path = bundle.join("config.json");
-    let data = crate::linux::files::read_path(&path, crate::linux::files::CONFIG_LIMIT)?;
+    let data = crate::files::read_path(&path, crate::files::CONFIG_LIMIT)?;
     Ok((parse(&data, &path.display().to_string())?, data))
 }
 

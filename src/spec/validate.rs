@@ -3,8 +3,8 @@
 //! parsed mount options). Every error names the field and the value.
 
 use super::types::{Mount, Process, Resources, Spec};
-use crate::linux::namespaces::{Kind, Plan};
-use crate::linux::{caps, mount_opts, rlimits};
+use super::{caps, mount_opts, rlimits};
+use crate::spec::namespaces::{Kind, Plan};
 use anyhow::{bail, Result};
 
 /// A process description, checked and turned into what the kernel takes.
@@ -16,8 +16,6 @@ pub struct ProcessPlan {
     /// What was skipped, for a warning (capabilities this kernel lacks,
     /// ambient ones that cannot be raised).
     pub warnings: Vec<String>,
-    /// linux.seccomp, compiled (the same filter for init and exec).
-    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 /// Everything create needs, checked.
@@ -101,7 +99,7 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
         }
         None => (None, Vec::new()),
     };
-    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, warnings, seccomp: None })
+    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, warnings })
 }
 
 /// Sysctls that only make sense in a namespace the container owns.
@@ -128,14 +126,6 @@ fn check_sysctl(key: &str, ns: &Plan) -> Result<()> {
         bail!("linux.sysctl: {key:?} needs the container to have its own {} namespace", need.spec_name());
     }
     Ok(())
-}
-
-/// linux.seccomp, parsed and compiled.
-pub fn seccomp_filter(spec: &Spec) -> Result<Option<crate::seccomp::Filter>> {
-    let Some(v) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) else { return Ok(None) };
-    let profile: crate::seccomp::profile::Profile =
-        serde_json::from_value(v.clone()).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
-    Ok(Some(crate::seccomp::compile(&profile)?))
 }
 
 /// A `linux.resources.unified` key must be a plain file name of the
@@ -237,10 +227,7 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
     }
     let linux = spec.linux();
     let namespaces = Plan::from_spec(&linux.namespaces)?;
-    let mut process = spec.process.as_ref().map(check_process).transpose()?;
-    if let (Some(p), Some(filter)) = (process.as_mut(), seccomp_filter(&spec)?) {
-        p.seccomp = Some(filter);
-    }
+    let process = spec.process.as_ref().map(check_process).transpose()?;
 
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts) {
         bail!("hostname: {:?} cannot be set without a private uts namespace", spec.hostname.as_deref().unwrap_or(""));
@@ -347,8 +334,6 @@ mod tests {
         assert!(err(r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#).contains("process.args"));
         assert!(err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"rel"}}"#).contains("process.cwd"));
         assert!(err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"hostname":"h"}}"#)).contains("uts"));
-        assert!(err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"seccomp":{{"defaultAction":"NOPE"}}}}}}"#))
-            .contains("linux.seccomp.defaultAction"));
         assert!(err(&format!(
             r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"resources":{{"memory":{{"swappiness":101}}}}}}}}"#
         ))

@@ -3,10 +3,10 @@
 //! without blocking (a FIFO never stalls berth) and never more than a limit
 //! (a link to /dev/zero never eats memory).
 
-use super::sys;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Largest config.json or --process file berth reads.
@@ -19,15 +19,16 @@ pub const OPEN_FLAGS: i32 = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
 
 /// Reads an already opened descriptor: it must be a regular file of at most `limit` bytes.
 pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
-    let st = sys::fstat(&fd).with_context(|| format!("{what}: fstat"))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().with_context(|| format!("{what}: fstat"))?;
+    if !meta.file_type().is_file() || meta.file_type().is_fifo() {
         bail!("{what}: not a regular file");
     }
-    if st.st_size as u64 > limit {
-        bail!("{what}: {} bytes is more than the {limit} berth reads", st.st_size);
+    if meta.len() > limit {
+        bail!("{what}: {} bytes is more than the {limit} berth reads", meta.len());
     }
-    let mut data = Vec::with_capacity(st.st_size as usize);
-    std::fs::File::from(fd).take(limit + 1).read_to_end(&mut data).with_context(|| format!("{what}: reading"))?;
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1).read_to_end(&mut data).with_context(|| format!("{what}: reading"))?;
     if data.len() as u64 > limit {
         bail!("{what}: more than the {limit} bytes berth reads");
     }
@@ -37,8 +38,12 @@ pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
 /// Opens `path` (following links, as callers expect of config.json) and reads it like [`read_fd`].
 pub fn read_path(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let what = path.display().to_string();
-    let fd = sys::open(path, OPEN_FLAGS, 0).with_context(|| format!("reading {what}"))?;
-    read_fd(fd, limit, &what)
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .with_context(|| format!("reading {what}"))?;
+    read_fd(file.into(), limit, &what)
 }
 
 #[cfg(test)]
@@ -51,7 +56,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("berth-files-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fifo = dir.join("fifo");
-        let c = sys::cpath(&fifo).unwrap();
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: c is a valid path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         assert!(read_path(&fifo, 10).unwrap_err().to_string().contains("not a regular file"));

@@ -1,0 +1,162 @@
+//! Capability names and the five sets as config.json names them, turned
+//! into bit masks (the kernel side is `linux::caps`).
+
+use anyhow::{bail, Result};
+
+pub const NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Every capability name berth knows, in number order.
+pub fn all_names() -> &'static [&'static str] {
+    &NAMES
+}
+
+/// The highest capability number the running kernel knows.
+pub fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(NAMES.len() as u32 - 1)
+}
+
+/// The five sets as bit masks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub inheritable: u64,
+    pub permitted: u64,
+    pub ambient: u64,
+}
+
+/// Turns a list of names into a mask. Unknown names are an error; names the
+/// running kernel lacks (numbers above `last`) are returned for a warning.
+pub fn parse_set(field: &str, names: &[String], last: u32) -> Result<(u64, Vec<String>)> {
+    let mut mask = 0u64;
+    let mut unsupported = Vec::new();
+    for name in names {
+        let upper = name.to_ascii_uppercase();
+        let Some(n) = NAMES.iter().position(|c| *c == upper) else {
+            bail!("{field}: unknown capability {name:?}");
+        };
+        if n as u32 > last {
+            unsupported.push(name.clone());
+            continue;
+        }
+        mask |= 1 << n;
+    }
+    Ok((mask, unsupported))
+}
+
+/// The five sets, and warnings for what was skipped: names this kernel
+/// lacks, and ambient capabilities that are not also inheritable and
+/// permitted (the kernel refuses to raise those; runc and crun skip them,
+/// and `runc spec` writes such a config).
+pub fn parse(c: &crate::spec::types::Capabilities) -> Result<(Sets, Vec<String>)> {
+    let last = last_cap();
+    let mut unknown = Vec::new();
+    let mut one = |field: &str, names: &[String]| -> Result<u64> {
+        let (m, mut w) = parse_set(field, names, last)?;
+        unknown.append(&mut w);
+        Ok(m)
+    };
+    let mut sets = Sets {
+        bounding: one("process.capabilities.bounding", &c.bounding)?,
+        effective: one("process.capabilities.effective", &c.effective)?,
+        inheritable: one("process.capabilities.inheritable", &c.inheritable)?,
+        permitted: one("process.capabilities.permitted", &c.permitted)?,
+        ambient: one("process.capabilities.ambient", &c.ambient)?,
+    };
+    unknown.sort();
+    unknown.dedup();
+    let mut warn: Vec<String> = unknown
+        .iter()
+        .map(|c| format!("process.capabilities: {c} is unknown to this kernel and was skipped"))
+        .collect();
+    let skipped = sets.ambient & !(sets.inheritable & sets.permitted);
+    for n in (0..64).filter(|n| skipped & (1u64 << n) != 0) {
+        warn.push(format!(
+            "process.capabilities.ambient: {} is not also inheritable and permitted; skipped",
+            NAMES[n as usize]
+        ));
+    }
+    sets.ambient &= !skipped;
+    Ok((sets, warn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ambient_needs_inheritable_and_permitted() {
+        let c = crate::spec::types::Capabilities {
+            bounding: vec!["CAP_KILL".into(), "CAP_CHOWN".into()],
+            permitted: vec!["CAP_KILL".into(), "CAP_CHOWN".into()],
+            inheritable: vec!["CAP_CHOWN".into()],
+            ambient: vec!["CAP_KILL".into(), "CAP_CHOWN".into()],
+            ..Default::default()
+        };
+        let (s, w) = parse(&c).unwrap();
+        assert_eq!(s.ambient, 1, "only CAP_CHOWN stays ambient");
+        assert!(w.len() == 1 && w[0].contains("CAP_KILL"), "{w:?}");
+    }
+
+    #[test]
+    fn names_map_to_bits() {
+        let (m, w) = parse_set("x", &["CAP_CHOWN".into(), "cap_kill".into()], 40).unwrap();
+        assert_eq!(m, 1 | (1 << 5));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn unknown_name_is_an_error_and_new_one_a_warning() {
+        let e = parse_set("process.capabilities.bounding", &["CAP_FLY".into()], 40).unwrap_err();
+        assert!(e.to_string().contains("process.capabilities.bounding"));
+        assert!(e.to_string().contains("CAP_FLY"));
+        let (m, w) = parse_set("x", &["CAP_BPF".into()], 37).unwrap();
+        assert_eq!(m, 0);
+        assert_eq!(w, vec!["CAP_BPF".to_string()]);
+    }
+}
