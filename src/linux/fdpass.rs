@@ -42,9 +42,10 @@ pub fn send(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<(
     }
 }
 
-/// Receives one message into `buf`; returns its length (0 at end of stream)
-/// and the descriptor that came with it, if any.
-pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+/// Receives one message into `buf`; returns its length (0 at end of stream),
+/// the descriptor that came with it, if any, and whether the message was
+/// longer than `buf` (the rest is lost: MSG_TRUNC).
+pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>, bool)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut _, iov_len: buf.len() };
     let mut cbuf = CmsgBuf([0; CMSG_SPACE]);
     // SAFETY: zeroed msghdr is a valid "empty" header.
@@ -76,5 +77,5 @@ pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<Ow
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok((n, fd))
+    Ok((n, fd, msg.msg_flags & libc::MSG_TRUNC != 0))
 }

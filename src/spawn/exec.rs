@@ -5,7 +5,7 @@
 
 use super::clone::{clone3_into, Forked};
 use super::process;
-use super::sync::{Channel, InitExited, Msg};
+use super::sync::{self, ChildEnd, Order, ParentEnd, Received, Report};
 use crate::cgroups::{clean, Cgroup};
 use crate::container::state::Record;
 use crate::linux::{console, rlimits, sys};
@@ -14,7 +14,7 @@ use crate::spec::namespaces::Kind;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct Request {
@@ -119,7 +119,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID).context("joining the container's pid namespace")?;
     }
     let v2_fd = cgroup.open_v2()?;
-    let (parent_ch, child_ch) = Channel::pair()?;
+    let (parent_ch, child_ch) = sync::pair()?;
     let (forked, in_v2) =
         clone3_into(0, v2_fd.as_ref().map(|f| f.as_raw_fd()), false).context("forking the exec process")?;
     let pid = match forked {
@@ -140,28 +140,21 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     }
 }
 
-fn drive(ch: &Channel, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) -> Result<Option<OwnedFd>> {
+fn drive(ch: &ParentEnd, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) -> Result<Option<OwnedFd>> {
     cgroup.enter(pid, in_v2)?;
-    ch.send(&Msg::Go { host_pid: pid })?;
+    ch.send(Order::Go { host_pid: pid })?;
     let pty = loop {
         match ch.recv()? {
-            (Msg::Listener, Some(fd)) => {
+            Received::Listener(fd) => {
                 if let Some((path, meta)) = req.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
                     seccomp::load::send_listener(path, meta, &fd, pid, req.state.clone())?;
                 }
             }
-            (Msg::Ready, fd) => break fd,
-            (Msg::Error(e), _) => bail!(e),
-            (other, _) => bail!("sync: unexpected {other:?}"),
+            Received::Ready(fd) => break fd,
+            other => bail!("sync: unexpected {other:?}"),
         }
     };
-    // The channel closes on a successful execve; an error arrives instead.
-    match ch.recv() {
-        Err(e) if e.is::<InitExited>() => {}
-        Ok((Msg::Error(e), _)) => bail!(e),
-        Ok((other, _)) => bail!("sync: unexpected {other:?}"),
-        Err(e) => return Err(e),
-    }
+    ch.wait_exec()?;
     match (&req.console_socket, pty) {
         (Some(sock), Some(master)) => {
             console::send_to_socket(sock, &master)?;
@@ -171,19 +164,19 @@ fn drive(ch: &Channel, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) ->
     }
 }
 
-fn child_main(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> ! {
+fn child_main(ch: &ChildEnd, pidfd: &OwnedFd, flags: i32, req: &Request) -> ! {
     // 255: the process could not be set up (runc's exit status).
     super::sync::child_main(ch, 255, || child(ch, pidfd, flags, req))
 }
 
-fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Infallible> {
+fn child(ch: &ChildEnd, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Infallible> {
     // Nothing of the parent's but stdio, preserved fds, the channel and the pidfd.
     sys::close_from_except(3 + req.preserve_fds, &[ch.raw(), pidfd.as_raw_fd()]);
     ch.tie_to_parent()?;
     // Nothing in the container may ptrace us or reach /proc/<pid>/exe before execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
-    match ch.recv()?.0 {
-        Msg::Go { .. } => {}
+    match ch.recv()? {
+        Order::Go { .. } => {}
         other => bail!("sync: expected Go, got {other:?}"),
     }
     // Outside the user namespace, where a hard limit may still be raised.
@@ -191,19 +184,19 @@ fn child(ch: &Channel, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Inf
     if flags != 0 {
         sys::setns(pidfd.as_raw_fd(), flags).context("joining the container's namespaces")?;
     }
-    let send_listener = |l: &OwnedFd| ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()));
+    let send_listener = |l: &OwnedFd| ch.send(Report::Listener(l.as_fd()));
     let prepared = process::prepare(&req.plan, req.seccomp.as_ref(), req.preserve_fds, 0, false, &send_listener)?;
     // The parent-death signal survives execve: a detached process must
     // outlive `berth exec`.
     sys::prctl(libc::PR_SET_PDEATHSIG, 0)?;
-    ch.send_fd(&Msg::Ready, prepared.pty.as_ref().map(|f| f.as_raw_fd()))?;
+    ch.send(Report::Ready(prepared.pty.as_ref().map(|f| f.as_fd())))?;
     exec_or_report(ch, &prepared)
 }
 
 /// execve; on failure the error goes back to the parent (still listening).
-fn exec_or_report(ch: &Channel, p: &process::Prepared) -> ! {
+fn exec_or_report(ch: &ChildEnd, p: &process::Prepared) -> ! {
     let e = process::execve(p);
-    let _ = ch.send(&Msg::Error(format!("exec {}: {e}", p.prog)));
+    ch.fail(&anyhow::Error::new(e).context(format!("exec {}", p.prog)));
     // SAFETY: leave the child without running destructors.
     unsafe { libc::_exit(255) }
 }

@@ -3,7 +3,7 @@
 //! and execs the user's program. It never returns.
 
 use super::clone::{clone3, Forked, CLONE_PARENT};
-use super::sync::{Channel, Msg};
+use super::sync::{ChildEnd, Order, Report};
 use super::{process, Setup};
 use crate::hooks;
 use crate::linux::inroot::Root;
@@ -12,15 +12,15 @@ use crate::linux::{devices, idmap, mounts, rootfs, sys};
 use crate::spec::namespaces::Kind;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Entry point of the cloned child.
-pub fn main(s: &Setup, ch: &Channel) -> ! {
+pub fn main(s: &Setup, ch: &ChildEnd) -> ! {
     super::sync::child_main(ch, 1, || setup(s, ch))
 }
 
-fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
+fn setup(s: &Setup, ch: &ChildEnd) -> Result<Infallible> {
     // Only stdio, the preserved descriptors and our channel come along
     // (the state lock, the cgroup handle and the log file stay with the parent).
     let mut keep: Vec<RawFd> = s.sources.iter().flatten().map(|f| f.as_raw_fd()).collect();
@@ -35,9 +35,8 @@ fn setup(s: &Setup, ch: &Channel) -> Result<Infallible> {
     if s.general {
         enter_namespaces(s, ch)?;
     }
-    let host_pid = match ch.recv()?.0 {
-        Msg::Go { host_pid } => host_pid,
-        Msg::Error(e) => bail!(e),
+    let host_pid = match ch.recv()? {
+        Order::Go { host_pid } => host_pid,
         other => bail!("sync: expected Go, got {other:?}"),
     };
     let linux = s.checked.spec.linux();
@@ -63,9 +62,9 @@ fn become_root(uids: &[crate::spec::types::IdMapping], gids: &[crate::spec::type
 /// The general path: join namespaces by path (user first), create the new
 /// ones with unshare, and fork once more when a pid or time namespace only
 /// applies to children. The parent is told which process is init.
-fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
+fn enter_namespaces(s: &Setup, ch: &ChildEnd) -> Result<()> {
     // No process of the container may run outside its cgroups, even briefly.
-    ch.expect(Msg::Placed)?;
+    ch.expect(Order::Placed)?;
     let ns = &s.checked.namespaces;
     let linux = s.checked.spec.linux();
     for (kind, path) in ns.joins() {
@@ -89,8 +88,8 @@ fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
         sys::unshare(Kind::Time.clone_flag()).context("creating the time namespace")?;
     }
     if user || time {
-        ch.send(&Msg::MapsPlease)?;
-        ch.expect(Msg::MapsDone)?;
+        ch.send(Report::MapsPlease)?;
+        ch.expect(Order::MapsDone)?;
         if user {
             become_root(&linux.uid_mappings, &linux.gid_mappings)?;
         }
@@ -100,7 +99,7 @@ fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
         sys::unshare(rest).context("creating namespaces")?;
     }
     if !s.needs_fork {
-        return ch.send(&Msg::InitPid(0));
+        return ch.send(Report::InitPid(0));
     }
     match clone3(CLONE_PARENT, None, false).context("forking into the pid/time namespace")? {
         Forked::Child => {
@@ -108,7 +107,7 @@ fn enter_namespaces(s: &Setup, ch: &Channel) -> Result<()> {
             Ok(())
         }
         Forked::Parent { pid, .. } => {
-            let _ = ch.send(&Msg::InitPid(pid));
+            let _ = ch.send(Report::InitPid(pid));
             // SAFETY: the intermediate process is done; leave without destructors.
             unsafe { libc::_exit(0) }
         }
@@ -133,7 +132,7 @@ fn write_sysctls(sysctl: &std::collections::BTreeMap<String, String>) -> Result<
     Ok(())
 }
 
-fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
+fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
     let spec = &s.checked.spec;
     let ns = &s.checked.namespaces;
     let linux = spec.linux();
@@ -185,8 +184,8 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
     drop(root);
 
     if !spec.hooks.prestart.is_empty() || !spec.hooks.create_runtime.is_empty() {
-        ch.send(&Msg::HooksPlease)?;
-        ch.expect(Msg::HooksDone)?;
+        ch.send(Report::HooksPlease)?;
+        ch.expect(Order::HooksDone)?;
     }
     let state = hook_state(s, host_pid, "creating");
     hooks::run_all_in("createContainer", &spec.hooks.create_container, &state, Some(&s.rootfs))?;
@@ -215,10 +214,9 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
             unsafe { libc::pause() };
         }
     };
-    let send_listener = |l: &OwnedFd| ch.send_fd(&Msg::Listener, Some(l.as_raw_fd()));
+    let send_listener = |l: &OwnedFd| ch.send(Report::Listener(l.as_fd()));
     let prepared = process::prepare(plan, s.seccomp.as_ref(), s.extra_fds, s.listen_fds, true, &send_listener)?;
-    let pty = prepared.pty.as_ref().map(|f| f.as_raw_fd());
-    ready(ch, pty)?;
+    ready(ch, prepared.pty.as_ref().map(|f| f.as_fd()))?;
 
     wait_for_start(&fifo);
     drop(fifo);
@@ -230,9 +228,9 @@ fn container(s: &Setup, ch: &Channel, host_pid: i32) -> Result<Infallible> {
 
 /// Tells the parent we are set up; it may exit now, so the parent-death
 /// signal goes first.
-fn ready(ch: &Channel, pty: Option<RawFd>) -> Result<()> {
+fn ready(ch: &ChildEnd, pty: Option<BorrowedFd>) -> Result<()> {
     sys::prctl(libc::PR_SET_PDEATHSIG, 0)?;
-    ch.send_fd(&Msg::Ready, pty)
+    ch.send(Report::Ready(pty))
 }
 
 fn join_session_keyring(id: &str) -> Result<()> {

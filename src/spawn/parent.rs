@@ -3,7 +3,7 @@
 //! A failure at any step removes everything made so far.
 
 use super::clone::{clone3_into, Forked};
-use super::sync::{Channel, InitExited, Msg};
+use super::sync::{self, ChildExited, Order, Received};
 use super::{init, Setup};
 use crate::cgroups::{apply, layout::Layout, Cgroup};
 use crate::container::journal::{Entry, Journal};
@@ -142,7 +142,7 @@ fn build(
     match spawn(&setup, req, &mut kids, &mut journal) {
         Ok(r) => Ok(r),
         Err(mut e) => {
-            if e.is::<InitExited>() {
+            if e.is::<ChildExited>() {
                 // It is gone already: say how it died (SIGKILL here is usually the OOM killer).
                 if let Some(&pid) = kids.last() {
                     if let Ok((p, st)) = sys::waitpid(pid, 0) {
@@ -169,7 +169,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
             log::warn(&w);
         }
     }
-    let (parent_ch, child_ch) = Channel::pair()?;
+    let (parent_ch, child_ch) = sync::pair()?;
     let flags = if s.general {
         0
     } else {
@@ -201,27 +201,26 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
     };
     if s.general {
         // In every cgroup before it may fork: a child it makes inherits them.
-        parent_ch.send(&Msg::Placed)?;
+        parent_ch.send(Order::Placed)?;
         loop {
-            match parent_ch.recv()?.0 {
-                Msg::MapsPlease => {
+            match parent_ch.recv()? {
+                Received::MapsPlease => {
                     if user_new {
                         idmap::write(host_proc()?, pid, &linux.uid_mappings, &linux.gid_mappings)?;
                     }
                     if s.checked.namespaces.is_new(Kind::Time) {
                         idmap::write_time_offsets(host_proc()?, pid, &linux.time_offsets)?;
                     }
-                    parent_ch.send(&Msg::MapsDone)?;
+                    parent_ch.send(Order::MapsDone)?;
                 }
-                Msg::InitPid(0) => break,
-                Msg::InitPid(g) => {
+                Received::InitPid(0) => break,
+                Received::InitPid(g) => {
                     kids.push(g);
                     journal.note_pid(g)?;
                     let _ = sys::waitpid(pid, 0);
                     init_pid = g;
                     break;
                 }
-                Msg::Error(e) => bail!(e),
                 other => bail!("sync: unexpected {other:?}"),
             }
         }
@@ -238,26 +237,25 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
                 .with_context(|| format!("process.oomScoreAdj: {adj}"))?;
         }
     }
-    parent_ch.send(&Msg::Go { host_pid: init_pid })?;
+    parent_ch.send(Order::Go { host_pid: init_pid })?;
 
     let state_for_hooks = |status: Status| hooks::setup_state(spec, &s.id, status.as_str(), init_pid, &s.bundle);
     let pty = loop {
         match parent_ch.recv()? {
-            (Msg::HooksPlease, _) => {
+            Received::HooksPlease => {
                 let st = state_for_hooks(Status::Creating);
                 hooks::run_all("prestart", &spec.hooks.prestart, &st)?;
                 hooks::run_all("createRuntime", &spec.hooks.create_runtime, &st)?;
-                parent_ch.send(&Msg::HooksDone)?;
+                parent_ch.send(Order::HooksDone)?;
             }
-            (Msg::Listener, Some(fd)) => {
+            Received::Listener(fd) => {
                 if let Some((path, meta)) = s.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
                     let state = serde_json::from_slice(&state_for_hooks(Status::Creating))?;
                     seccomp::load::send_listener(path, meta, &fd, init_pid, state)?;
                 }
             }
-            (Msg::Ready, fd) => break fd,
-            (Msg::Error(e), _) => bail!(e),
-            (other, _) => bail!("sync: unexpected {other:?}"),
+            Received::Ready(fd) => break fd,
+            other => bail!("sync: unexpected {other:?}"),
         }
     };
     let pty = match (&req.console_socket, pty) {

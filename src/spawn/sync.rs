@@ -1,98 +1,233 @@
-//! The typed messages between `berth create` and the container's init,
-//! over one SOCK_SEQPACKET pair (descriptors ride along with SCM_RIGHTS).
+//! The messages between berth (create's or exec's parent side) and the
+//! child that enters the container, over one SOCK_SEQPACKET pair. Each end
+//! has its own type and can only send what its side may send; a descriptor
+//! that rides along (SCM_RIGHTS) is part of the message it belongs to.
+//!
+//! The handshake, in order (exec uses only the rows marked "exec"):
+//!
+//! | step | child → parent        | parent → child        | when                      |
+//! |------|-----------------------|-----------------------|---------------------------|
+//! | 1    |                       | `Placed`              | general path: in the cgroups, may fork |
+//! | 2    | `MapsPlease`          | `MapsDone`            | general path, new user/time ns |
+//! | 3    | `InitPid(pid or 0)`   |                       | general path              |
+//! | 4    |                       | `Go { host_pid }`     | always (exec too)         |
+//! | 5    | `HooksPlease`         | `HooksDone`           | prestart/createRuntime hooks |
+//! | 6    | `Listener(fd)`        |                       | a NOTIFY profile (exec too) |
+//! | 7    | `Ready(pty)`          |                       | always (exec too)         |
+//!
+//! A child that fails sends its error chain instead and exits; a child that
+//! dies closes the pair, which the parent reads as [`ChildExited`].
 
 use crate::linux::{fdpass, sys};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+/// What travels: serialised compactly, descriptors beside it.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub enum Msg {
-    /// Parent → init: maps written, cgroup joined; carries init's host pid.
-    Go { host_pid: i32 },
-    /// Parent → init (general path): it is in every cgroup now and may fork.
+enum Wire {
+    Go {
+        host_pid: i32,
+    },
     Placed,
-    /// Init → parent (general path): the user namespace exists, write the maps.
-    MapsPlease,
-    /// Parent → init: maps are written.
     MapsDone,
-    /// Init (general path) → parent: the process that becomes init (host pid).
-    InitPid(i32),
-    /// Init → parent: run prestart and createRuntime hooks now.
-    HooksPlease,
-    /// Parent → init: those hooks ran.
     HooksDone,
-    /// Init → parent: the seccomp notify listener rides along, for listenerPath.
+    MapsPlease,
+    InitPid(i32),
+    HooksPlease,
     Listener,
-    /// Init → parent: set up, waiting for start (a pty master may ride along).
     Ready,
-    /// Init → parent: this step failed.
-    Error(String),
+    /// The failure, outermost context first.
+    Error(Vec<String>),
 }
 
-/// Runs a forked child's work; an error goes to the parent over `ch` and
-/// the child leaves with `code` (without the parent's destructors).
-pub fn child_main(ch: &Channel, code: i32, work: impl FnOnce() -> Result<std::convert::Infallible>) -> ! {
-    let err = match work() {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let _ = ch.send(&Msg::Error(format!("{err:#}")));
-    // SAFETY: _exit ends this forked child without running the parent's destructors.
-    unsafe { libc::_exit(code) }
+/// Parent → child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Maps written, cgroups joined; carries init's host pid.
+    Go { host_pid: i32 },
+    /// General path: the child is in every cgroup and may fork.
+    Placed,
+    /// The id maps (and time offsets) are written.
+    MapsDone,
+    /// prestart and createRuntime hooks ran.
+    HooksDone,
 }
 
-/// The other end closed: init died before it could say why.
+/// Child → parent, as the child sends it.
+#[derive(Debug, Clone, Copy)]
+pub enum Report<'a> {
+    /// The user (or time) namespace exists: write the maps.
+    MapsPlease,
+    /// General path: the process that becomes init (host pid; 0 = this one).
+    InitPid(i32),
+    /// Run prestart and createRuntime hooks now.
+    HooksPlease,
+    /// The seccomp notify listener, for the agent at listenerPath.
+    Listener(BorrowedFd<'a>),
+    /// Set up; the pty master when there is a terminal.
+    Ready(Option<BorrowedFd<'a>>),
+}
+
+/// Child → parent, as the parent receives it.
 #[derive(Debug)]
-pub struct InitExited;
+pub enum Received {
+    MapsPlease,
+    InitPid(i32),
+    HooksPlease,
+    Listener(OwnedFd),
+    Ready(Option<OwnedFd>),
+}
 
-impl std::fmt::Display for InitExited {
+/// The other end closed: the child died before it could say why.
+#[derive(Debug)]
+pub struct ChildExited;
+
+impl std::fmt::Display for ChildExited {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("the container's init exited during setup")
     }
 }
 
-impl std::error::Error for InitExited {}
+impl std::error::Error for ChildExited {}
 
-pub struct Channel(OwnedFd);
+/// The largest message: an error chain fits many times over.
+const MAX_MESSAGE: usize = 16 << 10;
 
-impl Channel {
-    pub fn pair() -> Result<(Channel, Channel)> {
-        let mut fds = [0; 2];
-        // SAFETY: fds is a valid out array of two ints.
-        sys::cvt(unsafe {
-            libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
-        })
-        .context("creating the sync socket pair")?;
-        Ok((Channel(sys::owned(fds[0])?), Channel(sys::owned(fds[1])?)))
-    }
+struct End(OwnedFd);
 
-    pub fn raw(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-
-    pub fn send(&self, msg: &Msg) -> Result<()> {
-        self.send_fd(msg, None)
-    }
-
-    pub fn send_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
-        let data = serde_json::to_vec(msg).context("encoding a sync message")?;
+impl End {
+    fn send(&self, w: &Wire, fd: Option<RawFd>) -> Result<()> {
+        let data = serde_json::to_vec(w).context("encoding a sync message")?;
+        if data.len() > MAX_MESSAGE {
+            bail!("sync: a {}-byte message is more than {MAX_MESSAGE}", data.len());
+        }
         fdpass::send(&self.0, &data, fd).context("sending a sync message")
     }
 
-    pub fn recv(&self) -> Result<(Msg, Option<OwnedFd>)> {
-        let mut buf = vec![0u8; 65536];
-        let (n, fd) = fdpass::recv(&self.0, &mut buf).context("receiving a sync message")?;
-        if n == 0 {
-            return Err(InitExited.into());
+    /// One message, or None when the other end closed.
+    fn recv(&self) -> Result<Option<(Wire, Option<OwnedFd>)>> {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let (n, fd, truncated) = fdpass::recv(&self.0, &mut buf).context("receiving a sync message")?;
+        if truncated {
+            bail!("sync: a message longer than {MAX_MESSAGE} bytes was cut");
         }
-        let msg = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
-        Ok((msg, fd))
+        if n == 0 {
+            return Ok(None);
+        }
+        let w = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
+        Ok(Some((w, fd)))
+    }
+}
+
+/// The parent's end.
+pub struct ParentEnd(End);
+
+/// The child's end.
+pub struct ChildEnd(End);
+
+/// A connected pair (close-on-exec), one end for each side of the fork.
+pub fn pair() -> Result<(ParentEnd, ChildEnd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid out array of two ints.
+    sys::cvt(unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+    })
+    .context("creating the sync socket pair")?;
+    Ok((ParentEnd(End(sys::owned(fds[0])?)), ChildEnd(End(sys::owned(fds[1])?))))
+}
+
+/// Rebuilds a child's error with its whole chain of contexts.
+fn error_from(chain: Vec<String>) -> anyhow::Error {
+    let mut parts = chain.into_iter().rev();
+    let mut e = anyhow::anyhow!(parts.next().unwrap_or_else(|| "unknown error".into()));
+    for outer in parts {
+        e = e.context(outer);
+    }
+    e
+}
+
+impl ParentEnd {
+    pub fn send(&self, o: Order) -> Result<()> {
+        let w = match o {
+            Order::Go { host_pid } => Wire::Go { host_pid },
+            Order::Placed => Wire::Placed,
+            Order::MapsDone => Wire::MapsDone,
+            Order::HooksDone => Wire::HooksDone,
+        };
+        self.0.send(&w, None)
     }
 
-    /// Whether the other end is closed (its process died).
-    pub fn peer_gone(&self) -> bool {
-        let mut pfd = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+    /// The child's next report; its error (with its chain) becomes ours, and
+    /// a closed pair is [`ChildExited`].
+    pub fn recv(&self) -> Result<Received> {
+        let Some((w, fd)) = self.0.recv()? else { return Err(ChildExited.into()) };
+        Ok(match (w, fd) {
+            (Wire::MapsPlease, _) => Received::MapsPlease,
+            (Wire::InitPid(p), _) => Received::InitPid(p),
+            (Wire::HooksPlease, _) => Received::HooksPlease,
+            (Wire::Listener, Some(fd)) => Received::Listener(fd),
+            (Wire::Ready, fd) => Received::Ready(fd),
+            (Wire::Error(chain), _) => return Err(error_from(chain)),
+            (other, _) => bail!("sync: the child sent {other:?}"),
+        })
+    }
+
+    /// After `Ready` of an exec: the pair closes when execve succeeds; an
+    /// error arrives when it fails.
+    pub fn wait_exec(&self) -> Result<()> {
+        match self.recv() {
+            Err(e) if e.is::<ChildExited>() => Ok(()),
+            Err(e) => Err(e),
+            Ok(r) => bail!("sync: unexpected {r:?} after Ready"),
+        }
+    }
+}
+
+impl ChildEnd {
+    pub fn raw(&self) -> RawFd {
+        self.0 .0.as_raw_fd()
+    }
+
+    pub fn send(&self, r: Report) -> Result<()> {
+        let (w, fd) = match r {
+            Report::MapsPlease => (Wire::MapsPlease, None),
+            Report::InitPid(p) => (Wire::InitPid(p), None),
+            Report::HooksPlease => (Wire::HooksPlease, None),
+            Report::Listener(fd) => (Wire::Listener, Some(fd.as_raw_fd())),
+            Report::Ready(fd) => (Wire::Ready, fd.map(|f| f.as_raw_fd())),
+        };
+        self.0.send(&w, fd)
+    }
+
+    /// Tells the parent why this child gives up (outermost context first).
+    pub fn fail(&self, e: &anyhow::Error) {
+        let chain = e.chain().map(|c| c.to_string()).collect();
+        let _ = self.0.send(&Wire::Error(chain), None);
+    }
+
+    pub fn recv(&self) -> Result<Order> {
+        let Some((w, _)) = self.0.recv()? else { bail!("the parent exited during setup") };
+        Ok(match w {
+            Wire::Go { host_pid } => Order::Go { host_pid },
+            Wire::Placed => Order::Placed,
+            Wire::MapsDone => Order::MapsDone,
+            Wire::HooksDone => Order::HooksDone,
+            other => bail!("sync: the parent sent {other:?}"),
+        })
+    }
+
+    /// Waits for one exact order.
+    pub fn expect(&self, want: Order) -> Result<()> {
+        match self.recv()? {
+            o if o == want => Ok(()),
+            other => bail!("sync: expected {want:?}, got {other:?}"),
+        }
+    }
+
+    /// Whether the parent's end is closed (it died).
+    fn parent_gone(&self) -> bool {
+        let mut pfd = libc::pollfd { fd: self.raw(), events: libc::POLLRDHUP, revents: 0 };
         // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
         let r = unsafe { libc::poll(&mut pfd, 1, 0) };
         r > 0 && pfd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
@@ -102,18 +237,58 @@ impl Channel {
     /// parent did not die before it was set.
     pub fn tie_to_parent(&self) -> Result<()> {
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong)?;
-        if self.peer_gone() {
+        if self.parent_gone() {
             bail!("the parent exited during setup");
         }
         Ok(())
     }
+}
 
-    /// Waits for one exact message; an `Error` from the other side becomes ours.
-    pub fn expect(&self, want: Msg) -> Result<()> {
-        match self.recv()?.0 {
-            m if m == want => Ok(()),
-            Msg::Error(e) => bail!(e),
-            other => bail!("sync: expected {want:?}, got {other:?}"),
-        }
+/// Runs a forked child's work; an error goes to the parent and the child
+/// leaves with `code` (without the parent's destructors).
+pub fn child_main(ch: &ChildEnd, code: i32, work: impl FnOnce() -> Result<std::convert::Infallible>) -> ! {
+    let err = match work() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    ch.fail(&err);
+    // SAFETY: _exit ends this forked child without running the parent's destructors.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_childs_error_keeps_its_chain() {
+        let (parent, child) = pair().unwrap();
+        let e = anyhow::anyhow!("EACCES").context("mounts[3]: /a on /b").context("setting up the rootfs");
+        child.fail(&e);
+        let got = parent.recv().unwrap_err();
+        assert_eq!(format!("{got:#}"), "setting up the rootfs: mounts[3]: /a on /b: EACCES");
+        assert_eq!(got.chain().count(), 3);
     }
+
+    #[test]
+    fn descriptors_ride_with_their_message_and_order_is_checked() {
+        let (parent, child) = pair().unwrap();
+        let f = std::fs::File::open("/dev/null").unwrap();
+        child.send(Report::Ready(Some(f.as_fd()))).unwrap();
+        assert!(matches!(parent.recv().unwrap(), Received::Ready(Some(_))));
+        parent.send(Order::Placed).unwrap();
+        assert!(child.expect(Order::MapsDone).unwrap_err().to_string().contains("expected MapsDone"));
+        drop(child);
+        assert!(parent.recv().unwrap_err().is::<ChildExited>());
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused() {
+        let (_parent, child) = pair().unwrap();
+        let e = anyhow::anyhow!("x".repeat(MAX_MESSAGE + 1));
+        let r = child.0.send(&Wire::Error(vec![e.to_string()]), None);
+        assert!(r.is_err());
+    }
+
+    use std::os::fd::AsFd;
 }
