@@ -133,3 +133,56 @@ impl Root {
         Ok((self.mkdir_all(&parent)?, cstr(name)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A scratch root with an outside directory beside it.
+    fn scratch(name: &str) -> (PathBuf, PathBuf) {
+        let base = std::env::temp_dir().join(format!("berth-inroot-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        (root, outside)
+    }
+
+    fn real(fd: &OwnedFd) -> PathBuf {
+        std::fs::read_link(super::super::sys::fd_path(fd)).unwrap()
+    }
+
+    #[test]
+    fn links_and_dotdot_stay_inside() {
+        let (root, outside) = scratch("links");
+        std::fs::write(outside.join("secret"), "x").unwrap();
+        symlink(&outside, root.join("abs")).unwrap();
+        symlink("../../outside", root.join("rel")).unwrap();
+        let r = Root::open(&root).unwrap();
+        // An absolute link and climbing with .. resolve inside the root: no secret.
+        for p in ["abs/secret", "rel/secret", "../outside/secret", "/../../outside/secret"] {
+            assert!(r.handle(p).is_err(), "{p} reached outside");
+        }
+        assert_eq!(real(&r.handle("/..").unwrap()), root, "/.. is the root itself");
+        std::fs::remove_dir_all(root.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn mkdir_all_follows_dangling_links_inside_the_root() {
+        let (root, outside) = scratch("mkdir");
+        symlink("/made/here", root.join("dangling")).unwrap();
+        symlink(&outside, root.join("out")).unwrap();
+        let r = Root::open(&root).unwrap();
+        let fd = r.mkdir_all("/dangling/sub").unwrap();
+        assert_eq!(real(&fd), root.join("made/here/sub"));
+        let fd = r.mkdir_all("/out/x").unwrap();
+        assert_eq!(real(&fd), root.join(outside.strip_prefix("/").unwrap()).join("x"), "created inside, never outside");
+        assert!(!outside.join("x").exists());
+        let (dir, name) = r.parent_of("/a/b/c").unwrap();
+        assert_eq!((real(&dir), name.to_str().unwrap()), (root.join("a/b"), "c"));
+        let f = r.ensure("/etc/file", NodeKind::File).unwrap();
+        assert_eq!(real(&f), root.join("etc/file"));
+        std::fs::remove_dir_all(root.parent().unwrap()).unwrap();
+    }
+}
