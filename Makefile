@@ -14,7 +14,7 @@ build:
 	@ls -l $(BIN)
 
 unit:
-	cargo test --bin berth
+	cargo test -p berth
 
 # Real containers as root on a busybox bundle (this host: cgroup v1 hybrid).
 integration: build

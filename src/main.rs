@@ -1,19 +1,12 @@
 //! berth: a small, fast, runc-compatible OCI container runtime.
 
-mod cgroups;
+//! This binary is the command line: flags, logging, exit codes; the
+//! runtime itself is the `berth` library (src/lib.rs).
+
 mod cli;
 mod commands;
-mod container;
-mod files;
-mod hooks;
-#[cfg(test)]
-mod layers;
-mod linux;
-mod log;
-mod seccomp;
-mod spawn;
-mod spec;
-mod timefmt;
+
+use berth::{container, linux, log, spec};
 
 use anyhow::{bail, Result};
 use cli::{bool_flag, val, Flag};

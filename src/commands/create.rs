@@ -2,8 +2,8 @@
 
 use super::{abs, id_arg, Ctx, CREATE_FLAGS};
 use crate::cli::{self, Parsed};
-use crate::spawn::parent::{self, Created, Request};
 use anyhow::{Context, Result};
+use berth::spawn::parent::{self, Created, Request};
 
 /// Socket-activation descriptors berth was started with (LISTEN_FDS for us).
 fn listen_fds() -> u32 {
@@ -40,7 +40,7 @@ pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool) -> Result<Creat
     created.locked.save(&created.record)?;
     if let Some(pf) = pid_file {
         if let Err(e) = parent::write_pid_file(&pf, created.record.pid) {
-            let _ = crate::container::lifecycle::destroy(created.locked, &created.record);
+            let _ = berth::container::lifecycle::destroy(created.locked, &created.record);
             return Err(e);
         }
     }

@@ -2,8 +2,8 @@
 
 use super::{id_arg, Ctx};
 use crate::cli::{self, bool_flag};
-use crate::container::lifecycle;
 use anyhow::Result;
+use berth::container::lifecycle;
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[bool_flag(&["force", "f"])], None)?;

@@ -2,10 +2,10 @@
 //! stream of stats and OOM events, one JSON object a line.
 
 use super::{id_arg, Ctx};
-use crate::cgroups::stats;
 use crate::cli::{self, bool_flag, val};
-use crate::container::state::Status;
 use anyhow::{bail, Result};
+use berth::cgroups::stats;
+use berth::container::state::Status;
 use std::time::Duration;
 
 /// Go-style durations: "5s", "100ms", "1m", "1.5s".

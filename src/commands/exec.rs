@@ -4,15 +4,15 @@
 
 use super::{abs, foreground, Ctx};
 use crate::cli::{self, bool_flag, val, Parsed};
-use crate::container::state::Status;
-use crate::files;
-use crate::linux::inroot::Root;
-use crate::linux::passwd;
-use crate::spawn::exec::{self, Request};
-use crate::spec::types::{Process, Spec};
-use crate::spec::validate::check_process;
-use crate::{log, spawn};
 use anyhow::{bail, Context, Result};
+use berth::container::state::Status;
+use berth::files;
+use berth::linux::inroot::Root;
+use berth::linux::passwd;
+use berth::spawn::exec::{self, Request};
+use berth::spec::types::{Process, Spec};
+use berth::spec::validate::check_process;
+use berth::{log, spawn};
 use std::path::Path;
 
 const FLAGS: [cli::Flag; 17] = [
@@ -135,7 +135,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         log::warn(w);
     }
     // The container's seccomp profile applies to every process in it.
-    let seccomp = crate::seccomp::from_spec(&spec)?;
+    let seccomp = berth::seccomp::from_spec(&spec)?;
     let detach = p.has("detach");
     let console_socket = p.get("console-socket").map(abs).transpose()?;
     if proc.terminal && console_socket.is_none() && detach {

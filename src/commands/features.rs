@@ -1,10 +1,10 @@
 //! `berth features`: what this build supports, in the runtime spec's
 //! features.md shape, derived from the code's own tables.
 
-use crate::seccomp;
-use crate::spec::namespaces::Kind;
-use crate::spec::{caps, mount_opts};
 use anyhow::Result;
+use berth::seccomp;
+use berth::spec::namespaces::Kind;
+use berth::spec::{caps, mount_opts};
 use serde_json::{json, Value};
 
 pub const HOOKS: [&str; 6] =
@@ -16,7 +16,7 @@ pub fn features() -> Value {
     let flags: Vec<&str> = seccomp::FLAGS.iter().map(|f| f.0).collect();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": crate::spec::SPEC_VERSION,
+        "ociVersionMax": berth::spec::SPEC_VERSION,
         "hooks": HOOKS,
         "mountOptions": mount_opts::known(),
         "linux": {
@@ -49,7 +49,7 @@ pub fn main(args: &[String]) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seccomp::profile::Profile;
+    use berth::seccomp::profile::Profile;
 
     /// Every listed feature is handled, not just named.
     #[test]
@@ -80,7 +80,7 @@ mod tests {
         let p: Profile = serde_json::from_value(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": flags})).unwrap();
         seccomp::compile(&p).unwrap();
         for h in f["hooks"].as_array().unwrap() {
-            let hooks: crate::spec::types::Hooks =
+            let hooks: berth::spec::types::Hooks =
                 serde_json::from_value(json!({ h.as_str().unwrap(): [{"path": "/bin/true"}] })).unwrap();
             assert_ne!(hooks, Default::default(), "{h} is read from config.json");
         }

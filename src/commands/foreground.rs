@@ -1,8 +1,8 @@
 //! A container process in the foreground: signals forwarded to it, the
 //! caller's terminal relayed to its pty, its exit status returned.
 
-use crate::linux::{console, sys};
 use anyhow::{Context, Result};
+use berth::linux::{console, sys};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 struct RawMode {

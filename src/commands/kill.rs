@@ -2,9 +2,9 @@
 
 use super::{id_arg, Ctx};
 use crate::cli::{self, bool_flag};
-use crate::container::lifecycle;
-use crate::linux::signals;
 use anyhow::Result;
+use berth::container::lifecycle;
+use berth::linux::signals;
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[bool_flag(&["all", "a"])], None)?;

@@ -46,7 +46,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         "table" => {
             let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
             for (r, st) in &recs {
-                let pid = if *st == crate::container::state::Status::Stopped { 0 } else { r.pid };
+                let pid = if *st == berth::container::state::Status::Stopped { 0 } else { r.pid };
                 rows.push(vec![
                     r.id.clone(),
                     pid.to_string(),

@@ -17,8 +17,8 @@ pub mod state;
 pub mod update;
 
 use crate::cli::{bool_flag, val, Flag, Parsed};
-use crate::container::store::Store;
 use anyhow::{bail, Result};
+use berth::container::store::Store;
 use std::path::{Path, PathBuf};
 
 /// What every command gets from the global flags.

@@ -2,8 +2,8 @@
 
 use super::{id_arg, Ctx};
 use crate::cli;
-use crate::container::lifecycle;
 use anyhow::Result;
+use berth::container::lifecycle;
 
 pub fn pause(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[], None)?;

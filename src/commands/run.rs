@@ -6,8 +6,8 @@ use super::create::create;
 use super::foreground;
 use super::{id_arg, Ctx, CREATE_FLAGS};
 use crate::cli::{self, bool_flag};
-use crate::container::lifecycle;
 use anyhow::Result;
+use berth::container::lifecycle;
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let mut flags = CREATE_FLAGS.to_vec();

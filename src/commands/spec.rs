@@ -14,8 +14,8 @@ pub fn main(args: &[String]) -> Result<i32> {
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     // A cgroup namespace only where cgroup v2 is all there is (runc 1.1's rule).
-    let cgroupns = crate::cgroups::layout::Layout::detect().is_ok_and(|l| l.is_v2_only());
-    let spec = crate::spec::default::spec(p.has("rootless"), uid, gid, cgroupns);
+    let cgroupns = berth::cgroups::layout::Layout::detect().is_ok_and(|l| l.is_v2_only());
+    let spec = berth::spec::default::spec(p.has("rootless"), uid, gid, cgroupns);
     let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     Ok(0)

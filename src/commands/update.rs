@@ -1,13 +1,13 @@
 //! `berth update [--resources FILE|-] [--memory …] ID`
 
 use super::{id_arg, Ctx};
-use crate::cgroups::apply;
 use crate::cli::{self, val, Parsed};
-use crate::container::state::Status;
-use crate::log;
-use crate::spec::types::{BlockIo, Cpu, Memory, Pids, Resources};
-use crate::spec::validate::{check_resources, normalize_device_access};
 use anyhow::{bail, Context, Result};
+use berth::cgroups::apply;
+use berth::container::state::Status;
+use berth::log;
+use berth::spec::types::{BlockIo, Cpu, Memory, Pids, Resources};
+use berth::spec::validate::{check_resources, normalize_device_access};
 use std::io::Read;
 
 const FLAGS: [cli::Flag; 17] = [
@@ -129,7 +129,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     };
     let mut r = from_flags(&p, base)?;
     for w in normalize_device_access(&mut r) {
-        crate::log::warn(&w);
+        berth::log::warn(&w);
     }
     check_resources(&r)?;
     let (locked, rec) = ctx.store.open(&id)?;
