@@ -29,19 +29,22 @@ pub fn table(rows: &[Vec<String>]) -> String {
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[val(&["format", "f"]), bool_flag(&["quiet", "q"])], None)?;
-    let mut recs = Vec::new();
-    for id in ctx.store.ids()? {
-        if let Ok(r) = ctx.store.read(&id) {
-            let st = ctx.store.status(&r);
-            recs.push((r, st));
-        }
-    }
     if p.has("quiet") {
-        for (r, _) in &recs {
-            println!("{}", r.id);
+        // Ids only: no record needs reading, no status computing.
+        for id in ctx.store.ids()? {
+            println!("{id}");
         }
         return Ok(0);
     }
+    let recs: Vec<_> = ctx
+        .store
+        .records()?
+        .into_iter()
+        .map(|r| {
+            let st = ctx.store.status(&r);
+            (r, st)
+        })
+        .collect();
     match p.get("format").unwrap_or("table") {
         "table" => {
             let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
