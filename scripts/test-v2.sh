@@ -3,7 +3,7 @@
 # throw-away cgroup-v2-only VM, so every test also passes on cgroup v2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vm=${V2VM:-../shared/vm/run-in-v2-vm.sh}
+vm=${V2VM:-scripts/vm.sh}
 [ -x "$vm" ] || { echo "test-v2: $vm is missing; cgroup v2 tests cannot run" >&2; exit 1; }
 : "${BERTH_BIN:?set BERTH_BIN to the berth binary}"
 bins=$(cargo test -p berth-integration --no-run --message-format=json 2>/dev/null \
