@@ -6,7 +6,7 @@
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Largest config.json or --process file berth reads.
@@ -21,7 +21,7 @@ pub const OPEN_FLAGS: i32 = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
 pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
     let file = std::fs::File::from(fd);
     let meta = file.metadata().with_context(|| format!("{what}: fstat"))?;
-    if !meta.file_type().is_file() || meta.file_type().is_fifo() {
+    if !meta.file_type().is_file() {
         bail!("{what}: not a regular file");
     }
     if meta.len() > limit {

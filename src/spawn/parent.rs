@@ -39,9 +39,18 @@ pub struct Created {
     pub pty: Option<OwnedFd>,
 }
 
+/// config.json, checked against what a request can do.
+pub struct Loaded {
+    pub checked: Checked,
+    /// linux.seccomp, compiled.
+    pub filter: Option<seccomp::Filter>,
+    /// The file's bytes, kept in the state directory.
+    pub raw: Vec<u8>,
+}
+
 /// Loads and checks config.json against what this request can do and
-/// compiles its seccomp profile; also returns the file's bytes.
-pub fn load(req: &Request) -> Result<(Checked, Option<seccomp::Filter>, Vec<u8>)> {
+/// compiles its seccomp profile.
+pub fn load(req: &Request) -> Result<Loaded> {
     let (spec, raw) = spec::load_raw(&req.bundle)?;
     let checked = validate::check(spec)?;
     let filter = if checked.process.is_some() { seccomp::from_spec(&checked.spec)? } else { None };
@@ -58,11 +67,12 @@ pub fn load(req: &Request) -> Result<(Checked, Option<seccomp::Filter>, Vec<u8>)
     for w in checked.warnings.iter().chain(checked.process.iter().flat_map(|p| &p.warnings)) {
         log::warn(w);
     }
-    Ok((checked, filter, raw))
+    Ok(Loaded { checked, filter, raw })
 }
 
 pub fn create(store: &Store, req: &Request) -> Result<Created> {
-    let (checked, filter, raw) = load(req)?;
+    let loaded = load(req)?;
+    let checked = &loaded.checked;
     let root = checked.spec.root.as_ref().map(|r| r.path.clone()).unwrap_or_default();
     let rootfs = req
         .bundle
@@ -77,11 +87,7 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
     }
     let sources = crate::linux::mounts::open_sources(&req.bundle, &checked.mounts)?;
     let locked = store.create(&req.id)?;
-    if let Err(e) = locked.save_config(&raw) {
-        let _ = locked.remove();
-        return Err(e);
-    }
-    match build(&locked, req, checked, filter, rootfs, &layout, sources) {
+    match build(&locked, req, loaded, rootfs, &layout, sources) {
         Ok((record, pty)) => Ok(Created { locked, record, pty }),
         Err(e) => {
             let _ = locked.remove();
@@ -93,12 +99,14 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
 fn build(
     locked: &Locked,
     req: &Request,
-    checked: Checked,
-    filter: Option<seccomp::Filter>,
+    loaded: Loaded,
     rootfs: PathBuf,
     layout: &Layout,
     sources: Vec<Option<OwnedFd>>,
 ) -> Result<(Record, Option<OwnedFd>)> {
+    let Loaded { checked, filter, raw } = loaded;
+    // What exec and later commands read instead of the bundle.
+    locked.save_config(&raw)?;
     let fifo = locked.fifo();
     let c = sys::cpath(&fifo)?;
     // SAFETY: c is a valid path.
