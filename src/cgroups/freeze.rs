@@ -22,7 +22,7 @@ pub fn frozen(h: &Hierarchy, dir: &Path) -> bool {
 
 /// The one freezer that governs the container: the v1 freezer if the host
 /// has one, else cgroup v2.
-fn freezer(cg: &Cgroup) -> Option<(&Hierarchy, &Path)> {
+pub(crate) fn freezer(cg: &Cgroup) -> Option<(&Hierarchy, &Path)> {
     cg.v1_dir("freezer").or_else(|| cg.dirs.iter().find(|(h, _)| h.v2).map(|(h, d)| (h, d.as_path())))
 }
 

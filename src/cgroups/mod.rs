@@ -7,6 +7,7 @@ pub mod apply;
 pub mod devices_v1;
 pub mod devices_v2;
 pub mod freeze;
+pub mod kill;
 pub mod layout;
 pub mod resources;
 pub mod stats;
@@ -180,21 +181,11 @@ impl Cgroup {
     }
 
     fn remove_dirs(&self, own_all: bool) {
-        let made: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).filter(|d| self.created.contains(d)).collect();
         let ours: Vec<&PathBuf> =
             self.dirs.iter().map(|(_, d)| d).filter(|d| own_all || self.created.contains(d)).collect();
         // Processes are killed only where berth made the cgroup: a directory
         // that existed before may hold others' (runc leaves those too).
-        for _ in 0..50 {
-            let pids: Vec<i32> = made.iter().flat_map(|d| procs_in_tree(d)).collect();
-            if pids.is_empty() {
-                break;
-            }
-            for p in pids {
-                let _ = crate::linux::sys::kill(p, libc::SIGKILL);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        self.kill_until_empty(kill::Reach::Made, std::time::Instant::now() + kill::KILL_WAIT);
         for d in &ours {
             rmdir_tree(d);
         }
@@ -232,7 +223,7 @@ fn procs_in(dir: &Path) -> Vec<i32> {
 }
 
 /// Processes in `dir` and every cgroup below it.
-fn procs_in_tree(dir: &Path) -> Vec<i32> {
+pub(crate) fn procs_in_tree(dir: &Path) -> Vec<i32> {
     let mut pids = procs_in(dir);
     for sub in sub_cgroups(dir) {
         pids.extend(procs_in_tree(&sub));

@@ -3,11 +3,13 @@
 use super::state::{Record, Status};
 use super::store::Locked;
 use crate::cgroups::freeze;
+use crate::cgroups::kill::{self, Reach};
 use crate::linux::sys;
 use crate::{hooks, log};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::time::Instant;
 
 fn hook_state(rec: &Record, status: Status) -> Vec<u8> {
     serde_json::to_vec(&rec.oci_state(status)).unwrap_or_default()
@@ -46,15 +48,7 @@ pub fn signal(locked: &Locked, rec: &Record, sig: i32, all: bool) -> Result<()> 
         bail!("container not running");
     }
     if all {
-        // Freeze first so that nothing forks past the signal, then thaw.
-        let was_frozen = freeze::is_frozen(&rec.cgroup);
-        let froze = !was_frozen && freeze::freeze(&rec.cgroup).is_ok();
-        for pid in rec.cgroup.pids() {
-            let _ = sys::kill(pid, sig);
-        }
-        if froze || (was_frozen && sig == libc::SIGKILL) {
-            freeze::thaw(&rec.cgroup)?;
-        }
+        rec.cgroup.signal(Reach::All, sig)?;
         return Ok(());
     }
     sys::kill(rec.pid, sig).with_context(|| format!("sending signal {sig} to pid {}", rec.pid))?;
@@ -88,18 +82,20 @@ pub fn kill_and_wait(rec: &Record) -> Result<()> {
         return Ok(());
     }
     let pidfd = sys::pidfd_open(rec.pid).ok();
-    let _ = sys::kill(rec.pid, libc::SIGKILL);
-    if !rec.pid_ns {
-        for pid in rec.cgroup.pids() {
-            let _ = sys::kill(pid, libc::SIGKILL);
+    if rec.pid_ns {
+        // The kernel kills the rest of the pid namespace with its init.
+        let _ = sys::kill(rec.pid, libc::SIGKILL);
+        if freeze::is_frozen(&rec.cgroup) {
+            // Frozen (v1) tasks act on SIGKILL only once thawed.
+            let _ = freeze::thaw(&rec.cgroup);
         }
-    }
-    // Frozen (v1) tasks act on SIGKILL only once thawed.
-    if freeze::is_frozen(&rec.cgroup) {
-        let _ = freeze::thaw(&rec.cgroup);
+    } else {
+        let _ = sys::kill(rec.pid, libc::SIGKILL);
+        // Without a pid namespace the rest lives on: the cgroup knows it.
+        let _ = rec.cgroup.signal(Reach::All, libc::SIGKILL);
     }
     if let Some(fd) = pidfd {
-        if !sys::pidfd_wait(&fd, 10_000)? {
+        if !kill::wait_gone(&[fd], Instant::now() + kill::KILL_WAIT) {
             bail!("container init {} did not die after SIGKILL", rec.pid);
         }
     }

@@ -125,6 +125,13 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32)
 }
 
+/// Sends `sig` to the process behind `pidfd` (never to a recycled pid).
+pub fn pidfd_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor we own; no siginfo.
+    cvt(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, 0usize, 0u32) } as i32)?;
+    Ok(())
+}
+
 /// Waits until the process behind `pidfd` has exited, up to `timeout_ms`
 /// (-1 for ever). Returns whether it exited.
 pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
