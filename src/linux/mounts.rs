@@ -3,7 +3,7 @@
 
 use super::inroot::{NodeKind, Root};
 use super::sys::{self, fd_path};
-use crate::spec::mount_opts::{self, Options};
+use crate::spec::mount_opts::{is_bind, Options};
 use crate::spec::types::Mount;
 use anyhow::{bail, Context, Result};
 use libc::c_ulong;
@@ -105,11 +105,6 @@ fn source_path(bundle: &Path, src: &str) -> PathBuf {
     } else {
         bundle.join(p)
     }
-}
-
-/// Whether mount `m` is a bind mount.
-pub fn is_bind(m: &Mount, o: &Options) -> bool {
-    o.is_bind() || m.kind.as_deref() == Some("bind")
 }
 
 /// Clones every bind source into a detached mount (open_tree), in the
@@ -291,14 +286,45 @@ fn cgroup_mount(ctx: &Ctx, m: &Mount, o: &Options) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(ctx: &Ctx, m: &Mount, o: &Options, src: Option<&OwnedFd>) -> Result<()> {
-    let kind = m.kind.as_deref().unwrap_or("");
-    if is_bind(m, o) {
-        bind_mount(ctx, m, o, src)?;
-    } else if kind == "cgroup" {
-        cgroup_mount(ctx, m, o)?;
+/// How one entry of `mounts` is made (the rootfs plan decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    /// A bind of a source the parent opened.
+    Bind,
+    /// `cgroup`: the container's own cgroup directories.
+    Cgroup,
+    /// A new filesystem instance (proc, tmpfs, mqueue, …).
+    Fs,
+}
+
+/// Makes `mounts[index]`, read-write first when `rw_first` (a read-only
+/// /dev that still needs its nodes; [`remount`] makes it read-only later).
+pub fn mount(ctx: &Ctx, index: usize, (m, o): &(Mount, Options), kind: MountKind, rw_first: bool) -> Result<()> {
+    let rw;
+    let o = if rw_first {
+        rw = Options { flags: o.flags & !libc::MS_RDONLY, ..o.clone() };
+        &rw
     } else {
-        fs_mount(ctx, if kind.is_empty() { "none" } else { kind }, m, o)?;
+        o
+    };
+    let src = ctx.sources.get(index).and_then(Option::as_ref);
+    mount_one(ctx, m, o, kind, src).with_context(|| {
+        format!(
+            "mounts[{index}]: {} on {}",
+            m.source.as_deref().unwrap_or(m.kind.as_deref().unwrap_or("none")),
+            m.destination
+        )
+    })
+}
+
+fn mount_one(ctx: &Ctx, m: &Mount, o: &Options, kind: MountKind, src: Option<&OwnedFd>) -> Result<()> {
+    match kind {
+        MountKind::Bind => bind_mount(ctx, m, o, src)?,
+        MountKind::Cgroup => cgroup_mount(ctx, m, o)?,
+        MountKind::Fs => {
+            let fs = m.kind.as_deref().filter(|k| !k.is_empty()).unwrap_or("none");
+            fs_mount(ctx, fs, m, o)?
+        }
     }
     if !o.propagation.is_empty() || o.rec_set != 0 || o.rec_clear != 0 {
         let t = ctx.root.handle(&m.destination)?;
@@ -312,44 +338,12 @@ fn mount_one(ctx: &Ctx, m: &Mount, o: &Options, src: Option<&OwnedFd>) -> Result
     Ok(())
 }
 
-fn is_dev(m: &Mount) -> bool {
-    Path::new(&m.destination).components().eq(Path::new("/dev").components())
-}
-
-/// A read-only /dev that is not a bind: mounted read-write so that berth can
-/// create the nodes and the mounts below it, made read-only by [`dev_readonly`].
-fn dev_made_rw_first(m: &Mount, o: &Options) -> bool {
-    is_dev(m) && o.flags & libc::MS_RDONLY != 0 && !is_bind(m, o)
-}
-
-/// The last step of /dev: read-only again when the config asked for it.
-pub fn dev_readonly(root: &Root, mounts: &[(Mount, Options)]) -> Result<()> {
-    let Some((m, o)) = mounts.iter().rev().find(|(m, _)| is_dev(m)) else { return Ok(()) };
-    if !dev_made_rw_first(m, o) {
-        return Ok(());
-    }
-    let t = root.handle("/dev")?;
-    sys::mount(None, &fd_path(&t), None, o.flags | libc::MS_REMOUNT, Some(&o.data())).context("making /dev read-only")
-}
-
-pub fn mount_all(ctx: &Ctx, mounts: &[(Mount, Options)]) -> Result<()> {
-    for (i, (m, o)) in mounts.iter().enumerate() {
-        let rw;
-        let o = if dev_made_rw_first(m, o) {
-            rw = Options { flags: o.flags & !libc::MS_RDONLY, ..o.clone() };
-            &rw
-        } else {
-            o
-        };
-        mount_one(ctx, m, o, ctx.sources.get(i).and_then(Option::as_ref)).with_context(|| {
-            format!(
-                "mounts[{i}]: {} on {}",
-                m.source.as_deref().unwrap_or(m.kind.as_deref().unwrap_or("none")),
-                m.destination
-            )
-        })?;
-    }
-    Ok(())
+/// Remounts a filesystem mount with its configured flags (the last step of
+/// a read-only /dev).
+pub fn remount(root: &Root, (m, o): &(Mount, Options)) -> Result<()> {
+    let t = root.handle(&m.destination)?;
+    sys::mount(None, &fd_path(&t), None, o.flags | libc::MS_REMOUNT, Some(&o.data()))
+        .with_context(|| format!("making {} read-only", m.destination))
 }
 
 /// A handle on `p` in the container, or None when it does not exist there.
@@ -409,14 +403,4 @@ pub fn readonly(root: &Root, paths: &[String]) -> Result<()> {
             .with_context(|| format!("linux.readonlyPaths: {p}"))?;
     }
     Ok(())
-}
-
-/// Whether the config bind-mounts something (the host's /dev, say) at /dev:
-/// then berth leaves /dev alone (runc's rule), for it would change the host.
-pub fn dev_is_bound(mounts: &[(Mount, Options)]) -> bool {
-    mounts.iter().any(|(m, o)| is_dev(m) && is_bind(m, o))
-}
-
-pub fn parse_flag(name: &str) -> Option<c_ulong> {
-    mount_opts::parse("", &[name.to_string()]).ok()?.propagation.first().copied()
 }

@@ -6,15 +6,9 @@ use anyhow::{Context, Result};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-/// Makes the mount tree private to the container (rslave unless
-/// `rootfsPropagation` says otherwise) and turns the rootfs into a mount point.
-pub fn prepare(rootfs: &Path, propagation: Option<libc::c_ulong>) -> Result<()> {
-    let mut flags = propagation.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    if flags & libc::MS_UNBINDABLE != 0 {
-        // An unbindable tree cannot give the rootfs bind below: private for
-        // the setup, unbindable once pivoted (the caller applies it then).
-        flags = libc::MS_PRIVATE | libc::MS_REC;
-    }
+/// Sets the propagation of the whole mount tree (`flags`: what the rootfs
+/// plan chose) and turns the rootfs into a mount point.
+pub fn prepare(rootfs: &Path, flags: libc::c_ulong) -> Result<()> {
     sys::mount(None, "/", None, flags, None).context("setting propagation of /")?;
     if flags & libc::MS_SHARED != 0 {
         // pivot_root refuses a new root whose parent mount is shared: make

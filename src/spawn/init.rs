@@ -3,6 +3,7 @@
 //! and execs the user's program. It never returns.
 
 use super::clone::{clone3, Forked, CLONE_PARENT};
+use super::rootfs_plan::{self, Step};
 use super::sync::{ChildEnd, Order, Report};
 use super::{process, Setup};
 use crate::hooks;
@@ -154,9 +155,6 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
         join_session_keyring(&s.id)?;
     }
 
-    let propagation = linux.rootfs_propagation.as_deref().filter(|p| !p.is_empty()).and_then(mounts::parse_flag);
-    rootfs::prepare(&s.rootfs, propagation).context("preparing the rootfs")?;
-    let root = Root::open(&s.rootfs).context("opening the rootfs")?;
     let in_userns = ns.is_private(Kind::User);
     let cgroup_dirs: Vec<mounts::CgroupDir> = s
         .cgroup
@@ -164,47 +162,64 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
         .iter()
         .map(|(h, d)| mounts::CgroupDir { mount: h.mount.clone(), v2: h.v2, dir: d.clone() })
         .collect();
-    let ctx = mounts::Ctx {
-        root: &root,
-        sources: &s.sources,
-        in_userns,
-        cgroup_dirs: &cgroup_dirs,
-        cgroupns: ns.is_private(Kind::Cgroup),
-    };
-    mounts::mount_all(&ctx, &s.checked.mounts)?;
-    if !mounts::dev_is_bound(&s.checked.mounts) {
-        devices::create_all(&root, &linux.devices, in_userns)?;
-        devices::links(&root)?;
+    let mut root: Option<Root> = None;
+    let mut fifo = None;
+    for step in rootfs_plan::plan(&s.checked, s.no_pivot) {
+        // The handle on the rootfs: opened once it is a mount point, again
+        // as `/` once the root has changed, dropped before the change.
+        let r = || root.as_ref().context("rootfs plan: no root open at this step");
+        match step {
+            Step::Prepare { propagation } => {
+                rootfs::prepare(&s.rootfs, propagation).context("preparing the rootfs")?;
+                root = Some(Root::open(&s.rootfs).context("opening the rootfs")?);
+            }
+            Step::Mount { index, kind, rw_first } => {
+                let ctx = mounts::Ctx {
+                    root: r()?,
+                    sources: &s.sources,
+                    in_userns,
+                    cgroup_dirs: &cgroup_dirs,
+                    cgroupns: ns.is_private(Kind::Cgroup),
+                };
+                mounts::mount(&ctx, index, &s.checked.mounts[index], kind, rw_first)?;
+            }
+            Step::Devices => {
+                devices::create_all(r()?, &linux.devices, in_userns)?;
+                devices::links(r()?)?;
+            }
+            Step::DevReadonly { index } => mounts::remount(r()?, &s.checked.mounts[index])?,
+            Step::Cwd(cwd) => {
+                r()?.mkdir_all(&cwd).with_context(|| format!("process.cwd: creating {cwd}"))?;
+            }
+            Step::Hooks => {
+                fifo = Some(sys::open(&s.fifo, libc::O_RDWR, 0).context("opening exec.fifo")?);
+                root = None;
+                if !spec.hooks.prestart.is_empty() || !spec.hooks.create_runtime.is_empty() {
+                    ch.send(Report::HooksPlease)?;
+                    ch.expect(Order::HooksDone)?;
+                }
+                let state = hook_state(s, host_pid, "creating");
+                hooks::run_all_in("createContainer", &spec.hooks.create_container, &state, Some(&s.rootfs))?;
+            }
+            Step::Pivot | Step::MoveRoot => {
+                if step == Step::Pivot {
+                    rootfs::pivot(&s.rootfs)?;
+                } else {
+                    rootfs::move_root(&s.rootfs)?;
+                }
+                root = Some(Root::open(Path::new("/"))?);
+            }
+            Step::RootPropagation(p) => sys::mount(None, "/", None, p, None).context("linux.rootfsPropagation")?,
+            Step::ReadonlyPaths => mounts::readonly(r()?, &linux.readonly_paths)?,
+            Step::MaskedPaths => mounts::mask(r()?, &linux.masked_paths)?,
+            Step::RootReadonly => {
+                root = None;
+                rootfs::make_readonly()?;
+            }
+        }
     }
-    mounts::dev_readonly(&root, &s.checked.mounts)?;
-    if let Some(p) = &spec.process {
-        root.mkdir_all(&p.cwd).with_context(|| format!("process.cwd: creating {}", p.cwd))?;
-    }
-    let fifo = sys::open(&s.fifo, libc::O_RDWR, 0).context("opening exec.fifo")?;
     drop(root);
-
-    if !spec.hooks.prestart.is_empty() || !spec.hooks.create_runtime.is_empty() {
-        ch.send(Report::HooksPlease)?;
-        ch.expect(Order::HooksDone)?;
-    }
-    let state = hook_state(s, host_pid, "creating");
-    hooks::run_all_in("createContainer", &spec.hooks.create_container, &state, Some(&s.rootfs))?;
-
-    if s.no_pivot {
-        rootfs::move_root(&s.rootfs)?;
-    } else {
-        rootfs::pivot(&s.rootfs)?;
-    }
-    if let Some(p) = propagation {
-        sys::mount(None, "/", None, p, None).context("linux.rootfsPropagation")?;
-    }
-    let root = Root::open(Path::new("/"))?;
-    mounts::readonly(&root, &linux.readonly_paths)?;
-    mounts::mask(&root, &linux.masked_paths)?;
-    drop(root);
-    if spec.root.as_ref().is_some_and(|r| r.readonly) {
-        rootfs::make_readonly()?;
-    }
+    let fifo = fifo.context("rootfs plan: no Hooks step")?;
 
     let Some(plan) = &s.checked.process else {
         // A container without a process: it exists, and `start` refuses it.

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod init;
 pub mod parent;
 pub mod process;
+pub mod rootfs_plan;
 pub mod sync;
 
 use crate::cgroups::Cgroup;

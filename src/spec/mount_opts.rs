@@ -179,6 +179,12 @@ pub fn parse(field: &str, opts: &[String]) -> Result<Options> {
     Ok(o)
 }
 
+/// Whether mount `m` is a bind mount: the `bind`/`rbind` option or the
+/// type `bind`.
+pub fn is_bind(m: &crate::spec::types::Mount, o: &Options) -> bool {
+    o.is_bind() || m.kind.as_deref() == Some("bind")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
