@@ -79,6 +79,8 @@ pub struct Process {
     pub selinux_label: Option<String>,
     pub scheduler: Option<Value>,
     pub io_priority: Option<Value>,
+    // Not `execCpuAffinity`, which camelCase would make of the name.
+    #[serde(rename = "execCPUAffinity")]
     pub exec_cpu_affinity: Option<Value>,
 }
 

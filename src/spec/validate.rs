@@ -357,4 +357,12 @@ mod tests {
         let e = err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"namespaces":[{{"type":"user"}}]}}}}"#));
         assert!(e.contains("uidMappings"));
     }
+
+    /// Spelled as the spec spells it (`execCPUAffinity`, not camelCase's
+    /// `execCpuAffinity`): it used to be dropped without a word.
+    #[test]
+    fn exec_cpu_affinity_is_not_silently_ignored() {
+        let e = err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"/","execCPUAffinity":{"final":"0"}}}"#);
+        assert!(e.contains("process.execCPUAffinity"), "{e}");
+    }
 }
