@@ -55,8 +55,7 @@ pub fn run_one(kind: &str, i: usize, hook: &Hook, state: &[u8], cwd: Option<&Pat
     cmd.stdin(Stdio::piped()).stdout(out.try_clone()?).stderr(out.try_clone()?);
     // The hook dies with the berth that runs it (a create killed midway
     // must leave no hook behind), also when that happened before the prctl.
-    // SAFETY: getpid cannot fail.
-    let runner = unsafe { libc::getpid() };
+    let runner = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs in the forked child before exec and only
     // makes async-signal-safe syscalls.
     unsafe {

@@ -65,10 +65,8 @@ fn version() -> String {
 }
 
 fn default_root() -> PathBuf {
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
     match std::env::var("XDG_RUNTIME_DIR") {
-        Ok(x) if euid != 0 && !x.is_empty() => PathBuf::from(x).join("berth"),
+        Ok(x) if !nix::unistd::geteuid().is_root() && !x.is_empty() => PathBuf::from(x).join("berth"),
         _ => PathBuf::from("/run/berth"),
     }
 }

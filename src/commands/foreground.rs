@@ -3,68 +3,61 @@
 
 use anyhow::{Context, Result};
 use berth::linux::{console, sys};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 struct RawMode {
-    saved: Option<libc::termios>,
+    saved: Option<Termios>,
 }
 
 impl RawMode {
     fn enter() -> RawMode {
-        // SAFETY: tcgetattr/tcsetattr on stdin with valid termios structs.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut t) != 0 {
-                return RawMode { saved: None };
-            }
-            let saved = t;
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(0, libc::TCSANOW, &t);
-            RawMode { saved: Some(saved) }
-        }
+        let stdin = std::io::stdin();
+        let Ok(saved) = termios::tcgetattr(&stdin) else { return RawMode { saved: None } };
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        RawMode { saved: Some(saved) }
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            // SAFETY: restoring the termios read in enter().
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, t) };
+            let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, t);
         }
     }
 }
 
-fn signalfd() -> Result<(OwnedFd, libc::sigset_t)> {
-    // SAFETY: building a full signal set and blocking it for this process.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT] {
-            libc::sigdelset(&mut set, s);
-        }
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        sys::cvt(libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old)).context("blocking signals")?;
-        let fd = sys::owned(libc::signalfd(-1, &set, libc::SFD_CLOEXEC)).context("signalfd")?;
-        Ok((fd, old))
+/// Every signal but the synchronous ones blocked and readable from a
+/// signalfd; returns it with the mask to restore.
+fn signalfd() -> Result<(SignalFd, SigSet)> {
+    let mut set = SigSet::all();
+    for s in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGABRT] {
+        set.remove(s);
     }
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).context("blocking signals")?;
+    let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    Ok((fd, old))
 }
 
 /// Copies what is readable on `from` to `to`; false at end of input.
-fn pump(from: i32, to: i32) -> bool {
+fn pump(from: BorrowedFd, to: BorrowedFd) -> bool {
     let mut buf = [0u8; 8192];
-    // SAFETY: reading into and writing from a valid local buffer.
-    let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
-    if n <= 0 {
-        return false;
-    }
+    let n = match nix::unistd::read(from, &mut buf) {
+        Ok(n) if n > 0 => n,
+        _ => return false,
+    };
     let mut off = 0;
-    while off < n as usize {
-        // SAFETY: as above.
-        let w = unsafe { libc::write(to, buf[off..].as_ptr().cast(), n as usize - off) };
-        if w <= 0 {
-            return false;
+    while off < n {
+        match nix::unistd::write(to, &buf[off..n]) {
+            Ok(w) if w > 0 => off += w,
+            _ => return false,
         }
-        off += w as usize;
     }
     true
 }
@@ -92,52 +85,50 @@ pub fn wait(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
         Ok((p, st)) if p == pid => Some(sys::exit_code(st)),
         _ => None,
     };
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
     while status.is_none() {
-        let mut fds = vec![libc::pollfd { fd: sfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if let Some(m) = &pty {
-            fds.push(libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-            fds.push(libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 });
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
         }
-        // SAFETY: fds is a valid pollfd array.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;
         }
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         if let Some(m) = &pty {
-            if fds[1].revents != 0 && !pump(m.as_raw_fd(), 1) {
-                // The slave side closed: nothing more to show.
+            // A false pump from the master: the slave side closed, nothing
+            // more to show.
+            if ready[1] {
+                pump(m.as_fd(), stdout.as_fd());
             }
-            if fds[2].revents != 0 && !pump(0, m.as_raw_fd()) {
+            if ready.get(2) == Some(&true) && !pump(stdin.as_fd(), m.as_fd()) {
                 stdin_open = false;
             }
         }
-        if fds[0].revents & libc::POLLIN != 0 {
-            // SAFETY: reading one signalfd_siginfo into a zeroed struct.
-            let mut si: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            let size = std::mem::size_of::<libc::signalfd_siginfo>();
-            // SAFETY: si is valid for `size` bytes.
-            let n = unsafe { libc::read(sfd.as_raw_fd(), (&mut si as *mut libc::signalfd_siginfo).cast(), size) };
-            if n as usize != size {
-                continue;
-            }
-            match si.ssi_signo as i32 {
-                libc::SIGCHLD => {
-                    if let Ok((p, st)) = sys::waitpid(pid, libc::WNOHANG) {
-                        if p == pid {
-                            status = Some(sys::exit_code(st));
-                        }
+        if !ready[0] {
+            continue;
+        }
+        let Ok(Some(si)) = sfd.read_signal() else { continue };
+        match si.ssi_signo as i32 {
+            libc::SIGCHLD => {
+                if let Ok((p, st)) = sys::waitpid(pid, libc::WNOHANG) {
+                    if p == pid {
+                        status = Some(sys::exit_code(st));
                     }
                 }
-                libc::SIGWINCH if pty.is_some() => copy_winsize(pty.as_ref().expect("checked by the guard")),
-                sig => {
-                    let _ = sys::kill(pid, sig);
-                }
+            }
+            libc::SIGWINCH if pty.is_some() => copy_winsize(pty.as_ref().expect("checked by the guard")),
+            sig => {
+                let _ = sys::kill(pid, sig);
             }
         }
     }
     if let Some(m) = &pty {
-        while pump(m.as_raw_fd(), 1) {}
+        while pump(m.as_fd(), stdout.as_fd()) {}
     }
-    // SAFETY: restoring the mask saved in signalfd().
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     Ok(status.unwrap_or(0))
 }

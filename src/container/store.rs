@@ -4,7 +4,9 @@
 use super::state::{status_of, Record, Status};
 use crate::linux::sys;
 use anyhow::{bail, Context, Result};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
@@ -20,7 +22,7 @@ pub struct Store {
 pub struct Locked {
     pub id: String,
     pub dir: PathBuf,
-    _lock: OwnedFd,
+    _lock: Flock<OwnedFd>,
 }
 
 pub fn check_id(id: &str) -> Result<()> {
@@ -35,16 +37,13 @@ pub fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-fn lock(dir: &Path) -> std::io::Result<OwnedFd> {
-    let fd = sys::open(dir, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+fn lock(dir: &Path) -> std::io::Result<Flock<OwnedFd>> {
+    let mut fd = sys::open(dir, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
     loop {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(fd);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
+        match Flock::lock(fd, FlockArg::LockExclusive) {
+            Ok(locked) => return Ok(locked),
+            Err((back, Errno::EINTR)) => fd = back,
+            Err((_, e)) => return Err(e.into()),
         }
     }
 }
@@ -64,10 +63,8 @@ impl Store {
         if !self.root.exists() {
             std::fs::create_dir_all(&self.root)
                 .with_context(|| format!("creating state root {}", self.root.display()))?;
-            let _ = sys::cvt(unsafe {
-                // SAFETY: chmod on a valid NUL-terminated path.
-                libc::chmod(sys::cpath(&self.root)?.as_ptr(), 0o711)
-            });
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o711));
         }
         let dir = self.dir(id);
         match std::fs::create_dir(&dir) {

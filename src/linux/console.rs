@@ -4,7 +4,9 @@
 use super::inroot::{NodeKind, Root};
 use super::sys;
 use anyhow::{Context, Result};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::sys::termios;
+use nix::unistd::{fchown, Gid, Uid};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -28,11 +30,9 @@ pub fn setup(size: Option<(u16, u16)>, as_console: bool, uid: u32) -> Result<Own
         .with_context(|| format!("opening {slave_path}"))?;
     // The process's own terminal, group tty (5) as devpts gives it; without
     // that group mapped (a user namespace) the group stays.
-    // SAFETY: fchown on a descriptor we own.
-    if unsafe { libc::fchown(slave.as_raw_fd(), uid, TTY_GID) } != 0 {
-        // SAFETY: as above; -1 keeps the group.
-        sys::cvt(unsafe { libc::fchown(slave.as_raw_fd(), uid, u32::MAX) })
-            .with_context(|| format!("process.user.uid: giving {slave_path} to {uid}"))?;
+    let owner = Some(Uid::from_raw(uid));
+    if fchown(&slave, owner, Some(Gid::from_raw(TTY_GID))).is_err() {
+        fchown(&slave, owner, None).with_context(|| format!("process.user.uid: giving {slave_path} to {uid}"))?;
     }
     no_onlcr(&slave)?;
     if as_console {
@@ -41,28 +41,22 @@ pub fn setup(size: Option<(u16, u16)>, as_console: bool, uid: u32) -> Result<Own
         sys::mount(Some(&slave_path), &sys::fd_path(&console), None, libc::MS_BIND, None)
             .context("binding /dev/console")?;
     }
-    // SAFETY: session and stdio calls on descriptors we own.
-    unsafe {
-        sys::cvt(libc::setsid()).context("setsid")?;
-        sys::cvt(libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0)).context("setting the controlling terminal")?;
-        for fd in 0..3 {
-            sys::cvt(libc::dup2(slave.as_raw_fd(), fd)).context("dup2 of the pty")?;
-        }
-    }
+    nix::unistd::setsid().context("setsid")?;
+    // SAFETY: an ioctl with an integer argument on a descriptor we own.
+    sys::cvt(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) }).context("setting the controlling terminal")?;
+    nix::unistd::dup2_stdin(&slave).context("dup2 of the pty")?;
+    nix::unistd::dup2_stdout(&slave).context("dup2 of the pty")?;
+    nix::unistd::dup2_stderr(&slave).context("dup2 of the pty")?;
     Ok(master)
 }
 
 const TTY_GID: u32 = 5;
 
 /// Output as written: no "\n" to "\r\n" translation (runc clears ONLCR too).
-fn no_onlcr(fd: &impl AsRawFd) -> Result<()> {
-    // SAFETY: tcgetattr fills a zeroed termios we own.
-    let mut t: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is a terminal we own; t is valid.
-    sys::cvt(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) }).context("reading the terminal settings")?;
-    t.c_oflag &= !libc::ONLCR;
-    // SAFETY: as above.
-    sys::cvt(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) }).context("clearing ONLCR")?;
+fn no_onlcr(fd: &impl AsFd) -> Result<()> {
+    let mut t = termios::tcgetattr(fd).context("reading the terminal settings")?;
+    t.output_flags.remove(termios::OutputFlags::ONLCR);
+    termios::tcsetattr(fd, termios::SetArg::TCSANOW, &t).context("clearing ONLCR")?;
     Ok(())
 }
 

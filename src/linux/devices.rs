@@ -3,10 +3,12 @@
 
 use super::inroot::{NodeKind, Root};
 use super::mounts::bind;
-use super::sys;
 use crate::spec::types::Device;
 use anyhow::{Context, Result};
-use std::os::fd::AsRawFd;
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{self, Mode, SFlag};
+use nix::unistd::{self, Gid, UnlinkatFlags, Uid};
 
 /// null, zero, full, random, urandom, tty: always there, read-write for all.
 pub fn defaults() -> Vec<Device> {
@@ -37,16 +39,14 @@ fn create_one(root: &Root, d: &Device, in_userns: bool) -> Result<()> {
         return bind(&d.path, &target, false);
     }
     let (dir, name) = root.parent_of(&d.path)?;
-    // SAFETY: unlinkat on a directory handle and a valid name; a missing node is fine.
-    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
-    let mode = file_type(&d.kind) | d.file_mode.unwrap_or(0o666) & 0o7777;
-    let dev = libc::makedev(d.major as u32, d.minor as u32);
-    // SAFETY: mknodat with a directory handle, a valid name and plain integers.
-    sys::cvt(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) }).context("mknod")?;
-    let (uid, gid) = (d.uid.unwrap_or(0), d.gid.unwrap_or(0));
-    // SAFETY: fchownat on a directory handle and a valid name.
-    sys::cvt(unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
-        .context("chown")?;
+    // A node already there is replaced; a missing one is fine.
+    let _ = unistd::unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    let kind = SFlag::from_bits_retain(file_type(&d.kind));
+    let perm = Mode::from_bits_retain(d.file_mode.unwrap_or(0o666) & 0o7777);
+    let dev = stat::makedev(d.major as u64, d.minor as u64);
+    stat::mknodat(&dir, name.as_c_str(), kind, perm, dev).context("mknod")?;
+    let (uid, gid) = (Uid::from_raw(d.uid.unwrap_or(0)), Gid::from_raw(d.gid.unwrap_or(0)));
+    unistd::fchownat(&dir, name.as_c_str(), Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW).context("chown")?;
     Ok(())
 }
 
@@ -72,21 +72,14 @@ pub fn links(root: &Root) -> Result<()> {
     }
     for (to, at) in list {
         let (dir, name) = root.parent_of(at)?;
-        let to = sys::cstr(to)?;
-        // SAFETY: valid strings and directory handle.
-        let r = unsafe { libc::symlinkat(to.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
-        if r != 0 {
-            let e = std::io::Error::last_os_error();
-            if !sys::errno_is(&e, libc::EEXIST) {
-                return Err(e).with_context(|| format!("linking {at}"));
-            }
+        match unistd::symlinkat(to, &dir, name.as_c_str()) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e).with_context(|| format!("linking {at}")),
         }
     }
     let (dir, name) = root.parent_of("/dev/ptmx")?;
-    // SAFETY: unlinkat on a directory handle; a missing node is fine.
-    unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
-    let to = sys::cstr("pts/ptmx")?;
-    // SAFETY: valid strings and directory handle.
-    sys::cvt(unsafe { libc::symlinkat(to.as_ptr(), dir.as_raw_fd(), name.as_ptr()) }).context("linking /dev/ptmx")?;
+    // A node already there is replaced; a missing one is fine.
+    let _ = unistd::unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    unistd::symlinkat("pts/ptmx", &dir, name.as_c_str()).context("linking /dev/ptmx")?;
     Ok(())
 }

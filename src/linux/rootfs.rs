@@ -1,9 +1,9 @@
 //! Switching the container to its root filesystem.
 
 use super::mountinfo::{self, Entry};
-use super::sys::{self, cpath};
+use super::sys;
+use nix::unistd;
 use anyhow::{Context, Result};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// Sets the propagation of the whole mount tree (`flags`: what the rootfs
@@ -33,18 +33,13 @@ fn mount_point_of(p: &Path) -> Option<String> {
 pub fn pivot(rootfs: &Path) -> Result<()> {
     let old = sys::open(Path::new("/"), libc::O_DIRECTORY | libc::O_RDONLY, 0).context("opening /")?;
     let new = sys::open(rootfs, libc::O_DIRECTORY | libc::O_RDONLY, 0).context("opening the rootfs")?;
-    // SAFETY: plain syscalls on descriptors we own and static strings.
-    unsafe {
-        sys::cvt(libc::fchdir(new.as_raw_fd())).context("entering the rootfs")?;
-        let dot = c".";
-        sys::cvt(libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) as i32).context("pivot_root")?;
-        sys::cvt(libc::fchdir(old.as_raw_fd())).context("entering the old root")?;
-    }
+    unistd::fchdir(&new).context("entering the rootfs")?;
+    unistd::pivot_root(".", ".").context("pivot_root")?;
+    unistd::fchdir(&old).context("entering the old root")?;
     // The old root must not propagate its unmount back to the host.
     sys::mount(None, ".", None, libc::MS_SLAVE | libc::MS_REC, None).context("making the old root a slave")?;
     sys::umount_detach(".").context("detaching the old root")?;
-    // SAFETY: chdir to a static path.
-    sys::cvt(unsafe { libc::chdir(c"/".as_ptr()) }).context("chdir /")?;
+    unistd::chdir("/").context("chdir /")?;
     Ok(())
 }
 
@@ -81,17 +76,10 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
                 .with_context(|| format!("--no-pivot: covering {mp}"))?;
         }
     }
-    let c = cpath(rootfs)?;
-    // SAFETY: valid path strings.
-    unsafe {
-        sys::cvt(libc::chdir(c.as_ptr())).context("entering the rootfs")?;
-    }
+    unistd::chdir(rootfs).context("entering the rootfs")?;
     sys::mount(Some(&rootfs.to_string_lossy()), "/", None, libc::MS_MOVE, None).context("moving the rootfs to /")?;
-    // SAFETY: static path strings.
-    unsafe {
-        sys::cvt(libc::chroot(c".".as_ptr())).context("chroot")?;
-        sys::cvt(libc::chdir(c"/".as_ptr())).context("chdir /")?;
-    }
+    unistd::chroot(".").context("chroot")?;
+    unistd::chdir("/").context("chdir /")?;
     Ok(())
 }
 

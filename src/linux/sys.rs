@@ -2,7 +2,11 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -72,17 +76,12 @@ pub fn openat2(dir: &impl AsRawFd, rel: &str, flags: i32, mode: u32, resolve: u6
 }
 
 pub fn open(path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
-    let c = cpath(path)?;
-    // SAFETY: c is a valid NUL-terminated string.
-    owned(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode) })
+    let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC);
+    Ok(nix::fcntl::open(path, flags, Mode::from_bits_retain(mode))?)
 }
 
-pub fn fstat(fd: &impl AsRawFd) -> io::Result<libc::stat> {
-    // SAFETY: fstat writes into a zeroed struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open and st a valid out pointer.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(st)
+pub fn fstat(fd: &impl AsFd) -> io::Result<libc::stat> {
+    Ok(nix::sys::stat::fstat(fd)?)
 }
 
 /// The path through which the kernel reaches an open descriptor.
@@ -97,21 +96,13 @@ pub fn mount(
     flags: libc::c_ulong,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let src = src.map(cstr).transpose()?;
-    let target = cstr(target)?;
-    let fstype = fstype.map(cstr).transpose()?;
-    let data = data.filter(|d| !d.is_empty()).map(cstr).transpose()?;
-    let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
-    // SAFETY: every pointer is null or a valid NUL-terminated string that outlives the call.
-    cvt(unsafe { libc::mount(p(&src), target.as_ptr(), p(&fstype), flags, p(&data) as *const libc::c_void) })?;
+    let data = data.filter(|d| !d.is_empty());
+    nix::mount::mount(src, target, fstype, MsFlags::from_bits_retain(flags), data)?;
     Ok(())
 }
 
 pub fn umount_detach(target: &str) -> io::Result<()> {
-    let t = cstr(target)?;
-    // SAFETY: t is a valid NUL-terminated string.
-    cvt(unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) })?;
-    Ok(())
+    Ok(nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH)?)
 }
 
 pub fn write_file(path: &str, data: &[u8]) -> io::Result<()> {
@@ -135,21 +126,19 @@ pub fn pidfd_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
 /// Waits until the process behind `pidfd` has exited, up to `timeout_ms`
 /// (-1 for ever). Returns whether it exited.
 pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let timeout = PollTimeout::try_from(timeout_ms.max(-1)).unwrap_or(PollTimeout::NONE);
     loop {
-        // SAFETY: pfd is a valid pollfd array of length one.
-        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => return Ok(r? > 0),
         }
-        return Ok(r > 0);
     }
 }
 
+/// kill(2) with a raw signal number: nix's `Signal` has no real-time
+/// signals, which `berth kill` must be able to send.
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments.
     cvt(unsafe { libc::kill(pid, sig) })?;
@@ -188,16 +177,12 @@ pub fn prctl(op: i32, arg: libc::c_ulong) -> io::Result<()> {
     Ok(())
 }
 
-pub fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
-    // SAFETY: plain syscall with integer arguments.
-    cvt(unsafe { libc::setns(fd, nstype) })?;
-    Ok(())
+pub fn setns(fd: &impl AsFd, nstype: i32) -> io::Result<()> {
+    Ok(nix::sched::setns(fd, CloneFlags::from_bits_retain(nstype))?)
 }
 
 pub fn unshare(flags: i32) -> io::Result<()> {
-    // SAFETY: plain syscall with integer arguments.
-    cvt(unsafe { libc::unshare(flags) })?;
-    Ok(())
+    Ok(nix::sched::unshare(CloneFlags::from_bits_retain(flags))?)
 }
 
 /// Marks every descriptor from `first` upwards close-on-exec.

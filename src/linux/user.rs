@@ -1,18 +1,17 @@
 //! The process's identity: groups, ids, HOME, and finding the program.
 
-use super::sys::cvt;
+use nix::unistd::{self, Gid, Uid};
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
-    // SAFETY: setgroups reads `groups.len()` gids from a valid slice.
-    cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
-        .with_context(|| format!("process.user.additionalGids: setgroups {groups:?}"))?;
-    // SAFETY: plain syscalls with integer arguments.
-    cvt(unsafe { libc::setresgid(gid, gid, gid) }).with_context(|| format!("process.user.gid: setgid {gid}"))?;
-    // SAFETY: as above.
-    cvt(unsafe { libc::setresuid(uid, uid, uid) }).with_context(|| format!("process.user.uid: setuid {uid}"))?;
+    let list: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    unistd::setgroups(&list).with_context(|| format!("process.user.additionalGids: setgroups {groups:?}"))?;
+    let g = Gid::from_raw(gid);
+    unistd::setresgid(g, g, g).with_context(|| format!("process.user.gid: setgid {gid}"))?;
+    let u = Uid::from_raw(uid);
+    unistd::setresuid(u, u, u).with_context(|| format!("process.user.uid: setuid {uid}"))?;
     Ok(())
 }
 

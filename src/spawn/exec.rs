@@ -116,7 +116,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     let cgroup = target(rec, &req.sub_cgroup)?;
     if flags & libc::CLONE_NEWPID != 0 {
         // Our children (not us) are born in the container's pid namespace.
-        sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID).context("joining the container's pid namespace")?;
+        sys::setns(&pidfd, libc::CLONE_NEWPID).context("joining the container's pid namespace")?;
     }
     let v2_fd = cgroup.open_v2()?;
     let (parent_ch, child_ch) = sync::pair()?;
@@ -182,7 +182,7 @@ fn child(ch: &ChildEnd, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<In
     // Outside the user namespace, where a hard limit may still be raised.
     rlimits::apply(0, &req.plan.rlimits)?;
     if flags != 0 {
-        sys::setns(pidfd.as_raw_fd(), flags).context("joining the container's namespaces")?;
+        sys::setns(&pidfd, flags).context("joining the container's namespaces")?;
     }
     let send_listener = |l: &OwnedFd| ch.send(Report::Listener(l.as_fd()));
     let prepared = process::prepare(&req.plan, req.seccomp.as_ref(), req.preserve_fds, 0, false, &send_listener)?;

@@ -31,8 +31,7 @@ fn setup(s: &Setup, ch: &ChildEnd) -> Result<Infallible> {
     // Nothing in the container may ptrace us or open /proc/<init>/exe while
     // berth's code runs here (CVE-2019-5736); execve resets this.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
-    // SAFETY: umask cannot fail.
-    unsafe { libc::umask(0) };
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     if s.general {
         enter_namespaces(s, ch)?;
     }
@@ -50,12 +49,12 @@ fn setup(s: &Setup, ch: &ChildEnd) -> Result<Infallible> {
 /// After a new user namespace: be root in it when root is mapped.
 fn become_root(uids: &[crate::spec::types::IdMapping], gids: &[crate::spec::types::IdMapping]) -> Result<()> {
     if idmap::maps_inside(gids, 0) {
-        // SAFETY: plain syscall with integer arguments.
-        sys::cvt(unsafe { libc::setresgid(0, 0, 0) }).context("becoming gid 0 in the user namespace")?;
+        let root = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(root, root, root).context("becoming gid 0 in the user namespace")?;
     }
     if idmap::maps_inside(uids, 0) {
-        // SAFETY: plain syscall with integer arguments.
-        sys::cvt(unsafe { libc::setresuid(0, 0, 0) }).context("becoming uid 0 in the user namespace")?;
+        let root = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresuid(root, root, root).context("becoming uid 0 in the user namespace")?;
     }
     Ok(())
 }
@@ -71,7 +70,7 @@ fn enter_namespaces(s: &Setup, ch: &ChildEnd) -> Result<()> {
     for (kind, path) in ns.joins() {
         let fd = sys::open(Path::new(path), libc::O_RDONLY, 0)
             .with_context(|| format!("linux.namespaces: opening {} namespace {path}", kind.spec_name()))?;
-        sys::setns(fd.as_raw_fd(), kind.clone_flag())
+        sys::setns(&fd, kind.clone_flag())
             .with_context(|| format!("linux.namespaces: joining {} namespace {path}", kind.spec_name()))?;
         if kind == Kind::User {
             // SAFETY: plain syscalls; failing just leaves us with the ids we have.
@@ -141,9 +140,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
         sys::unshare(libc::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
     }
     if let Some(h) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
-        // SAFETY: h is valid for h.len() bytes.
-        sys::cvt(unsafe { libc::sethostname(h.as_ptr().cast(), h.len()) })
-            .with_context(|| format!("hostname: {h:?}"))?;
+        nix::unistd::sethostname(h).with_context(|| format!("hostname: {h:?}"))?;
     }
     if let Some(d) = spec.domainname.as_deref().filter(|d| !d.is_empty()) {
         // SAFETY: d is valid for d.len() bytes.
@@ -225,8 +222,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
         // A container without a process: it exists, and `start` refuses it.
         ready(ch, None)?;
         loop {
-            // SAFETY: pause just waits for a signal.
-            unsafe { libc::pause() };
+            nix::unistd::pause();
         }
     };
     let send_listener = |l: &OwnedFd| ch.send(Report::Listener(l.as_fd()));
@@ -265,9 +261,7 @@ fn join_session_keyring(id: &str) -> Result<()> {
 fn wait_for_start(fifo: &OwnedFd) {
     let mut b = [0u8; 1];
     loop {
-        // SAFETY: reading one byte into a valid buffer.
-        let r = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+        if nix::unistd::read(fifo, &mut b) != Err(nix::errno::Errno::EINTR) {
             return;
         }
     }

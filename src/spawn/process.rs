@@ -49,12 +49,10 @@ pub fn prepare(
     if listen_fds > 0 {
         env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
         env.push(format!("LISTEN_FDS={listen_fds}"));
-        // SAFETY: getpid cannot fail.
-        env.push(format!("LISTEN_PID={}", unsafe { libc::getpid() }));
+        env.push(format!("LISTEN_PID={}", std::process::id()));
     }
     let cwd = sys::cstr(p.cwd.as_str())?;
-    // SAFETY: cwd is a valid string.
-    let cwd_ok = unsafe { libc::chdir(cwd.as_ptr()) } == 0;
+    let cwd_ok = nix::unistd::chdir(cwd.as_c_str()).is_ok();
     if cwd_ok {
         check_cwd(&p.cwd)?;
     }
@@ -62,8 +60,7 @@ pub fn prepare(
     // Nothing of berth's may reach the program (CVE-2024-21626); marked
     // before any filter, which may not allow close_range.
     sys::cloexec_from(3 + extra_fds).context("closing descriptors")?;
-    // SAFETY: umask cannot fail.
-    unsafe { libc::umask(p.user.umask.unwrap_or(0o022)) };
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_retain(p.user.umask.unwrap_or(0o022)));
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;
     }
@@ -85,10 +82,8 @@ pub fn prepare(
     }
     // A cwd only the target user may enter is entered after the switch.
     if !cwd_ok {
-        // SAFETY: cwd is a valid string.
-        if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
-            let e = std::io::Error::last_os_error();
-            bail!("process.cwd: chdir {}: {e}", p.cwd);
+        if let Err(e) = nix::unistd::chdir(cwd.as_c_str()) {
+            bail!("process.cwd: chdir {}: {}", p.cwd, std::io::Error::from(e));
         }
         check_cwd(&p.cwd)?;
     }
