@@ -5,7 +5,6 @@
 use berth_integration::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::time::Duration;
 
 const IMAGE: &str = "docker.io/library/berthbox:latest";
 
@@ -80,12 +79,7 @@ fn start() -> Containerd {
         .spawn()
         .unwrap();
     let c = Containerd { dir, daemon };
-    for _ in 0..100 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(wait_until(10, || sock.exists()), "containerd did not start");
     let tar = image_tar(&c.dir.0);
     let out = c.ctr(&["images", "import", tar.to_str().unwrap()]);
     assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
@@ -151,16 +145,10 @@ fn containerd_runs_containers_on_berth() {
     assert!(text(&c.ctr(&["task", "ls"])).contains("PAUSED"));
     assert!(c.ctr(&["task", "resume", &id]).status.success());
     assert!(c.ctr(&["task", "kill", "-s", "USR1", &id]).status.success());
-    std::thread::sleep(Duration::from_millis(500));
-    let out = c.ctr(&["task", "exec", "--exec-id", "e2", &id, "cat", "/tmp/got"]);
-    assert_eq!(text(&out), "usr1\n");
+    let got = || text(&c.ctr(&["task", "exec", "--exec-id", &unique("e2"), &id, "cat", "/tmp/got"]));
+    assert!(wait_until(10, || got() == "usr1\n"), "the trap did not run");
     assert!(c.ctr(&["task", "kill", "-s", "KILL", &id]).status.success());
-    for _ in 0..50 {
-        if text(&c.ctr(&["task", "ls"])).contains("STOPPED") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(wait_until(5, || text(&c.ctr(&["task", "ls"])).contains("STOPPED")));
     assert!(c.ctr(&["task", "delete", &id]).status.success());
     assert!(c.ctr(&["container", "delete", &id]).status.success());
     for m in cgroup_mounts() {

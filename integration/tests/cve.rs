@@ -37,13 +37,13 @@ fn cve_2024_21626_no_host_directory_through_proc_self_fd() {
 fn cve_2024_21626_no_runtime_descriptor_reaches_the_container() {
     let berth = Berth::new();
     let mut b = Bundle::new();
-    b.sh("ls -l /proc/self/fd > /tmp/init-fds; sleep 100");
+    b.sh("ls -l /proc/self/fd > /tmp/init-fds.tmp; mv /tmp/init-fds.tmp /tmp/init-fds; sleep 100");
     let id = unique("cvefds");
     assert!(berth.create(&b, &id).status.success());
     berth.ok(&["start", &id]);
     let out = berth.ok(&["exec", &id, "sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"]);
     assert_eq!(out.trim(), "0 1 2 3", "stdio and ls's own directory only");
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(wait_until(5, || b.rootfs().join("tmp/init-fds").exists()));
     let init = std::fs::read_to_string(b.rootfs().join("tmp/init-fds")).unwrap();
     let fds: Vec<u32> =
         init.lines().filter_map(|l| l.split_once(" -> ")?.0.split_whitespace().last()?.parse().ok()).collect();

@@ -5,7 +5,6 @@
 use berth_integration::*;
 use std::path::Path;
 use std::process::{Child, Command, Output};
-use std::time::Duration;
 
 struct Docker {
     dir: TempDir,
@@ -46,12 +45,7 @@ impl Docker {
             .spawn()
             .unwrap();
         let docker = Docker { dir, daemon };
-        for _ in 0..150 {
-            if docker.cmd(&["version"]).status.success() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        assert!(wait_until(30, || docker.cmd(&["version"]).status.success()), "dockerd did not start");
         let tar = rootfs_tar(&docker.dir.0);
         let out = docker.cmd(&["import", tar.to_str().unwrap(), "berthbox:latest"]);
         assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
@@ -139,8 +133,7 @@ fn docker_runs_containers_on_berth() {
     assert!(text(&d.cmd(&["ps", "--format", "{{.Status}}"])).contains("Paused"));
     assert!(d.cmd(&["unpause", "d1"]).status.success());
     assert!(d.cmd(&["kill", "-s", "USR1", "d1"]).status.success());
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(text(&d.cmd(&["exec", "d1", "cat", "/tmp/got"])), "usr1\n");
+    assert!(wait_until(10, || text(&d.cmd(&["exec", "d1", "cat", "/tmp/got"])) == "usr1\n"), "the trap did not run");
     assert!(d.cmd(&["stop", "-t", "1", "d1"]).status.success());
     assert!(d.cmd(&["rm", "d1"]).status.success());
     // A terminal.

@@ -142,12 +142,8 @@ fn exec_process_file_detached_with_pid_file() {
     assert!(!pid.ends_with('\n'));
     let procs: Vec<i64> = serde_json::from_str(&berth.ok(&["ps", "--format", "json", &id])).unwrap();
     assert!(procs.contains(&pid.parse().unwrap()), "the exec'd process is in the container's cgroup");
-    for _ in 0..200 {
-        if std::fs::read_to_string(b.rootfs().join("tmp/from-exec")).is_ok_and(|s| s.lines().count() == 2) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let from_exec = || std::fs::read_to_string(b.rootfs().join("tmp/from-exec"));
+    assert!(wait_until(5, || from_exec().is_ok_and(|s| s.lines().count() == 2)));
     assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/from-exec")).unwrap(), "process-json\n5\n");
     // It outlives `berth exec` (no parent-death signal left behind).
     std::thread::sleep(std::time::Duration::from_millis(300));

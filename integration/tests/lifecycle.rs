@@ -57,11 +57,11 @@ fn state_goes_created_running_stopped() {
 fn kill_takes_names_and_numbers() {
     let berth = Berth::new();
     let mut b = Bundle::new();
-    b.sh("trap 'echo got-usr1 > /tmp/usr1; exit 0' USR1; while true; do sleep 0.1; done");
+    b.sh("trap 'echo got-usr1 > /tmp/usr1; exit 0' USR1; touch /tmp/trapped; while true; do sleep 0.1; done");
     let id = unique("kill");
     assert!(berth.create(&b, &id).status.success());
     berth.ok(&["start", &id]);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(wait_until(10, || b.rootfs().join("tmp/trapped").exists()), "the trap was not set");
     berth.ok(&["kill", &id, "SIGUSR1"]);
     berth.wait_status(&id, "stopped");
     assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/usr1")).unwrap(), "got-usr1\n");
@@ -253,12 +253,7 @@ fn kill_all_reaches_every_process() {
     berth.ok(&["start", &id]);
     let cg = default_cgroup_dirs(&id).into_iter().find(|d| d.join("cgroup.procs").exists()).unwrap();
     let procs = |d: &std::path::Path| std::fs::read_to_string(d.join("cgroup.procs")).unwrap().lines().count();
-    for _ in 0..200 {
-        if procs(&cg) >= 3 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    assert!(wait_until(5, || procs(&cg) >= 3));
     assert_eq!(procs(&cg), 3);
     berth.ok(&["kill", "--all", &id, "KILL"]);
     berth.wait_status(&id, "stopped");

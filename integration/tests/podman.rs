@@ -94,8 +94,7 @@ fn podman_runs_containers_on_berth() {
     assert!(text(&p.cmd(&["inspect", "--format", "{{.State.Status}}", "p1"])).contains("paused"));
     assert!(p.cmd(&["unpause", "p1"]).status.success());
     assert!(p.cmd(&["kill", "--signal", "USR1", "p1"]).status.success());
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(text(&p.cmd(&["exec", "p1", "cat", "/tmp/got"])), "usr1\n");
+    assert!(wait_until(10, || text(&p.cmd(&["exec", "p1", "cat", "/tmp/got"])) == "usr1\n"), "the trap did not run");
     let limit = if cgroup_v2_only() { "/sys/fs/cgroup/libpod_parent" } else { "/sys/fs/cgroup/memory/libpod_parent" };
     let file = if cgroup_v2_only() { "memory.max" } else { "memory.limit_in_bytes" };
     let dir = Path::new(limit).join(format!("libpod-{id}"));

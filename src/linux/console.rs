@@ -43,7 +43,8 @@ pub fn setup(size: Option<(u16, u16)>, as_console: bool, uid: u32) -> Result<Own
     }
     nix::unistd::setsid().context("setsid")?;
     // SAFETY: an ioctl with an integer argument on a descriptor we own.
-    sys::cvt(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) }).context("setting the controlling terminal")?;
+    sys::cvt(unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) })
+        .context("setting the controlling terminal")?;
     nix::unistd::dup2_stdin(&slave).context("dup2 of the pty")?;
     nix::unistd::dup2_stdout(&slave).context("dup2 of the pty")?;
     nix::unistd::dup2_stderr(&slave).context("dup2 of the pty")?;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{self, Mode, SFlag};
-use nix::unistd::{self, Gid, UnlinkatFlags, Uid};
+use nix::unistd::{self, Gid, Uid, UnlinkatFlags};
 
 /// null, zero, full, random, urandom, tty: always there, read-write for all.
 pub fn defaults() -> Vec<Device> {

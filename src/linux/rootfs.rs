@@ -2,8 +2,8 @@
 
 use super::mountinfo::{self, Entry};
 use super::sys;
-use nix::unistd;
 use anyhow::{Context, Result};
+use nix::unistd;
 use std::path::Path;
 
 /// Sets the propagation of the whole mount tree (`flags`: what the rootfs

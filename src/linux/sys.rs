@@ -1,11 +1,11 @@
 //! Thin, safe wrappers over the raw syscalls berth needs.
 
-use std::ffi::{CString, OsStr};
-use std::io;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
+use std::ffi::{CString, OsStr};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The process's identity: groups, ids, HOME, and finding the program.
 
-use nix::unistd::{self, Gid, Uid};
 use anyhow::{bail, Context, Result};
+use nix::unistd::{self, Gid, Uid};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
