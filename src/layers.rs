@@ -3,7 +3,7 @@
 //! back. `cargo test` (and so CI) fails on an upward or sideways import.
 
 /// Bottom first. Modules on one line are siblings and may not use each other.
-pub const LAYERS: [&[&str]; 9] = [
+pub const LAYERS: [&[&str]; 10] = [
     &["timefmt", "files", "cli"],
     &["log"],
     // What was asked: config.json types, validation, the OCI state. No kernel.
@@ -16,6 +16,8 @@ pub const LAYERS: [&[&str]; 9] = [
     &["container"],
     // How a process enters a container: create's parent, init, exec.
     &["spawn"],
+    // The library's front door.
+    &["runtime"],
     &["commands"],
 ];
 

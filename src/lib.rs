@@ -8,23 +8,34 @@
 //! - [`seccomp`]: OCI profiles compiled to classic BPF; [`cgroups`]: v1,
 //!   v2 and hybrid hosts, resources, freezer, stats;
 //! - [`hooks`], [`container`] (state directory, lifecycle: start, signal,
-//!   pause, delete), [`spawn`] (create's parent side, init, exec).
+//!   pause, delete), [`spawn`] (create's parent side, init, exec);
+//! - [`runtime`]: the front door, one method per operation (create, start,
+//!   state, list, kill, pause, resume, delete) — start there.
 //!
-//! ```no_run
-//! use berth::container::store::Store;
-//! use berth::spec::validate;
+//! ```
+//! use berth::runtime::Runtime;
+//! use berth::spec::{types::Spec, validate};
 //!
-//! // What is in a bundle, checked the way `berth create` checks it.
-//! let spec = berth::spec::load(std::path::Path::new("/path/to/bundle"))?;
+//! // A config checked the way `berth create` checks it (no root needed).
+//! let spec: Spec = serde_json::from_str(r#"{
+//!     "ociVersion": "1.2.0", "root": {"path": "rootfs"},
+//!     "process": {"args": ["sh"], "cwd": "/"},
+//!     "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}
+//! }"#)?;
 //! let checked = validate::check(spec)?;
-//! println!("{} mounts", checked.mounts.len());
+//! assert_eq!(checked.process.unwrap().process.args, ["sh"]);
 //!
-//! // The containers berth keeps under its default root, with their status.
-//! let store = Store::new(std::path::Path::new("/run/berth"));
-//! for id in store.ids()? {
-//!     let rec = store.read(&id)?;
-//!     println!("{id}: {}", store.status(&rec).as_str());
+//! // A hostile value is refused with the field named.
+//! let bad: Spec = serde_json::from_str(r#"{"root": {"path": "r"}, "process": {"args": [], "cwd": "/"}}"#)?;
+//! assert!(validate::check(bad).unwrap_err().to_string().contains("process.args"));
+//!
+//! // The containers under a state directory, with their status.
+//! let root = std::env::temp_dir().join(format!("berth-doc-{}", std::process::id()));
+//! let rt = Runtime::new(&root);
+//! for c in rt.list()? {
+//!     println!("{}: {}", c.record.id, c.status.as_str());
 //! }
+//! assert!(rt.state("nothing-here").is_err());
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
@@ -36,6 +47,7 @@ pub mod hooks;
 mod layers;
 pub mod linux;
 pub mod log;
+pub mod runtime;
 pub mod seccomp;
 pub mod spawn;
 pub mod spec;

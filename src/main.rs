@@ -6,12 +6,12 @@
 mod cli;
 mod commands;
 
-use berth::{container, linux, log, spec};
+use berth::{linux, log, spec};
 
 use anyhow::{bail, Result};
+use berth::runtime::Runtime;
 use cli::{bool_flag, val, Flag};
 use commands::Ctx;
-use container::store::Store;
 use std::path::PathBuf;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -127,7 +127,7 @@ fn dispatch(args: &[String]) -> Result<i32> {
         // These put a berth process into a container (CVE-2019-5736).
         linux::exeseal::ensure()?;
     }
-    let ctx = Ctx { store: Store::new(&g.get("root").map_or_else(default_root, PathBuf::from)) };
+    let ctx = Ctx { rt: Runtime::new(g.get("root").map_or_else(default_root, PathBuf::from)) };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));
     match cmd.as_str() {
         "create" => commands::create::main(&ctx, rest),

@@ -2,8 +2,9 @@
 
 use super::{abs, id_arg, Ctx, CREATE_FLAGS};
 use crate::cli::{self, Parsed};
-use anyhow::{Context, Result};
-use berth::spawn::parent::{self, Created, Request};
+use anyhow::Result;
+use berth::runtime::CreateOptions;
+use berth::spawn::parent::{self, Created};
 
 /// Socket-activation descriptors berth was started with (LISTEN_FDS for us).
 fn listen_fds() -> u32 {
@@ -14,30 +15,22 @@ fn listen_fds() -> u32 {
     std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
-pub fn request(p: &Parsed, id: String, attached: bool) -> Result<Request> {
-    let bundle = abs(p.get("bundle").unwrap_or("."))?;
-    let bundle = bundle.canonicalize().with_context(|| format!("bundle {}", bundle.display()))?;
-    Ok(Request {
-        id,
-        bundle,
+pub fn options(p: &Parsed) -> Result<CreateOptions> {
+    Ok(CreateOptions {
+        bundle: abs(p.get("bundle").unwrap_or("."))?,
         console_socket: p.get("console-socket").map(abs).transpose()?,
         pidfd_socket: p.get("pidfd-socket").map(abs).transpose()?,
         no_pivot: p.has("no-pivot"),
         no_new_keyring: p.has("no-new-keyring"),
         preserve_fds: p.preserve_fds()?,
-        listen_fds: listen_fds(),
-        attached,
     })
 }
 
 /// Creates the container and writes the pid file; shared with `run`.
 pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool) -> Result<Created> {
     let pid_file = p.get("pid-file").map(abs).transpose()?;
-    let req = request(p, id, attached)?;
-    // Relative paths in config.json (root, bind sources) and hooks see the bundle as cwd.
-    std::env::set_current_dir(&req.bundle).with_context(|| format!("entering bundle {}", req.bundle.display()))?;
-    let created = parent::create(&ctx.store, &req)?;
-    created.locked.save(&created.record)?;
+    let req = ctx.rt.request(&id, &options(p)?, listen_fds(), attached)?;
+    let created = ctx.rt.create_request(&req)?;
     if let Some(pf) = pid_file {
         if let Err(e) = parent::write_pid_file(&pf, created.record.pid) {
             let _ = berth::container::lifecycle::destroy(created.locked, &created.record);

@@ -41,8 +41,8 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[bool_flag(&["stats"]), val(&["interval"])], None)?;
     let id = id_arg(&p, "events")?;
     let interval = parse_duration(p.get("interval").unwrap_or("5s"))?;
-    let rec = ctx.store.read(&id)?;
-    if ctx.store.status(&rec) == Status::Stopped {
+    let rec = ctx.store().read(&id)?;
+    if ctx.store().status(&rec) == Status::Stopped {
         bail!("container with id {id} is not running");
     }
     let emit = |kind: &str, data: serde_json::Value| println!("{}", event_line(kind, &id, Some(data)));
@@ -63,7 +63,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
             println!("{}", event_line("oom", &id, None));
             ooms = now;
         }
-        if ctx.store.status(&rec) == Status::Stopped {
+        if ctx.store().status(&rec) == Status::Stopped {
             return Ok(0);
         }
         std::thread::sleep(step);

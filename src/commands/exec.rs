@@ -121,14 +121,14 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     if p.get("pidfd-socket").is_some() {
         bail!("--pidfd-socket: not supported by berth exec yet");
     }
-    let rec = ctx.store.read(id)?;
-    match ctx.store.status(&rec) {
+    let rec = ctx.store().read(id)?;
+    match ctx.store().status(&rec) {
         Status::Stopped => bail!("cannot exec in a stopped container"),
         Status::Paused if !p.has("ignore-paused") => bail!("cannot exec in a paused container (use --ignore-paused)"),
         _ => {}
     }
     // What create read, never the bundle as it is now.
-    let spec = ctx.store.config(&rec)?;
+    let spec = ctx.store().config(&rec)?;
     let proc = process(p, &spec, &rec.rootfs)?;
     let plan = check_process(&proc)?;
     for w in &plan.warnings {

@@ -3,14 +3,12 @@
 use super::{id_arg, Ctx};
 use crate::cli::{self, bool_flag};
 use anyhow::Result;
-use berth::container::lifecycle;
 use berth::linux::signals;
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[bool_flag(&["all", "a"])], None)?;
     let id = id_arg(&p, "kill")?;
     let sig = signals::parse(p.args.get(1).map_or("SIGTERM", String::as_str))?;
-    let (locked, rec) = ctx.store.open(&id)?;
-    lifecycle::signal(&locked, &rec, sig, p.has("all"))?;
+    ctx.rt.kill(&id, sig, p.has("all"))?;
     Ok(0)
 }

@@ -31,17 +31,17 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[val(&["format", "f"]), bool_flag(&["quiet", "q"])], None)?;
     if p.has("quiet") {
         // Ids only: no record needs reading, no status computing.
-        for id in ctx.store.ids()? {
+        for id in ctx.store().ids()? {
             println!("{id}");
         }
         return Ok(0);
     }
     let recs: Vec<_> = ctx
-        .store
+        .store()
         .records()?
         .into_iter()
         .map(|r| {
-            let st = ctx.store.status(&r);
+            let st = ctx.store().status(&r);
             (r, st)
         })
         .collect();

@@ -19,11 +19,18 @@ pub mod update;
 use crate::cli::{bool_flag, val, Flag, Parsed};
 use anyhow::{bail, Result};
 use berth::container::store::Store;
+use berth::runtime::Runtime;
 use std::path::{Path, PathBuf};
 
 /// What every command gets from the global flags.
 pub struct Ctx {
-    pub store: Store,
+    pub rt: Runtime,
+}
+
+impl Ctx {
+    pub fn store(&self) -> &Store {
+        self.rt.store()
+    }
 }
 
 /// The container id: the first positional argument.

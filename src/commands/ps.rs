@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &[val(&["format", "f"])], Some(1))?;
     let id = id_arg(&p, "ps")?;
-    let rec = ctx.store.read(&id)?;
+    let rec = ctx.store().read(&id)?;
     // A stopped container has no processes (or leftovers in its cgroup):
     // the header and those, exit 0, as runc does.
     let pids = rec.cgroup.pids();

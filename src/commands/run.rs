@@ -28,7 +28,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     drop(created.locked);
     let code = foreground::wait(rec.pid, created.pty)?;
     if !p.has("keep") {
-        if let Ok((locked, rec)) = ctx.store.open(&rec.id) {
+        if let Ok((locked, rec)) = ctx.store().open(&rec.id) {
             lifecycle::destroy(locked, &rec)?;
         }
     }

@@ -132,7 +132,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         berth::log::warn(&w);
     }
     check_resources(&r)?;
-    let (locked, rec) = ctx.store.open(&id)?;
+    let (locked, rec) = ctx.store().open(&id)?;
     if locked.status(&rec) == Status::Stopped {
         bail!("container {id} is not running");
     }
