@@ -17,35 +17,15 @@
 use crate::container::lifecycle;
 use crate::container::state::{Record, Status};
 use crate::container::store::Store;
+pub use crate::spawn::parent::CreateOptions;
 use crate::spawn::parent::{self, Request};
 use crate::spec::state::OciState;
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Containers kept under one state directory (`--root`).
 pub struct Runtime {
     store: Store,
-}
-
-/// What `create` takes besides the id (runc's flags of the same names).
-#[derive(Debug, Clone, Default)]
-pub struct CreateOptions {
-    /// The bundle directory: config.json and, relative to it, the rootfs.
-    pub bundle: PathBuf,
-    /// Where to send the pty master when `process.terminal` is true.
-    pub console_socket: Option<PathBuf>,
-    /// Where to send a pidfd of the container's init.
-    pub pidfd_socket: Option<PathBuf>,
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
-    /// Descriptors 3..3+n of the caller the process keeps.
-    pub preserve_fds: u32,
-}
-
-impl CreateOptions {
-    pub fn new(bundle: impl Into<PathBuf>) -> CreateOptions {
-        CreateOptions { bundle: bundle.into(), ..CreateOptions::default() }
-    }
 }
 
 /// A container as recorded, with its live status.
@@ -85,22 +65,13 @@ impl Runtime {
     /// The request `create` and `run` hand to the parent side.
     pub fn request(&self, id: &str, opts: &CreateOptions, listen_fds: u32, attached: bool) -> Result<Request> {
         let bundle = opts.bundle.canonicalize().with_context(|| format!("bundle {}", opts.bundle.display()))?;
-        Ok(Request {
-            id: id.to_string(),
-            bundle,
-            console_socket: opts.console_socket.clone(),
-            pidfd_socket: opts.pidfd_socket.clone(),
-            no_pivot: opts.no_pivot,
-            no_new_keyring: opts.no_new_keyring,
-            preserve_fds: opts.preserve_fds,
-            listen_fds,
-            attached,
-        })
+        Ok(Request { id: id.to_string(), opts: CreateOptions { bundle, ..opts.clone() }, listen_fds, attached })
     }
 
     /// Creates what `req` describes and saves its record.
     pub fn create_request(&self, req: &Request) -> Result<parent::Created> {
-        std::env::set_current_dir(&req.bundle).with_context(|| format!("entering bundle {}", req.bundle.display()))?;
+        std::env::set_current_dir(&req.opts.bundle)
+            .with_context(|| format!("entering bundle {}", req.opts.bundle.display()))?;
         let created = parent::create(&self.store, req)?;
         created.locked.save(&created.record)?;
         Ok(created)

@@ -18,15 +18,31 @@ use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-pub struct Request {
-    pub id: String,
-    /// Absolute bundle directory.
+/// What `create` takes besides the id (runc's flags of the same names).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// The bundle directory: config.json and, relative to it, the rootfs.
     pub bundle: PathBuf,
+    /// Where to send the pty master when `process.terminal` is true.
     pub console_socket: Option<PathBuf>,
+    /// Where to send a pidfd of the container's init.
     pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// Descriptors 3..3+n of the caller the process keeps.
     pub preserve_fds: u32,
+}
+
+impl CreateOptions {
+    pub fn new(bundle: impl Into<PathBuf>) -> CreateOptions {
+        CreateOptions { bundle: bundle.into(), ..CreateOptions::default() }
+    }
+}
+
+pub struct Request {
+    pub id: String,
+    /// The options, with the bundle made absolute and canonical.
+    pub opts: CreateOptions,
     pub listen_fds: u32,
     /// `run` in the foreground may take the pty itself.
     pub attached: bool,
@@ -51,17 +67,17 @@ pub struct Loaded {
 /// Loads and checks config.json against what this request can do and
 /// compiles its seccomp profile.
 pub fn load(req: &Request) -> Result<Loaded> {
-    let (spec, raw) = spec::load_raw(&req.bundle)?;
+    let (spec, raw) = spec::load_raw(&req.opts.bundle)?;
     let checked = validate::check(spec)?;
     let filter = if checked.process.is_some() { seccomp::from_spec(&checked.spec)? } else { None };
     if !checked.namespaces.is_private(Kind::Mount) {
         bail!("linux.namespaces: berth needs a mount namespace to set up the root filesystem");
     }
     let terminal = checked.process.as_ref().is_some_and(|p| p.process.terminal);
-    if terminal && req.console_socket.is_none() && !req.attached {
+    if terminal && req.opts.console_socket.is_none() && !req.attached {
         bail!("process.terminal: a detached container with a terminal needs --console-socket");
     }
-    if !terminal && req.console_socket.is_some() {
+    if !terminal && req.opts.console_socket.is_some() {
         bail!("--console-socket: process.terminal is false, so there is no terminal to send");
     }
     for w in checked.warnings.iter().chain(checked.process.iter().flat_map(|p| &p.warnings)) {
@@ -75,17 +91,18 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
     let checked = &loaded.checked;
     let root = checked.spec.root.as_ref().map(|r| r.path.clone()).unwrap_or_default();
     let rootfs = req
+        .opts
         .bundle
         .join(&root)
         .canonicalize()
-        .with_context(|| format!("root.path: {}", req.bundle.join(&root).display()))?;
+        .with_context(|| format!("root.path: {}", req.opts.bundle.join(&root).display()))?;
     let layout = Layout::detect()?;
     if let Some(k) = checked.spec.linux().resources.as_ref().and_then(|r| r.unified.keys().next()) {
         if !layout.is_v2_only() {
             bail!("linux.resources.unified.{k}: invalid configuration: unified resources need a cgroup v2 host");
         }
     }
-    let sources = crate::linux::mounts::open_sources(&req.bundle, &checked.mounts)?;
+    let sources = crate::linux::mounts::open_sources(&req.opts.bundle, &checked.mounts)?;
     let locked = store.create(&req.id)?;
     match build(&locked, req, loaded, rootfs, &layout, sources) {
         Ok((record, pty)) => Ok(Created { locked, record, pty }),
@@ -135,14 +152,14 @@ fn build(
         sources,
         id: req.id.clone(),
         checked,
-        bundle: req.bundle.clone(),
+        bundle: req.opts.bundle.clone(),
         rootfs,
         cgroup,
         fifo,
-        extra_fds: req.listen_fds + req.preserve_fds,
+        extra_fds: req.listen_fds + req.opts.preserve_fds,
         listen_fds: req.listen_fds,
-        no_pivot: req.no_pivot,
-        new_keyring: !req.no_new_keyring,
+        no_pivot: req.opts.no_pivot,
+        new_keyring: !req.opts.no_new_keyring,
         general,
         needs_fork,
     };
@@ -266,14 +283,14 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
             other => bail!("sync: unexpected {other:?}"),
         }
     };
-    let pty = match (&req.console_socket, pty) {
+    let pty = match (&req.opts.console_socket, pty) {
         (Some(sock), Some(master)) => {
             console::send_to_socket(sock, &master)?;
             None
         }
         (_, pty) => pty,
     };
-    if let Some(sock) = &req.pidfd_socket {
+    if let Some(sock) = &req.opts.pidfd_socket {
         let fd = match (&pidfd, init_pid == pid) {
             (Some(fd), true) => fd.try_clone()?,
             _ => sys::pidfd_open(init_pid).context("opening a pidfd for init")?,
