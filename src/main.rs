@@ -54,7 +54,7 @@ global options:
   --log FILE           log to FILE (default stderr)
   --log-format FORMAT  text or json
   --debug              log debug messages
-  --systemd-cgroup     use the systemd cgroup driver (not supported yet)
+  --systemd-cgroup     the container's cgroup is a systemd scope (cgroupsPath slice:prefix:name)
   --rootless VALUE     true, false or auto
   --version, -v        print the version
 ";
@@ -115,9 +115,6 @@ fn dispatch(args: &[String]) -> Result<i32> {
         other => bail!("unknown log-format {other:?}: text or json"),
     };
     log::init(g.get("log"), format, g.has("debug"))?;
-    if g.has("systemd-cgroup") {
-        bail!("--systemd-cgroup: the systemd cgroup driver is not supported by berth yet");
-    }
     match g.get("rootless").unwrap_or("auto") {
         "auto" | "false" => {}
         "true" => bail!("--rootless true: rootless containers are not supported by berth yet"),
@@ -127,7 +124,10 @@ fn dispatch(args: &[String]) -> Result<i32> {
         // These put a berth process into a container (CVE-2019-5736).
         linux::exeseal::ensure()?;
     }
-    let ctx = Ctx { rt: Runtime::new(g.get("root").map_or_else(default_root, PathBuf::from)) };
+    let ctx = Ctx {
+        rt: Runtime::new(g.get("root").map_or_else(default_root, PathBuf::from)),
+        systemd_cgroup: g.has("systemd-cgroup"),
+    };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));
     match cmd.as_str() {
         "create" => commands::create::main(&ctx, rest),

@@ -11,6 +11,7 @@ pub mod kill;
 pub mod layout;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use anyhow::{bail, Context, Result};
 use layout::{Hierarchy, Layout};
@@ -28,6 +29,10 @@ pub struct Cgroup {
     pub dirs: Vec<(Hierarchy, PathBuf)>,
     /// Directories berth made, parents before children.
     pub created: Vec<PathBuf>,
+    /// The systemd unit holding the cgroup (`--systemd-cgroup`): stopped
+    /// when the cgroup goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// Lexically cleans a cgroup path so that `..` cannot climb above its base.
@@ -62,7 +67,7 @@ impl Cgroup {
     /// one of them (or of their parents) that does not exist yet. A create
     /// journals this before making anything.
     pub fn planned(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Cgroup {
-        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new() };
+        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None };
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
             cg.created.extend(missing_dirs(h, &dir));
@@ -79,7 +84,7 @@ impl Cgroup {
                 bail!("container's cgroup unexpectedly frozen: {} (thaw it first)", dir.display());
             }
         }
-        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new() };
+        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None };
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
             let mut made = cg.mkdir_all(h, &dir);
@@ -105,6 +110,20 @@ impl Cgroup {
             cg.dirs.push((h.clone(), dir));
         }
         Ok(cg)
+    }
+
+    /// `--systemd-cgroup`, once systemd has started the unit: what systemd
+    /// did not make (hierarchies it does not manage) is made here; every
+    /// directory is already in `created`, as planned.
+    pub fn make_rest(&self) -> Result<()> {
+        let mut scratch = Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None };
+        for (h, dir) in &self.dirs {
+            scratch.mkdir_all(h, dir)?;
+            if h.v2 {
+                apply::enable_all_v2(h, dir);
+            }
+        }
+        Ok(())
     }
 
     fn mkdir_all(&mut self, h: &Hierarchy, dir: &Path) -> Result<()> {
@@ -186,6 +205,13 @@ impl Cgroup {
         // Processes are killed only where berth made the cgroup: a directory
         // that existed before may hold others' (runc leaves those too).
         self.kill_until_empty(kill::Reach::Made, std::time::Instant::now() + kill::KILL_WAIT);
+        if let Some(unit) = &self.unit {
+            // Empty now, so the stop is immediate; systemd removes its cgroup.
+            match systemd::Systemd::connect().and_then(|mut sd| sd.stop(unit)) {
+                Ok(()) => {}
+                Err(e) => crate::log::warn(&format!("stopping systemd unit {unit}: {e:#}")),
+            }
+        }
         for d in &ours {
             rmdir_tree(d);
         }

@@ -131,6 +131,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     let spec = ctx.store().config(&rec)?;
     let proc = process(p, &spec, &rec.rootfs)?;
     let plan = check_process(&proc)?;
+    spawn::process::check_lsm(&plan.process, None)?;
     for w in &plan.warnings {
         log::warn(w);
     }

@@ -22,7 +22,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": namespaces,
             "capabilities": caps::all_names(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::ACTIONS.iter().map(|a| a.0).collect::<Vec<_>>(),
@@ -31,8 +31,8 @@ pub fn features() -> Value {
                 "knownFlags": flags,
                 "supportedFlags": flags,
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
         },

@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 /// What every command gets from the global flags.
 pub struct Ctx {
     pub rt: Runtime,
+    /// `--systemd-cgroup`: new containers' cgroups are systemd units.
+    pub systemd_cgroup: bool,
 }
 
 impl Ctx {

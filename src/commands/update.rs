@@ -3,7 +3,7 @@
 use super::{id_arg, Ctx};
 use crate::cli::{self, val, Parsed};
 use anyhow::{bail, Context, Result};
-use berth::cgroups::apply;
+use berth::cgroups::{apply, systemd};
 use berth::container::state::Status;
 use berth::log;
 use berth::spec::types::{BlockIo, Cpu, Memory, Pids, Resources};
@@ -138,6 +138,11 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     }
     for w in apply::apply(&rec.cgroup, &r, true)? {
         log::warn(&w);
+    }
+    if let Some(unit) = &rec.cgroup.unit {
+        // The unit's properties too, or a daemon-reload would undo the files.
+        let v2 = rec.cgroup.dirs.iter().all(|(h, _)| h.v2);
+        systemd::Systemd::connect()?.set(unit, systemd::properties(&r, v2)?)?;
     }
     Ok(0)
 }

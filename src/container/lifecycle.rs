@@ -1,5 +1,6 @@
 //! Operations on an existing container: start, signal, destroy.
 
+use super::notify;
 use super::state::{Record, Status};
 use super::store::Locked;
 use crate::cgroups::freeze;
@@ -34,9 +35,17 @@ pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo)
         .with_context(|| format!("opening {}: the container's init is not waiting", fifo.display()))?;
+    // Bound before the process runs, so that no notification is lost.
+    let notify = match notify::host_socket() {
+        Some(host) => notify::listen(&locked.dir)?.map(|s| (s, host)),
+        None => None,
+    };
     f.write_all(b"0").context("releasing the container's init")?;
     std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
     hooks::run_all_warn("poststart", &rec.hooks.poststart, &hook_state(rec, Status::Running));
+    if let Some((sock, host)) = notify {
+        notify::relay_ready(&sock, &host, rec.pid)?;
+    }
     Ok(())
 }
 

@@ -3,5 +3,6 @@
 
 pub mod journal;
 pub mod lifecycle;
+pub mod notify;
 pub mod state;
 pub mod store;

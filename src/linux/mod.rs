@@ -2,11 +2,13 @@
 
 pub mod caps;
 pub mod console;
+pub mod dbus;
 pub mod devices;
 pub mod exeseal;
 pub mod fdpass;
 pub mod idmap;
 pub mod inroot;
+pub mod lsm;
 pub mod mountinfo;
 pub mod mounts;
 pub mod passwd;

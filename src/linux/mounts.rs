@@ -29,6 +29,9 @@ pub struct Ctx<'a> {
     /// The container's cgroup directories, for a `cgroup` mount.
     pub cgroup_dirs: &'a [CgroupDir],
     pub cgroupns: bool,
+    /// `linux.mountLabel`, where SELinux is enabled: the label of the
+    /// tmpfs and mqueue mounts.
+    pub mount_label: Option<&'a str>,
 }
 
 const BIND_KEEP: c_ulong = libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT;
@@ -185,11 +188,20 @@ fn fs_mount(ctx: &Ctx, kind: &str, m: &Mount, o: &Options) -> Result<()> {
     }
     let target = ctx.root.mkdir_all(&m.destination).context("creating the target")?;
     let src = m.source.as_deref().filter(|s| !s.is_empty()).unwrap_or(kind);
-    let data = o.data();
+    let mut data = o.data();
+    if let Some(label) = ctx.mount_label.filter(|_| kind == "tmpfs") {
+        data = super::lsm::with_mount_label(&data, label);
+    }
     if o.tmpcopyup && kind == "tmpfs" {
         return tmpfs_copyup(ctx, m, &target, o.flags, &data);
     }
     match sys::mount(Some(src), &fd_path(&target), Some(kind), o.flags, Some(&data)) {
+        Ok(()) if kind == "mqueue" && ctx.mount_label.is_some() => {
+            // mqueue takes no context= option: label its root instead.
+            let t = ctx.root.handle(&m.destination)?;
+            super::lsm::set_file_label(&fd_path(&t), ctx.mount_label.unwrap_or_default())
+                .with_context(|| format!("linux.mountLabel on {}", m.destination))
+        }
         Ok(()) => Ok(()),
         Err(e) if kind == "sysfs" && ctx.in_userns && sys::errno_is(&e, libc::EPERM) => {
             // Without its own network namespace a user namespace may not mount

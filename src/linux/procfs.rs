@@ -32,10 +32,16 @@ pub struct Proc {
 impl Proc {
     /// The host's /proc, as the parent sees it.
     pub fn host() -> io::Result<Proc> {
-        let root = sys::open(Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
+        Proc::mounted(Path::new("/proc"))
+    }
+
+    /// The procfs mounted at `path` (inside a container: its own /proc),
+    /// verified to be the root of a procfs.
+    pub fn mounted(path: &Path) -> io::Result<Proc> {
+        let root = sys::open(path, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)?;
         let st = sys::fstat(&root)?;
         if !is_procfs(&root)? || st.st_ino != PROC_ROOT_INO {
-            return Err(not_procfs("/proc"));
+            return Err(not_procfs(&path.to_string_lossy()));
         }
         Ok(Proc { root })
     }

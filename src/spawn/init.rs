@@ -9,7 +9,7 @@ use super::{process, Setup};
 use crate::hooks;
 use crate::linux::inroot::Root;
 use crate::linux::procfs::Proc;
-use crate::linux::{devices, idmap, mounts, rootfs, sys};
+use crate::linux::{devices, idmap, lsm, mounts, rootfs, sys};
 use crate::spec::namespaces::Kind;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
@@ -149,6 +149,12 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
     }
     write_sysctls(&linux.sysctl)?;
     if s.new_keyring {
+        let label = spec.process.as_ref().and_then(|p| p.selinux_label.as_deref()).filter(|l| !l.is_empty());
+        if let Some(label) = label.filter(|_| lsm::selinux_enabled()) {
+            // The session keyring carries the process's label.
+            let proc = Proc::host().context("opening /proc for the keyring's label")?;
+            lsm::selinux_keycreate(&proc, label).with_context(|| format!("process.selinuxLabel: {label:?}"))?;
+        }
         join_session_keyring(&s.id)?;
     }
 
@@ -177,6 +183,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
                     in_userns,
                     cgroup_dirs: &cgroup_dirs,
                     cgroupns: ns.is_private(Kind::Cgroup),
+                    mount_label: linux.mount_label.as_deref().filter(|l| !l.is_empty() && lsm::selinux_enabled()),
                 };
                 mounts::mount(&ctx, index, &s.checked.mounts[index], kind, rw_first)?;
             }

@@ -5,8 +5,9 @@
 use super::clone::{clone3_into, Forked};
 use super::sync::{self, ChildExited, Order, Received};
 use super::{init, Setup};
-use crate::cgroups::{apply, layout::Layout, Cgroup};
+use crate::cgroups::{apply, layout::Layout, systemd, Cgroup};
 use crate::container::journal::{Entry, Journal};
+use crate::container::notify;
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
 use crate::linux::{console, idmap, procfs, rlimits, sys};
@@ -31,6 +32,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// Descriptors 3..3+n of the caller the process keeps.
     pub preserve_fds: u32,
+    /// The cgroup is a systemd unit (`--systemd-cgroup`).
+    pub systemd_cgroup: bool,
 }
 
 impl CreateOptions {
@@ -69,6 +72,9 @@ pub struct Loaded {
 pub fn load(req: &Request) -> Result<Loaded> {
     let (spec, raw) = spec::load_raw(&req.opts.bundle)?;
     let checked = validate::check(spec)?;
+    if let Some(p) = &checked.spec.process {
+        super::process::check_lsm(p, checked.spec.linux().mount_label.as_deref())?;
+    }
     let filter = if checked.process.is_some() { seccomp::from_spec(&checked.spec)? } else { None };
     if !checked.namespaces.is_private(Kind::Mount) {
         bail!("linux.namespaces: berth needs a mount namespace to set up the root filesystem");
@@ -102,9 +108,8 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
             bail!("linux.resources.unified.{k}: invalid configuration: unified resources need a cgroup v2 host");
         }
     }
-    let sources = crate::linux::mounts::open_sources(&req.opts.bundle, &checked.mounts)?;
     let locked = store.create(&req.id)?;
-    match build(&locked, req, loaded, rootfs, &layout, sources) {
+    match build(&locked, req, loaded, rootfs, &layout) {
         Ok((record, pty)) => Ok(Created { locked, record, pty }),
         Err(e) => {
             let _ = locked.remove();
@@ -119,9 +124,12 @@ fn build(
     loaded: Loaded,
     rootfs: PathBuf,
     layout: &Layout,
-    sources: Vec<Option<OwnedFd>>,
 ) -> Result<(Record, Option<OwnedFd>)> {
-    let Loaded { checked, filter, raw } = loaded;
+    let Loaded { mut checked, filter, raw } = loaded;
+    if notify::host_socket().is_some() {
+        add_notify_socket(&mut checked, &locked.dir)?;
+    }
+    let sources = crate::linux::mounts::open_sources(&req.opts.bundle, &checked.mounts)?;
     // What exec and later commands read instead of the bundle.
     locked.save_config(&raw)?;
     let fifo = locked.fifo();
@@ -140,8 +148,17 @@ fn build(
     // Written down before it exists, so that a create killed from here on
     // leaves nothing `delete` cannot find.
     let mut journal = Journal::open(&locked.dir)?;
-    journal.note(&Entry::Cgroup(Cgroup::planned(layout, linux.cgroups_path.as_deref(), &req.id)))?;
-    let cgroup = Cgroup::create(layout, linux.cgroups_path.as_deref(), &req.id)?;
+    // systemd is asked before anything exists that it would have to undo.
+    let mut unit = match req.opts.systemd_cgroup {
+        true => Some((systemd::unit_for(linux.cgroups_path.as_deref(), &req.id)?, systemd::Systemd::connect()?)),
+        false => None,
+    };
+    let path = unit.as_ref().map(|(u, _)| u.path.as_str()).or(linux.cgroups_path.as_deref());
+    let mut planned = Cgroup::planned(layout, path, &req.id);
+    planned.unit = unit.as_ref().map(|(u, _)| u.name.clone());
+    journal.note(&Entry::Cgroup(planned.clone()))?;
+    // systemd makes a unit's cgroup once it has a process to put there.
+    let cgroup = if unit.is_some() { planned } else { Cgroup::create(layout, path, &req.id)? };
     let busy = cgroup.pids().len();
     if busy > 0 {
         log::warn(&format!("container's cgroup is not empty: {busy} process(es) found"));
@@ -164,7 +181,7 @@ fn build(
         needs_fork,
     };
     let mut kids = Vec::new();
-    match spawn(&setup, req, &mut kids, &mut journal) {
+    match spawn(&setup, unit.as_mut(), req, &mut kids, &mut journal) {
         Ok(r) => Ok(r),
         Err(mut e) => {
             if e.is::<ChildExited>() {
@@ -187,12 +204,62 @@ fn build(
     }
 }
 
-fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -> Result<(Record, Option<OwnedFd>)> {
-    let spec = &s.checked.spec;
-    if let Some(r) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+/// sd_notify: the state dir's notify directory bound where the process's
+/// NOTIFY_SOCKET (the config's, or runc's default) says, and that variable
+/// set for it.
+fn add_notify_socket(checked: &mut Checked, state_dir: &Path) -> Result<()> {
+    let Some(plan) = checked.process.as_mut() else { return Ok(()) };
+    let inner = notify::inner_path(&plan.process.env);
+    let dir = notify::make_dir(state_dir)?;
+    let target = Path::new(&inner).parent().map_or("/".into(), |p| p.to_string_lossy().into_owned());
+    let opts: Vec<String> = ["bind", "nosuid", "nodev", "noexec"].map(String::from).to_vec();
+    let parsed = spec::mount_opts::parse("NOTIFY_SOCKET", &opts)?;
+    let m = spec::types::Mount {
+        destination: target,
+        kind: Some("bind".into()),
+        source: Some(dir.to_string_lossy().into_owned()),
+        options: opts,
+        ..Default::default()
+    };
+    checked.mounts.push((m, parsed));
+    plan.process.env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+    plan.process.env.push(format!("NOTIFY_SOCKET={inner}"));
+    Ok(())
+}
+
+/// Writes `linux.resources` to the container's cgroup files.
+fn apply_resources(s: &Setup) -> Result<()> {
+    if let Some(r) = s.checked.spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
         for w in apply::apply(&s.cgroup, r, false)? {
             log::warn(&w);
         }
+    }
+    Ok(())
+}
+
+/// `--systemd-cgroup`: systemd starts the unit with init in it (and the
+/// limits it owns as properties); berth makes the rest and writes the files.
+fn start_unit(s: &Setup, (unit, sd): &mut (systemd::Unit, systemd::Systemd), pid: i32) -> Result<()> {
+    let v2 = s.cgroup.dirs.iter().all(|(h, _)| h.v2);
+    let props = match s.checked.spec.linux().resources.as_ref() {
+        Some(r) => systemd::properties(r, v2)?,
+        None => Vec::new(),
+    };
+    sd.start(unit, &s.id, pid, props)?;
+    s.cgroup.make_rest()?;
+    apply_resources(s)
+}
+
+fn spawn(
+    s: &Setup,
+    unit: Option<&mut (systemd::Unit, systemd::Systemd)>,
+    req: &Request,
+    kids: &mut Vec<i32>,
+    journal: &mut Journal,
+) -> Result<(Record, Option<OwnedFd>)> {
+    let spec = &s.checked.spec;
+    if unit.is_none() {
+        apply_resources(s)?;
     }
     let (parent_ch, child_ch) = sync::pair()?;
     let flags = if s.general {
@@ -200,7 +267,7 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
     } else {
         s.checked.namespaces.new_flags() & !(libc::CLONE_NEWCGROUP | Kind::Time.clone_flag())
     };
-    let cg_fd = s.cgroup.open_v2()?;
+    let cg_fd = if unit.is_some() { None } else { s.cgroup.open_v2()? };
     let (forked, in_v2) = clone3_into(flags as u64, cg_fd.as_ref().map(|f| f.as_raw_fd()), true)
         .context("cloning the container's init")?;
     let (pid, pidfd) = match forked {
@@ -213,6 +280,9 @@ fn spawn(s: &Setup, req: &Request, kids: &mut Vec<i32>, journal: &mut Journal) -
     drop(child_ch);
     kids.push(pid);
     journal.note_pid(pid)?;
+    if let Some(u) = unit {
+        start_unit(s, u, pid)?;
+    }
     s.cgroup.enter(pid, in_v2)?;
     let linux = spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);

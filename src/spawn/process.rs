@@ -2,12 +2,16 @@
 //! terminal, environment, cwd, rlimits, NNP, ids, capabilities, descriptors,
 //! then execve.
 
-use crate::linux::{caps, console, sys, user};
+use crate::linux::procfs::Proc;
+use crate::linux::{caps, console, lsm, sys, user};
+use crate::log;
 use crate::seccomp;
+use crate::spec::types::Process;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
+use std::path::Path;
 
 /// A process ready for execve.
 pub struct Prepared {
@@ -20,6 +24,48 @@ pub struct Prepared {
     /// noNewPrivileges and no notify listener): nothing of berth's runs
     /// under it but the execve itself.
     pub filter_at_exec: Option<seccomp::Filter>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+/// Whether this host can give the process the labels it asks for: an
+/// AppArmor profile needs AppArmor (runc's rule); SELinux labels where
+/// SELinux is off are left aside with a debug line (crun's and podman's
+/// way; runc errors only on the process label).
+pub fn check_lsm(p: &Process, mount_label: Option<&str>) -> Result<()> {
+    if let Some(profile) = non_empty(&p.apparmor_profile) {
+        if !lsm::apparmor_enabled() {
+            bail!("process.apparmorProfile: {profile:?}: AppArmor is not enabled on this host");
+        }
+    }
+    if !lsm::selinux_enabled() {
+        for (field, v) in [("process.selinuxLabel", non_empty(&p.selinux_label)), ("linux.mountLabel", mount_label)] {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                log::debug(&format!("{field}: {v:?} left aside: SELinux is not enabled on this host"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The labels the next execve enters, written through the container's
+/// /proc once verified (procfs, its root, no link or mount on the way).
+fn apply_lsm(p: &Process) -> Result<()> {
+    let profile = non_empty(&p.apparmor_profile);
+    let label = non_empty(&p.selinux_label).filter(|_| lsm::selinux_enabled());
+    if profile.is_none() && label.is_none() {
+        return Ok(());
+    }
+    let proc = Proc::mounted(Path::new("/proc")).context("opening /proc for the process's labels")?;
+    if let Some(profile) = profile {
+        lsm::apparmor_exec(&proc, profile).with_context(|| format!("process.apparmorProfile: {profile:?}"))?;
+    }
+    if let Some(label) = label {
+        lsm::selinux_exec(&proc, label).with_context(|| format!("process.selinuxLabel: {label:?}"))?;
+    }
+    Ok(())
 }
 
 /// Applies process.* to the calling process, which is already inside the
@@ -60,6 +106,9 @@ pub fn prepare(
     // Nothing of berth's may reach the program (CVE-2024-21626); marked
     // before any filter, which may not allow close_range.
     sys::cloexec_from(3 + extra_fds).context("closing descriptors")?;
+    // Before the filter and the switch of user, which could stand in the
+    // way of opening /proc or of the write.
+    apply_lsm(p)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_retain(p.user.umask.unwrap_or(0o022)));
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;

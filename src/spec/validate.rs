@@ -77,8 +77,11 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
         check_id(&format!("process.user.additionalGids[{i}]"), *g)?;
     }
     refuse_if_set("process.commandLine", p.command_line.is_some())?;
-    refuse_if_set("process.apparmorProfile", p.apparmor_profile.as_deref().is_some_and(|s| !s.is_empty()))?;
-    refuse_if_set("process.selinuxLabel", p.selinux_label.as_deref().is_some_and(|s| !s.is_empty()))?;
+    for (field, v) in [("process.apparmorProfile", &p.apparmor_profile), ("process.selinuxLabel", &p.selinux_label)] {
+        if v.as_deref().is_some_and(|s| s.contains('\0') || s.contains('\n')) {
+            bail!("{field}: {v:?} contains a NUL byte or a newline");
+        }
+    }
     refuse_if_set("process.scheduler", p.scheduler.is_some())?;
     refuse_if_set("process.ioPriority", p.io_priority.is_some())?;
     refuse_if_set("process.execCPUAffinity", p.exec_cpu_affinity.is_some())?;
@@ -279,7 +282,9 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
     refuse_if_set("linux.personality", linux.personality.is_some())?;
     refuse_if_set("linux.memoryPolicy", linux.memory_policy.is_some())?;
     refuse_if_set("linux.netDevices", linux.net_devices.is_some())?;
-    refuse_if_set("linux.mountLabel", linux.mount_label.as_deref().is_some_and(|s| !s.is_empty()))?;
+    if let Some(l) = linux.mount_label.as_deref().filter(|l| l.contains(['\0', '"'])) {
+        bail!("linux.mountLabel: {l:?} contains a NUL byte or a quote");
+    }
     if let Some(r) = &linux.resources {
         check_resources(r)?;
     }
