@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the integration test binaries (built on this host) inside a
-# throw-away cgroup-v2-only VM, so every test also passes on cgroup v2.
+# Runs the integration test binaries (built on this host) inside throw-away
+# cgroup-v2-only VMs: every binary with a shell as pid 1 (so every test also
+# passes on cgroup v2), then the ones about real hosts (SYSTEMD_TESTS) with
+# systemd as pid 1 and AppArmor on. One boot per mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vm=${V2VM:-scripts/vm.sh}
@@ -14,4 +16,18 @@ for b in $bins; do
   script+=" echo \"== v2: \$(basename $b)\"; $b --test-threads=2 || rc=1;"
 done
 script+=' exit $rc'
-VM_MEM=${VM_MEM:-2048} "$vm" "$script"
+rc=0
+VM_MEM=${VM_MEM:-2048} "$vm" "$script" || rc=1
+# The tests that need systemd as init, AppArmor, a system bus.
+sd_tests=${SYSTEMD_TESTS:-systemd lsm}
+script="set -e; export BERTH_BIN=$BERTH_BIN BERTH_IN_VM=1; [ \"\$(cat /proc/1/comm)\" = systemd ]; rc=0;"
+for b in $bins; do
+  for t in $sd_tests; do
+    case "$(basename "$b")" in "$t"-*)
+      script+=" echo \"== systemd: \$(basename $b)\"; $b --test-threads=1 || rc=1;" ;;
+    esac
+  done
+done
+script+=' exit $rc'
+VM_MODE=systemd VM_DBUS=${VM_DBUS:-1} VM_MEM=${VM_MEM:-2048} "$vm" "$script" || rc=1
+exit $rc

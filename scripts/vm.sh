@@ -4,6 +4,12 @@
 # its own path (COMMAND's working directory). Prints COMMAND's output and exits
 # with its status (124: the VM ran out of time, 125: the VM never ran it).
 #
+# Two modes (VM_MODE): `plain` (the default: COMMAND is the only process,
+# pid 1 a shell) and `systemd` (the host's /lib/systemd/systemd is pid 1 with
+# AppArmor enabled in the kernel; a minimal target starts one oneshot unit
+# that runs COMMAND and powers off; VM_DBUS=1 adds the system bus, which
+# Docker and podman need, at the price of sysinit.target's boot time).
+#
 # The guest runs Debian's kernel (taken from the linux-image package, never
 # installed here) and sees the host's / read-only over 9p, with a tmpfs on top
 # (overlayfs), so every host program runs unchanged and nothing it writes
@@ -92,6 +98,24 @@ $b mkdir -p /dev/pts /dev/shm /dev/mqueue
 $b mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 none /dev/pts
 $b mount -t tmpfs -o mode=1777 none /dev/shm
 $b mount -t mqueue none /dev/mqueue
+if [ "$($b cat /run/vm/mode)" = systemd ]; then
+  # This host's /.dockerenv would make systemd think it runs in a container
+  # (and skip securityfs, so no AppArmor profile could be loaded).
+  $b rm -f /.dockerenv
+  u=/etc/systemd/system
+  $b mkdir -p $u
+  wants=""; [ "$($b cat /run/vm/dbus)" = 1 ] && wants="Wants=dbus.socket"
+  printf '[Unit]\nDescription=berth VM\nRequires=berth-vm.service\nAfter=berth-vm.service\n%s\nAllowIsolate=yes\n' "$wants" > $u/berth-vm.target
+  printf '[Unit]\nDescription=berth VM command\nDefaultDependencies=no\n[Service]\nType=oneshot\nStandardInput=null\nExecStart=/bin/sh /.vm/run-cmd\n' > $u/berth-vm.service
+  # Loading the host's profiles at boot takes seconds: tests load their own.
+  $b ln -sf /dev/null $u/apparmor.service
+  printf '%s\n' 'cd "$(cat /run/vm/share)"' '. /run/vm/env' \
+    '/bin/bash /run/vm/cmd < /dev/null > /dev/ttyS0 2>&1' 'echo $? > /run/vm/rc' '/.vm/busybox sync' \
+    '/.vm/busybox poweroff -f' > /.vm/run-cmd
+  export PATH HOME LANG TERM
+  $b hostname berth-vm
+  exec /lib/systemd/systemd --unit=berth-vm.target
+fi
 $b mount -t cgroup2 -o nsdelegate none /sys/fs/cgroup
 for c in $($b cat /sys/fs/cgroup/cgroup.controllers); do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control; done
 $b ip link set lo up
@@ -124,12 +148,17 @@ ctl=$(mktemp -d /tmp/berth-vm.XXXXXX)
 trap 'rm -rf "$ctl"' EXIT
 printf '%s\n' "$*" > "$ctl/cmd"
 printf '%s' "$share" > "$ctl/share"
+mode=${VM_MODE:-plain}
+printf '%s' "$mode" > "$ctl/mode"
+printf '%s' "${VM_DBUS:-0}" > "$ctl/dbus"
+kargs=""
+[ "$mode" = systemd ] && kargs="apparmor=1 security=apparmor systemd.show_status=0"
 for v in ${VM_ENV:-}; do [ -n "${!v+x}" ] && printf 'export %s=%q\n' "$v" "${!v}"; done > "$ctl/env"
 set +e
 timeout -k 10 "${VM_TIMEOUT:-1500}" qemu-system-x86_64 "${accel[@]}" -machine q35 \
   -m "${VM_MEM:-2048}" -smp "${VM_CPUS:-2}" -nodefaults -no-user-config -display none -nic none -no-reboot \
   -kernel "$cache/vmlinux" -initrd "$cache/initramfs" \
-  -append "console=ttyS1 loglevel=4 panic=-1 cgroup_no_v1=all rdinit=/init nokaslr tsc=reliable" \
+  -append "console=ttyS1 loglevel=4 panic=-1 cgroup_no_v1=all rdinit=/init nokaslr tsc=reliable $kargs" \
   -chardev stdio,id=out,signal=off -serial chardev:out \
   -chardev file,id=kmsg,path="$ctl/kmsg" -serial chardev:kmsg \
   -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \

@@ -20,6 +20,8 @@ pub enum Entry {
     Cgroup(Cgroup),
     /// A process create forked, with its start time (pids get recycled).
     Pid { pid: i32, start: u64 },
+    /// The systemd unit create started (`--systemd-cgroup`).
+    Unit(String),
 }
 
 pub struct Journal(std::fs::File);
@@ -71,9 +73,13 @@ pub fn undo(dir: &Path) {
             }
         }
     }
+    let unit = entries.iter().find_map(|e| match e {
+        Entry::Unit(u) => Some(u.clone()),
+        _ => None,
+    });
     for e in &entries {
         if let Entry::Cgroup(cg) = e {
-            cg.remove();
+            Cgroup { unit: unit.clone(), ..cg.clone() }.remove();
         }
     }
 }

@@ -150,12 +150,17 @@ fn build(
     let mut journal = Journal::open(&locked.dir)?;
     // systemd is asked before anything exists that it would have to undo.
     let mut unit = match req.opts.systemd_cgroup {
-        true => Some((systemd::unit_for(linux.cgroups_path.as_deref(), &req.id)?, systemd::Systemd::connect()?)),
+        true => Some(Placement {
+            unit: systemd::unit_for(linux.cgroups_path.as_deref(), &req.id)?,
+            sd: systemd::Systemd::connect()?,
+            started: false,
+        }),
         false => None,
     };
-    let path = unit.as_ref().map(|(u, _)| u.path.as_str()).or(linux.cgroups_path.as_deref());
-    let mut planned = Cgroup::planned(layout, path, &req.id);
-    planned.unit = unit.as_ref().map(|(u, _)| u.name.clone());
+    let path = unit.as_ref().map(|p| p.unit.path.as_str()).or(linux.cgroups_path.as_deref());
+    // The unit is not in the plan: it is journalled once this create has
+    // started it (a name taken by someone else must never be stopped here).
+    let planned = Cgroup::planned(layout, path, &req.id);
     journal.note(&Entry::Cgroup(planned.clone()))?;
     // systemd makes a unit's cgroup once it has a process to put there.
     let cgroup = if unit.is_some() { planned } else { Cgroup::create(layout, path, &req.id)? };
@@ -198,6 +203,9 @@ fn build(
                 let _ = sys::kill(*pid, libc::SIGKILL);
                 let _ = sys::waitpid(*pid, 0);
             }
+            if let Some(p) = unit.as_mut().filter(|p| p.started) {
+                let _ = p.sd.stop(&p.unit.name);
+            }
             setup.cgroup.remove();
             Err(e)
         }
@@ -237,22 +245,31 @@ fn apply_resources(s: &Setup) -> Result<()> {
     Ok(())
 }
 
+/// `--systemd-cgroup`: the unit, systemd, and whether this create started it.
+struct Placement {
+    unit: systemd::Unit,
+    sd: systemd::Systemd,
+    started: bool,
+}
+
 /// `--systemd-cgroup`: systemd starts the unit with init in it (and the
 /// limits it owns as properties); berth makes the rest and writes the files.
-fn start_unit(s: &Setup, (unit, sd): &mut (systemd::Unit, systemd::Systemd), pid: i32) -> Result<()> {
+fn start_unit(s: &Setup, p: &mut Placement, pid: i32, journal: &mut Journal) -> Result<()> {
     let v2 = s.cgroup.dirs.iter().all(|(h, _)| h.v2);
     let props = match s.checked.spec.linux().resources.as_ref() {
         Some(r) => systemd::properties(r, v2)?,
         None => Vec::new(),
     };
-    sd.start(unit, &s.id, pid, props)?;
+    p.sd.start(&p.unit, &s.id, pid, props)?;
+    p.started = true;
+    journal.note(&Entry::Unit(p.unit.name.clone()))?;
     s.cgroup.make_rest()?;
     apply_resources(s)
 }
 
 fn spawn(
     s: &Setup,
-    unit: Option<&mut (systemd::Unit, systemd::Systemd)>,
+    mut unit: Option<&mut Placement>,
     req: &Request,
     kids: &mut Vec<i32>,
     journal: &mut Journal,
@@ -280,8 +297,8 @@ fn spawn(
     drop(child_ch);
     kids.push(pid);
     journal.note_pid(pid)?;
-    if let Some(u) = unit {
-        start_unit(s, u, pid)?;
+    if let Some(p) = unit.as_deref_mut() {
+        start_unit(s, p, pid, journal)?;
     }
     s.cgroup.enter(pid, in_v2)?;
     let linux = spec.linux();
@@ -384,7 +401,7 @@ fn spawn(
             poststop: spec.hooks.poststop.clone(),
             ..Default::default()
         },
-        cgroup: s.cgroup.clone(),
+        cgroup: Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..s.cgroup.clone() },
         pid_ns: s.checked.namespaces.is_private(Kind::Pid),
         has_process: s.checked.process.is_some(),
     };
