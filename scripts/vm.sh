@@ -106,9 +106,14 @@ if [ "$($b cat /run/vm/mode)" = systemd ]; then
   $b mkdir -p $u
   wants=""; [ "$($b cat /run/vm/dbus)" = 1 ] && wants="Wants=dbus.socket"
   printf '[Unit]\nDescription=berth VM\nRequires=berth-vm.service\nAfter=berth-vm.service\n%s\nAllowIsolate=yes\n' "$wants" > $u/berth-vm.target
-  printf '[Unit]\nDescription=berth VM command\nDefaultDependencies=no\n[Service]\nType=oneshot\nStandardInput=null\nExecStart=/bin/sh /.vm/run-cmd\n' > $u/berth-vm.service
+  # After what the bus pulled in (ordering only: without the bus, nothing waits).
+  printf '[Unit]\nDescription=berth VM command\nDefaultDependencies=no\nAfter=sysinit.target dbus.socket\n[Service]\nType=oneshot\nStandardInput=null\nExecStart=/bin/sh /.vm/run-cmd\n' > $u/berth-vm.service
   # Loading the host's profiles at boot takes seconds: tests load their own.
-  $b ln -sf /dev/null $u/apparmor.service
+  # /tmp is already a fresh tmpfs: a second one (or a clean-up) on top would
+  # hide what COMMAND writes there.
+  for m in apparmor.service tmp.mount systemd-tmpfiles-setup.service systemd-tmpfiles-clean.timer; do
+    $b ln -sf /dev/null $u/$m
+  done
   printf '%s\n' 'cd "$(cat /run/vm/share)"' '. /run/vm/env' \
     '/bin/bash /run/vm/cmd < /dev/null > /dev/ttyS0 2>&1' 'echo $? > /run/vm/rc' '/.vm/busybox sync' \
     '/.vm/busybox poweroff -f' > /.vm/run-cmd

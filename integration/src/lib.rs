@@ -333,6 +333,19 @@ pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
     cgroup_mounts().into_iter().map(|m| m.join("berth").join(id)).collect()
 }
 
+/// Whether systemd is this machine's init (the project's VM in systemd mode).
+pub fn systemd_is_init() -> bool {
+    std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
+        && Path::new("/run/systemd/private").exists()
+}
+
+/// The cgroup v2 directory of `pid` on the host.
+pub fn v2_cgroup_dir_of(pid: i64) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::")).expect("a cgroup v2 line");
+    Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'))
+}
+
 /// Whether the host has only the unified (v2) cgroup hierarchy.
 pub fn cgroup_v2_only() -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

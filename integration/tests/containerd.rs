@@ -79,7 +79,12 @@ fn start() -> Containerd {
         .spawn()
         .unwrap();
     let c = Containerd { dir, daemon };
-    assert!(wait_until(10, || sock.exists()), "containerd did not start");
+    let started = wait_until(30, || sock.exists());
+    assert!(
+        started,
+        "containerd did not start: {}",
+        std::fs::read_to_string(c.dir.0.join("containerd.log")).unwrap_or_default()
+    );
     let tar = image_tar(&c.dir.0);
     let out = c.ctr(&["images", "import", tar.to_str().unwrap()]);
     assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
@@ -97,6 +102,11 @@ impl Containerd {
     fn run(&self, flags: &[&str], id: &str, args: &[&str]) -> Output {
         let bin = berth_bin();
         let mut all = vec!["run", "--runc-binary", bin.to_str().unwrap()];
+        // On a systemd host: the systemd driver and a slice:prefix:name path.
+        let cgroup = format!("system.slice:ctr:{id}");
+        if systemd_is_init() {
+            all.extend(["--runc-systemd-cgroup", "--cgroup", &cgroup]);
+        }
         all.extend_from_slice(flags);
         all.push(IMAGE);
         all.push(id);
@@ -134,7 +144,11 @@ fn containerd_runs_containers_on_berth() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // containerd puts the task in /default/<id>; its memory limit is berth's write.
     let (ctrl, file) = if cgroup_v2_only() { ("", "memory.max") } else { ("memory", "memory.limit_in_bytes") };
-    let limit = PathBuf::from("/sys/fs/cgroup").join(ctrl).join("default").join(&id).join(file);
+    let limit = if systemd_is_init() {
+        PathBuf::from("/sys/fs/cgroup/system.slice").join(format!("ctr-{id}.scope")).join(file)
+    } else {
+        PathBuf::from("/sys/fs/cgroup").join(ctrl).join("default").join(&id).join(file)
+    };
     assert_eq!(read_trim(&limit), "33554432");
     let out = c.ctr(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo exec-ok; id -u; exit 3"]);
     assert_eq!(out.status.code(), Some(3));
@@ -154,6 +168,7 @@ fn containerd_runs_containers_on_berth() {
     for m in cgroup_mounts() {
         assert!(!m.join("default").join(&id).exists(), "cgroup of {id} left in {}", m.display());
     }
+    assert!(!limit.parent().unwrap().exists(), "{} remains", limit.display());
 
     // A failing create shows berth's own words to the caller.
     let out = c.run(

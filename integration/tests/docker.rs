@@ -37,7 +37,7 @@ impl Docker {
             .arg("-H")
             .arg(format!("unix://{}", d.join("docker.sock").display()))
             .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver", "vfs"])
-            .args(["--exec-opt", "native.cgroupdriver=cgroupfs", "--default-runtime", "berth"])
+            .args(["--exec-opt", &format!("native.cgroupdriver={}", driver()), "--default-runtime", "berth"])
             .arg("--add-runtime")
             .arg(format!("berth={}", berth_bin().display()))
             .stdout(log.try_clone().unwrap())
@@ -56,6 +56,15 @@ impl Docker {
         let mut c = Command::new("docker");
         c.arg("-H").arg(format!("unix://{}", self.dir.0.join("docker.sock").display())).args(args);
         capture(&mut c)
+    }
+}
+
+/// Docker's default on a systemd host is the systemd cgroup driver.
+fn driver() -> &'static str {
+    if systemd_is_init() {
+        "systemd"
+    } else {
+        "cgroupfs"
     }
 }
 
@@ -125,6 +134,15 @@ fn docker_runs_containers_on_berth() {
         "trap 'echo usr1 > /tmp/got' USR1; trap '' TERM; while true; do sleep 0.1; done",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    if systemd_is_init() {
+        // berth was asked for a scope in system.slice, with the limit in it.
+        let pid: i64 = text(&d.cmd(&["inspect", "-f", "{{.State.Pid}}", "d1"])).trim().parse().unwrap();
+        let dir = v2_cgroup_dir_of(pid);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("docker-") && name.ends_with(".scope"), "{}", dir.display());
+        assert!(dir.starts_with("/sys/fs/cgroup/system.slice"), "{}", dir.display());
+        assert_eq!(read_trim(&dir.join("pids.max")), "20");
+    }
     let out = d.cmd(&["exec", "-u", "1000", "d1", "sh", "-c", "id -u; exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(text(&out), "1000\n");

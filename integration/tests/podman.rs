@@ -27,7 +27,8 @@ impl Podman {
         c.arg("--root").arg(d.join("root"));
         c.arg("--runroot").arg(d.join("runroot"));
         c.arg("--tmpdir").arg(d.join("tmp"));
-        c.args(["--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs"]);
+        let manager = if systemd_is_init() { "systemd" } else { "cgroupfs" };
+        c.args(["--cgroup-manager", manager, "--events-backend", "file", "--storage-driver", "vfs"]);
         c.arg("--runtime").arg(berth_bin());
         c.args(args);
         capture(&mut c)
@@ -95,9 +96,18 @@ fn podman_runs_containers_on_berth() {
     assert!(p.cmd(&["unpause", "p1"]).status.success());
     assert!(p.cmd(&["kill", "--signal", "USR1", "p1"]).status.success());
     assert!(wait_until(10, || text(&p.cmd(&["exec", "p1", "cat", "/tmp/got"])) == "usr1\n"), "the trap did not run");
-    let limit = if cgroup_v2_only() { "/sys/fs/cgroup/libpod_parent" } else { "/sys/fs/cgroup/memory/libpod_parent" };
     let file = if cgroup_v2_only() { "memory.max" } else { "memory.limit_in_bytes" };
-    let dir = Path::new(limit).join(format!("libpod-{id}"));
+    let dir = if systemd_is_init() {
+        // The systemd manager: a scope in machine.slice.
+        let pid: i64 = text(&p.cmd(&["inspect", "--format", "{{.State.Pid}}", "p1"])).trim().parse().unwrap();
+        let dir = v2_cgroup_dir_of(pid);
+        assert_eq!(dir, Path::new("/sys/fs/cgroup/machine.slice").join(format!("libpod-{id}.scope")));
+        dir
+    } else {
+        let limit =
+            if cgroup_v2_only() { "/sys/fs/cgroup/libpod_parent" } else { "/sys/fs/cgroup/memory/libpod_parent" };
+        Path::new(limit).join(format!("libpod-{id}"))
+    };
     assert_eq!(read_trim(&dir.join(file)), "67108864");
     // TERM is ignored: podman escalates to KILL after the timeout.
     assert!(p.cmd(&["stop", "-t", "1", "p1"]).status.success());

@@ -8,11 +8,6 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn systemd_is_init() -> bool {
-    std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
-        && Path::new("/run/systemd/private").exists()
-}
-
 fn systemctl(args: &[&str]) -> String {
     let out = capture(Command::new("systemctl").args(args));
     String::from_utf8_lossy(&out.stdout).trim().to_string()

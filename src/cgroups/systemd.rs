@@ -147,13 +147,14 @@ fn device_props(rules: &[DeviceRule]) -> Option<Vec<Value>> {
 pub fn properties(r: &Resources, v2: bool) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     if let Some(m) = &r.memory {
-        if let Some(l) = m.limit {
+        // 0 is "not set" to Docker and runc alike.
+        if let Some(l) = m.limit.filter(|l| *l != 0) {
             out.push(prop("MemoryMax", limit(l)));
         }
-        if let Some(l) = m.reservation.filter(|_| v2) {
+        if let Some(l) = m.reservation.filter(|l| v2 && *l != 0) {
             out.push(prop("MemoryLow", limit(l)));
         }
-        if let (Some(s), true) = (m.swap, v2) {
+        if let (Some(s), true) = (m.swap.filter(|s| *s != 0), v2) {
             if let Some(v) = swap_to_v2(s, m.limit)? {
                 out.push(prop("MemorySwapMax", Value::U64(v.parse().unwrap_or(u64::MAX))));
             }
@@ -170,7 +171,7 @@ pub fn properties(r: &Resources, v2: bool) -> Result<Vec<Value>> {
         if let Some(p) = c.period.filter(|p| *p > 0) {
             out.push(prop("CPUQuotaPeriodUSec", Value::U64(p)));
         }
-        if let Some(q) = c.quota {
+        if let Some(q) = c.quota.filter(|q| *q != 0) {
             let per_sec = match c.period.filter(|p| *p > 0) {
                 _ if q <= 0 => u64::MAX,
                 Some(p) => {
@@ -196,10 +197,10 @@ pub fn properties(r: &Resources, v2: bool) -> Result<Vec<Value>> {
             }
         }
     }
-    if let Some(p) = &r.pids {
-        out.push(prop("TasksMax", limit(if p.limit <= 0 { -1 } else { p.limit })));
+    if let Some(p) = r.pids.as_ref().filter(|p| p.limit != 0) {
+        out.push(prop("TasksMax", limit(p.limit)));
     }
-    if let Some(w) = r.block_io.as_ref().and_then(|b| b.weight) {
+    if let Some(w) = r.block_io.as_ref().and_then(|b| b.weight).filter(|w| *w > 0) {
         out.push(if v2 {
             prop("IOWeight", Value::U64(blkio_to_io_weight(u64::from(w))))
         } else {
@@ -400,6 +401,18 @@ mod tests {
         let v1 = names(&properties(&r, false).unwrap());
         assert!(v1.iter().any(|(k, v)| k == "CPUShares" && *v == Value::U64(1024)));
         assert!(!v1.iter().any(|(k, _)| k == "MemorySwapMax" || k == "AllowedCPUs"));
+    }
+
+    /// Docker sends 0 for what is not set: systemd refuses some of those
+    /// values (IOWeight=0), and none of them is a limit.
+    #[test]
+    fn zeros_are_not_limits() {
+        let r: Resources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 0, "reservation": 0, "swap": 0}, "cpu": {"shares": 0, "quota": 0, "period": 0},
+            "pids": {"limit": 0}, "blockIO": {"weight": 0}
+        }))
+        .unwrap();
+        assert!(properties(&r, true).unwrap().is_empty());
     }
 
     #[test]
