@@ -135,13 +135,14 @@ fn attack_host_binary(as_init: bool) {
         exec.stdin(std::process::Stdio::null()).stdout(wr.try_clone().unwrap()).stderr(wr);
         Some(exec.spawn().unwrap())
     };
-    let opened = wait_until(20, || b.rootfs().join("tmp/opened").exists());
+    // Generous: under TCG in the VM a shell scanning /proc is slow.
+    let opened = wait_until(60, || b.rootfs().join("tmp/opened").exists());
     drop(rd);
     if let Some(c) = blocked.as_mut() {
         let _ = c.wait();
     }
     assert!(opened, "the attacker never saw the {evil_name} process");
-    assert!(wait_until(20, || b.rootfs().join("tmp/result").exists()), "the attacker never finished");
+    assert!(wait_until(60, || b.rootfs().join("tmp/result").exists()), "the attacker never finished");
     let result = std::fs::read_to_string(b.rootfs().join("tmp/result")).unwrap();
     let after = std::fs::read(&copy).unwrap();
     assert!(after == before, "the host's berth binary was overwritten from the container ({result})");

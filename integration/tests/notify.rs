@@ -21,7 +21,8 @@ fn build_notifier(rootfs: &Path) {
     )
     .unwrap();
     let out = capture(
-        Command::new("rustc")
+        // rustc beside the cargo that built this test: the VM's PATH lacks ~/.cargo/bin.
+        Command::new(Path::new(env!("CARGO")).with_file_name("rustc"))
             .args(["-O", "-C", "target-feature=+crt-static", "--target", "x86_64-unknown-linux-gnu", "-o"])
             .arg(rootfs.join("bin/sd-notify"))
             .arg(&src),

@@ -218,8 +218,9 @@ pub struct Systemd {
     conn: Conn,
 }
 
-/// How long berth waits for a job systemd runs for it (runc waits 30 s).
-const JOB_WAIT: Duration = Duration::from_secs(30);
+/// How long berth waits for a job systemd runs for it (runc waits 30 s;
+/// twice that, for machines under load).
+const JOB_WAIT: Duration = Duration::from_secs(60);
 
 impl Systemd {
     pub fn connect() -> Result<Systemd> {

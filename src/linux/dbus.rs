@@ -366,6 +366,10 @@ fn message_len(head: &[u8; 16]) -> Result<usize> {
     Ok(total)
 }
 
+/// How long a reply may take: a busy systemd on a loaded machine is slow,
+/// but a hung one must not hang berth.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A connection, authenticated, to a bus or to a peer (systemd's private
 /// socket speaks D-Bus without a bus daemon).
 pub struct Conn {
@@ -380,7 +384,7 @@ impl Conn {
     /// that wants Hello first (not systemd's private socket).
     pub fn connect(path: &Path, bus: bool) -> Result<Conn> {
         let mut sock = UnixStream::connect(path).with_context(|| format!("connecting to {}", path.display()))?;
-        sock.set_read_timeout(Some(Duration::from_secs(30)))?;
+        sock.set_read_timeout(Some(CALL_TIMEOUT))?;
         let uid = nix::unistd::geteuid().as_raw().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;
@@ -420,7 +424,7 @@ impl Conn {
         self.serial += 1;
         let serial = self.serial;
         self.sock.write_all(&method_call(serial, dest, path, iface, member, args))?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + CALL_TIMEOUT;
         loop {
             let m = self.read_message(deadline).with_context(|| format!("waiting for the reply to {member}"))?;
             if m.reply_to != Some(serial) {

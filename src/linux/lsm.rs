@@ -5,9 +5,11 @@
 use super::procfs::Proc;
 use std::io;
 
-/// Whether AppArmor is enabled in this kernel.
+/// Whether AppArmor is enabled: in the kernel, and with its securityfs
+/// there for profiles to be loaded (runc's test).
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+    std::path::Path::new("/sys/kernel/security/apparmor").is_dir()
+        && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
 }
 
 const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
@@ -29,10 +31,16 @@ pub fn apparmor_exec(proc: &Proc, profile: &str) -> io::Result<()> {
     let data = format!("exec {profile}");
     let dir = attr_dir();
     // The stacking-aware file first; kernels before 5.1 have only attr/exec.
-    match proc.write(&format!("{dir}/apparmor/exec"), data.as_bytes()) {
+    let r = match proc.open(&format!("{dir}/apparmor/exec"), libc::O_WRONLY) {
+        Ok(_) => proc.write(&format!("{dir}/apparmor/exec"), data.as_bytes()),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => proc.write(&format!("{dir}/exec"), data.as_bytes()),
-        r => r,
-    }
+        Err(e) => Err(e),
+    };
+    // AppArmor answers ENOENT for a profile it does not have.
+    r.map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) => io::Error::new(io::ErrorKind::NotFound, "no profile of that name is loaded"),
+        _ => e,
+    })
 }
 
 /// The SELinux label the next execve of this thread enters.
