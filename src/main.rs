@@ -64,9 +64,14 @@ fn version() -> String {
     format!("berth version {VERSION}\ncommit: {commit}\nspec: {}", spec::SPEC_VERSION)
 }
 
+/// `$XDG_RUNTIME_DIR/berth` for an unprivileged user, and for root of a
+/// user namespace that is not the host's root (rootless podman; runc's
+/// rule); `/run/berth` otherwise.
 fn default_root() -> PathBuf {
+    let honour_xdg = !nix::unistd::geteuid().is_root()
+        || (linux::rootless::in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
     match std::env::var("XDG_RUNTIME_DIR") {
-        Ok(x) if !nix::unistd::geteuid().is_root() && !x.is_empty() => PathBuf::from(x).join("berth"),
+        Ok(x) if honour_xdg && !x.is_empty() => PathBuf::from(x).join("berth"),
         _ => PathBuf::from("/run/berth"),
     }
 }
@@ -115,11 +120,12 @@ fn dispatch(args: &[String]) -> Result<i32> {
         other => bail!("unknown log-format {other:?}: text or json"),
     };
     log::init(g.get("log"), format, g.has("debug"))?;
-    match g.get("rootless").unwrap_or("auto") {
-        "auto" | "false" => {}
-        "true" => bail!("--rootless true: rootless containers are not supported by berth yet"),
+    let rootless = match g.get("rootless").unwrap_or("auto") {
+        "auto" => linux::rootless::detect(),
+        "true" => true,
+        "false" => false,
         other => bail!("--rootless: {other:?} is not true, false or auto"),
-    }
+    };
     if matches!(cmd.as_str(), "create" | "run" | "exec") {
         // These put a berth process into a container (CVE-2019-5736).
         linux::exeseal::ensure()?;
@@ -127,6 +133,7 @@ fn dispatch(args: &[String]) -> Result<i32> {
     let ctx = Ctx {
         rt: Runtime::new(g.get("root").map_or_else(default_root, PathBuf::from)),
         systemd_cgroup: g.has("systemd-cgroup"),
+        rootless,
     };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));
     match cmd.as_str() {

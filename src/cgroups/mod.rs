@@ -63,6 +63,16 @@ pub fn path_in(h: &Hierarchy, cgroups_path: Option<&str>, id: &str) -> PathBuf {
 }
 
 impl Cgroup {
+    /// No cgroup at all (rootless without a writable one).
+    pub fn none() -> Cgroup {
+        Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None }
+    }
+
+    /// Whether the container has a cgroup.
+    pub fn exists(&self) -> bool {
+        !self.dirs.is_empty()
+    }
+
     /// What `create` would make: the directories, and in `created` every
     /// one of them (or of their parents) that does not exist yet. A create
     /// journals this before making anything.

@@ -15,7 +15,7 @@ fn listen_fds() -> u32 {
     std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
-pub fn options(p: &Parsed, systemd_cgroup: bool) -> Result<CreateOptions> {
+pub fn options(p: &Parsed, ctx: &Ctx) -> Result<CreateOptions> {
     Ok(CreateOptions {
         bundle: abs(p.get("bundle").unwrap_or("."))?,
         console_socket: p.get("console-socket").map(abs).transpose()?,
@@ -23,14 +23,15 @@ pub fn options(p: &Parsed, systemd_cgroup: bool) -> Result<CreateOptions> {
         no_pivot: p.has("no-pivot"),
         no_new_keyring: p.has("no-new-keyring"),
         preserve_fds: p.preserve_fds()?,
-        systemd_cgroup,
+        systemd_cgroup: ctx.systemd_cgroup,
+        rootless: ctx.rootless,
     })
 }
 
 /// Creates the container and writes the pid file; shared with `run`.
 pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool) -> Result<Created> {
     let pid_file = p.get("pid-file").map(abs).transpose()?;
-    let req = ctx.rt.request(&id, &options(p, ctx.systemd_cgroup)?, listen_fds(), attached)?;
+    let req = ctx.rt.request(&id, &options(p, ctx)?, listen_fds(), attached)?;
     let created = ctx.rt.create_request(&req)?;
     if let Some(pf) = pid_file {
         if let Err(e) = parent::write_pid_file(&pf, created.record.pid) {

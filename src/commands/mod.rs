@@ -27,6 +27,8 @@ pub struct Ctx {
     pub rt: Runtime,
     /// `--systemd-cgroup`: new containers' cgroups are systemd units.
     pub systemd_cgroup: bool,
+    /// `--rootless` (auto: an unprivileged user or a user namespace).
+    pub rootless: bool,
 }
 
 impl Ctx {

@@ -10,7 +10,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let rec = ctx.store().read(&id)?;
     // A stopped container has no processes (or leftovers in its cgroup):
     // the header and those, exit 0, as runc does.
-    let pids = rec.cgroup.pids();
+    let pids = berth::container::lifecycle::processes(&rec);
     match p.get("format").unwrap_or("table") {
         "json" => {
             println!("{}", serde_json::to_string(&pids)?);

@@ -136,6 +136,9 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     if locked.status(&rec) == Status::Stopped {
         bail!("container {id} is not running");
     }
+    if !rec.cgroup.exists() {
+        bail!("cannot update resources of container {id}: it has no cgroup (rootless, without a writable cgroup)");
+    }
     for w in apply::apply(&rec.cgroup, &r, true)? {
         log::warn(&w);
     }

@@ -49,12 +49,43 @@ pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
     Ok(())
 }
 
+/// The container's processes: those in its cgroup, or, without one
+/// (rootless), those in its pid namespace (only init when it has none).
+pub fn processes(rec: &Record) -> Vec<i32> {
+    if rec.cgroup.exists() {
+        return rec.cgroup.pids();
+    }
+    if !rec.init_alive() {
+        return Vec::new();
+    }
+    if !rec.pid_ns {
+        return vec![rec.pid];
+    }
+    let ns_of = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(ns) = ns_of(&rec.pid.to_string()) else { return vec![rec.pid] };
+    let Ok(rd) = std::fs::read_dir("/proc") else { return vec![rec.pid] };
+    let mut pids: Vec<i32> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| ns_of(&p.to_string()).as_ref() == Some(&ns))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// Sends `sig` to init, or with `all` to every process in the container's
 /// cgroup: that also works once init has exited, for what it left behind
 /// (containerd sends it whenever a container's main process exits).
 pub fn signal(locked: &Locked, rec: &Record, sig: i32, all: bool) -> Result<()> {
     if !all && locked.status(rec) == Status::Stopped {
         bail!("container not running");
+    }
+    if all && !rec.cgroup.exists() {
+        // Rootless without a cgroup: the pid namespace says who is inside.
+        for pid in processes(rec) {
+            let _ = sys::kill(pid, sig);
+        }
+        return Ok(());
     }
     if all {
         rec.cgroup.signal(Reach::All, sig)?;
@@ -69,6 +100,9 @@ pub fn signal(locked: &Locked, rec: &Record, sig: i32, all: bool) -> Result<()> 
 
 /// `pause`: freezes every process of a running container.
 pub fn pause(locked: &Locked, rec: &Record) -> Result<()> {
+    if !rec.cgroup.exists() {
+        bail!("cannot pause container {}: it has no cgroup (rootless, without a writable cgroup)", rec.id);
+    }
     match locked.status(rec) {
         Status::Running => freeze::freeze(&rec.cgroup),
         Status::Paused => bail!("container {} is already paused", rec.id),

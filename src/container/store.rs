@@ -64,7 +64,9 @@ impl Store {
             std::fs::create_dir_all(&self.root)
                 .with_context(|| format!("creating state root {}", self.root.display()))?;
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o711));
+            // Rootless: nobody else may even look (runc makes it 0700 too).
+            let mode = if nix::unistd::geteuid().is_root() { 0o711 } else { 0o700 };
+            let _ = std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(mode));
         }
         let dir = self.dir(id);
         match std::fs::create_dir(&dir) {

@@ -15,6 +15,7 @@ pub mod passwd;
 pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;
+pub mod rootless;
 pub mod signals;
 pub mod sys;
 pub mod user;

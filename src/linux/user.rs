@@ -7,12 +7,24 @@ use std::path::Path;
 
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> Result<()> {
     let list: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    unistd::setgroups(&list).with_context(|| format!("process.user.additionalGids: setgroups {groups:?}"))?;
+    match unistd::setgroups(&list) {
+        // A user namespace whose gid map an unprivileged user wrote denies
+        // setgroups: with no groups asked for, there is nothing to drop.
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        Err(nix::errno::Errno::EPERM) if setgroups_denied() => bail!(
+            "process.user.additionalGids: {groups:?} cannot be set: setgroups is denied in this user namespace              (a rootless container with a single gid mapping; map more gids through /etc/subgid)"
+        ),
+        r => r.with_context(|| format!("process.user.additionalGids: setgroups {groups:?}"))?,
+    }
     let g = Gid::from_raw(gid);
     unistd::setresgid(g, g, g).with_context(|| format!("process.user.gid: setgid {gid}"))?;
     let u = Uid::from_raw(uid);
     unistd::setresuid(u, u, u).with_context(|| format!("process.user.uid: setuid {uid}"))?;
     Ok(())
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// The home directory of `uid` from the container's /etc/passwd (read

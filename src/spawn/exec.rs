@@ -114,9 +114,20 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     }
     let flags = differing(rec.pid);
     let cgroup = target(rec, &req.sub_cgroup)?;
+    let mut joined = 0;
     if flags & libc::CLONE_NEWPID != 0 {
         // Our children (not us) are born in the container's pid namespace.
-        sys::setns(&pidfd, libc::CLONE_NEWPID).context("joining the container's pid namespace")?;
+        joined = libc::CLONE_NEWPID;
+        match sys::setns(&pidfd, joined) {
+            // Unprivileged (rootless): only from inside the container's user
+            // namespace, which berth has nothing left to do outside of.
+            Err(e) if sys::errno_is(&e, libc::EPERM) && flags & libc::CLONE_NEWUSER != 0 => {
+                joined |= libc::CLONE_NEWUSER;
+                sys::setns(&pidfd, joined)
+            }
+            r => r,
+        }
+        .context("joining the container's pid namespace")?;
     }
     let v2_fd = cgroup.open_v2()?;
     let (parent_ch, child_ch) = sync::pair()?;
@@ -125,7 +136,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     let pid = match forked {
         Forked::Child => {
             drop(parent_ch);
-            child_main(&child_ch, &pidfd, flags & !libc::CLONE_NEWPID, req)
+            child_main(&child_ch, &pidfd, flags & !joined, req)
         }
         Forked::Parent { pid, .. } => pid,
     };

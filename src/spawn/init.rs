@@ -9,7 +9,8 @@ use super::{process, Setup};
 use crate::hooks;
 use crate::linux::inroot::Root;
 use crate::linux::procfs::Proc;
-use crate::linux::{devices, idmap, lsm, mounts, rootfs, sys};
+use crate::linux::{devices, idmap, lsm, mounts, rootfs, rootless, sys};
+use crate::spec::mount_opts::is_bind;
 use crate::spec::namespaces::Kind;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
@@ -29,8 +30,11 @@ fn setup(s: &Setup, ch: &ChildEnd) -> Result<Infallible> {
     sys::close_from_except(3 + s.extra_fds, &keep);
     ch.tie_to_parent()?;
     // Nothing in the container may ptrace us or open /proc/<init>/exe while
-    // berth's code runs here (CVE-2019-5736); execve resets this.
-    sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
+    // berth's code runs here (CVE-2019-5736); execve resets this. Rootless,
+    // only once the maps are written: nothing else is in the container then.
+    if !s.dumpable_until_go {
+        sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     if s.general {
         enter_namespaces(s, ch)?;
@@ -39,6 +43,9 @@ fn setup(s: &Setup, ch: &ChildEnd) -> Result<Infallible> {
         Order::Go { host_pid } => host_pid,
         other => bail!("sync: expected Go, got {other:?}"),
     };
+    if s.dumpable_until_go {
+        sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
+    }
     let linux = s.checked.spec.linux();
     if !s.general && s.checked.namespaces.is_new(Kind::User) {
         become_root(&linux.uid_mappings, &linux.gid_mappings)?;
@@ -158,7 +165,17 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
         join_session_keyring(&s.id)?;
     }
 
-    let in_userns = ns.is_private(Kind::User);
+    // Also when berth itself runs in one (rootless podman): no mknod there.
+    let in_userns = ns.is_private(Kind::User) || rootless::in_user_namespace();
+    // Rootless: the parent could not clone the bind sources (that needs
+    // CAP_SYS_ADMIN); here, in the container's user namespace, init can.
+    let opened_here;
+    let sources = if s.sources.is_empty() && s.checked.mounts.iter().any(|(m, o)| is_bind(m, o)) {
+        opened_here = mounts::open_sources(&s.bundle, &s.checked.mounts).context("opening the bind sources")?;
+        &opened_here
+    } else {
+        &s.sources
+    };
     let cgroup_dirs: Vec<mounts::CgroupDir> = s
         .cgroup
         .dirs
@@ -179,7 +196,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
             Step::Mount { index, kind, rw_first } => {
                 let ctx = mounts::Ctx {
                     root: r()?,
-                    sources: &s.sources,
+                    sources,
                     in_userns,
                     cgroup_dirs: &cgroup_dirs,
                     cgroupns: ns.is_private(Kind::Cgroup),

@@ -33,6 +33,10 @@ pub struct Setup {
     pub listen_fds: u32,
     pub no_pivot: bool,
     pub new_keyring: bool,
+    /// Rootless with a new user namespace: the maps are written by an
+    /// unprivileged parent (or newuidmap), which must be able to open init's
+    /// /proc files, so init stays dumpable until they are written.
+    pub dumpable_until_go: bool,
     /// Namespaces are joined or time offsets set: init unshares step by step.
     pub general: bool,
     /// A second fork is needed to enter a pid or time namespace.

@@ -10,7 +10,7 @@ use crate::container::journal::{Entry, Journal};
 use crate::container::notify;
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
-use crate::linux::{console, idmap, procfs, rlimits, sys};
+use crate::linux::{console, idmap, procfs, rlimits, rootless, sys};
 use crate::spec::namespaces::Kind;
 use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
@@ -34,6 +34,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// The cgroup is a systemd unit (`--systemd-cgroup`).
     pub systemd_cgroup: bool,
+    /// Without the host's root: no writable cgroup is not an error, and
+    /// bind sources are opened inside the container's user namespace.
+    pub rootless: bool,
 }
 
 impl CreateOptions {
@@ -129,7 +132,12 @@ fn build(
     if notify::host_socket().is_some() {
         add_notify_socket(&mut checked, &locked.dir)?;
     }
-    let sources = crate::linux::mounts::open_sources(&req.opts.bundle, &checked.mounts)?;
+    let sources = match crate::linux::mounts::open_sources(&req.opts.bundle, &checked.mounts) {
+        // Cloning a mount needs CAP_SYS_ADMIN: rootless, init does it in its
+        // own user namespace.
+        Err(e) if req.opts.rootless && rootless::is_denied(&e) => Vec::new(),
+        r => r?,
+    };
     // What exec and later commands read instead of the bundle.
     locked.save_config(&raw)?;
     let fifo = locked.fifo();
@@ -163,12 +171,28 @@ fn build(
     let planned = Cgroup::planned(layout, path, &req.id);
     journal.note(&Entry::Cgroup(planned.clone()))?;
     // systemd makes a unit's cgroup once it has a process to put there.
-    let cgroup = if unit.is_some() { planned } else { Cgroup::create(layout, path, &req.id)? };
+    let cgroup = match unit.is_some() {
+        true => planned,
+        false => match Cgroup::create(layout, path, &req.id) {
+            Ok(c) => c,
+            Err(e) if req.opts.rootless && rootless::is_denied(&e) => {
+                // runc's rule: rootless without a cgroup of its own, limits are
+                // a warning here and an error for `update`.
+                if linux.resources.as_ref().is_some_and(|r| *r != Default::default()) {
+                    log::warn("rootless: no writable cgroup here, so linux.resources is not applied");
+                }
+                log::debug(&format!("rootless: running without a cgroup ({e:#})"));
+                Cgroup::none()
+            }
+            Err(e) => return Err(e),
+        },
+    };
     let busy = cgroup.pids().len();
     if busy > 0 {
         log::warn(&format!("container's cgroup is not empty: {busy} process(es) found"));
     }
     let (general, needs_fork) = Setup::plan_paths(&checked);
+    let dumpable_until_go = req.opts.rootless && checked.namespaces.is_new(Kind::User);
     let setup = Setup {
         seccomp: filter,
         sources,
@@ -182,6 +206,7 @@ fn build(
         listen_fds: req.listen_fds,
         no_pivot: req.opts.no_pivot,
         new_keyring: !req.opts.no_new_keyring,
+        dumpable_until_go,
         general,
         needs_fork,
     };
@@ -235,8 +260,12 @@ fn add_notify_socket(checked: &mut Checked, state_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `linux.resources` to the container's cgroup files.
+/// Writes `linux.resources` to the container's cgroup files (none when
+/// rootless left it without a cgroup: create warned about that).
 fn apply_resources(s: &Setup) -> Result<()> {
+    if !s.cgroup.exists() {
+        return Ok(());
+    }
     if let Some(r) = s.checked.spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
         for w in apply::apply(&s.cgroup, r, false)? {
             log::warn(&w);
@@ -344,9 +373,15 @@ fn spawn(
     if let Some(p) = &s.checked.process {
         rlimits::apply(init_pid, &p.rlimits)?;
         if let Some(adj) = p.process.oom_score_adj {
-            host_proc()?
-                .write(&format!("{init_pid}/oom_score_adj"), adj.to_string().as_bytes())
-                .with_context(|| format!("process.oomScoreAdj: {adj}"))?;
+            host_proc()?.write(&format!("{init_pid}/oom_score_adj"), adj.to_string().as_bytes()).map_err(
+                |e| match e.raw_os_error() {
+                    // Lowering the score needs CAP_SYS_RESOURCE, which rootless lacks.
+                    Some(libc::EACCES) => anyhow::anyhow!(
+                        "process.oomScoreAdj: {adj} is below berth's own score: only a privileged user may lower it"
+                    ),
+                    _ => anyhow::Error::from(e).context(format!("process.oomScoreAdj: {adj}")),
+                },
+            )?;
         }
     }
     parent_ch.send(Order::Go { host_pid: init_pid })?;
