@@ -19,7 +19,7 @@ script+=' exit $rc'
 rc=0
 VM_MEM=${VM_MEM:-2048} "$vm" "$script" || rc=1
 # The tests that need systemd as init, AppArmor, a system bus.
-sd_tests=${SYSTEMD_TESTS:-systemd lsm containerd docker podman}
+sd_tests=${SYSTEMD_TESTS:-systemd lsm rootless containerd docker podman}
 script="set -e; export BERTH_BIN=$BERTH_BIN BERTH_IN_VM=1; [ \"\$(cat /proc/1/comm)\" = systemd ]; rc=0;"
 for b in $bins; do
   for t in $sd_tests; do

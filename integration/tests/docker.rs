@@ -86,8 +86,10 @@ fn docker_runs_containers_on_berth() {
     assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(text(&out), "hi from docker\nSeccomp:\t2\n", "Docker's default seccomp profile is active");
     // Docker maps runc's words to exit codes: not found → 127, not executable → 126.
-    assert_eq!(d.cmd(&["run", "--rm", "berthbox:latest", "no-such-bin"]).status.code(), Some(127));
-    assert_eq!(d.cmd(&["run", "--rm", "berthbox:latest", "/etc"]).status.code(), Some(126));
+    let out = d.cmd(&["run", "--rm", "berthbox:latest", "no-such-bin"]);
+    assert_eq!(out.status.code(), Some(127), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = d.cmd(&["run", "--rm", "berthbox:latest", "/etc"]);
+    assert_eq!(out.status.code(), Some(126), "{}", String::from_utf8_lossy(&out.stderr));
     let out = d.cmd(&[
         "run",
         "--rm",

@@ -280,3 +280,39 @@ fn rootless_podman_runs_containers_on_berth() {
     assert!(!text(&podman(&["ps", "-a"])).contains("r1"));
     let _ = podman(&["system", "migrate"]);
 }
+
+/// In the systemd VM: the user's own systemd (user@UID.service, with
+/// Delegate=) gives a rootless container a cgroup with limits:
+/// `--systemd-cgroup` as the user asks it for a scope.
+#[test]
+fn the_users_systemd_gives_a_rootless_container_limits() {
+    if !systemd_is_init() {
+        eprintln!("systemd is not the init here: skipped (runs in the systemd VM)");
+        return;
+    }
+    let mut u = User::new();
+    let service = format!("user@{}.service", u.uid);
+    let out = capture(Command::new("systemctl").args(["start", &service]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    u.runtime = PathBuf::from(format!("/run/user/{}", u.uid));
+    assert!(wait_until(30, || u.runtime.join("systemd/private").exists()), "the user's systemd did not start");
+    let (_d, bundle) = u.bundle("sleep 100");
+    let file = bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 30}});
+    write_config(&file, &config, &u);
+    let id = unique("rlsd");
+    let out = u.berth(&["--systemd-cgroup", "run", "-d", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid = serde_json::from_str::<Value>(&u.ok(&["state", &id])).unwrap()["pid"].as_i64().unwrap();
+    let dir = v2_cgroup_dir_of(pid);
+    let want = format!("user@{}.service/user.slice/berth-{id}.scope", u.uid);
+    assert!(dir.to_string_lossy().ends_with(&want), "{} is not in the user's systemd", dir.display());
+    assert_eq!(read_trim(&dir.join("memory.max")), "67108864");
+    assert_eq!(read_trim(&dir.join("pids.max")), "30");
+    u.ok(&["update", "--pids-limit", "40", &id]);
+    assert_eq!(read_trim(&dir.join("pids.max")), "40");
+    u.ok(&["delete", "--force", &id]);
+    assert!(!dir.exists(), "{} remains", dir.display());
+    let _ = capture(Command::new("systemctl").args(["stop", &service]));
+}

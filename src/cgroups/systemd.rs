@@ -10,8 +10,10 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// systemd's socket for root that needs no bus daemon.
+/// systemd's socket for root that needs no bus daemon; a user's own
+/// systemd (`user@UID.service`) has one in its runtime directory.
 const PRIVATE_SOCKET: &str = "/run/systemd/private";
+const USER_PRIVATE_SOCKET: &str = "systemd/private";
 const DEST: Option<&str> = Some("org.freedesktop.systemd1");
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
@@ -28,17 +30,19 @@ pub struct Unit {
 }
 
 /// `slice:prefix:name` (runc's form; empty parts take runc's defaults)
-/// into a unit; no cgroupsPath means `system.slice:berth:<id>`.
-pub fn unit_for(cgroups_path: Option<&str>, id: &str) -> Result<Unit> {
+/// into a unit; no cgroupsPath means `system.slice:berth:<id>` (for a
+/// user's own systemd, `user.slice:berth:<id>`).
+pub fn unit_for(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<Unit> {
     let raw = cgroups_path.filter(|p| !p.is_empty());
+    let default_slice = if user { "user.slice" } else { "system.slice" };
     let (slice, prefix, name) = match raw {
-        None => ("system.slice", "berth", id),
+        None => (default_slice, "berth", id),
         Some(p) => {
             let parts: Vec<&str> = p.split(':').collect();
             let [slice, prefix, name] = parts[..] else {
                 bail!("linux.cgroupsPath: expected \"slice:prefix:name\" for systemd cgroups, got {p:?}");
             };
-            (if slice.is_empty() { "system.slice" } else { slice }, prefix, name)
+            (if slice.is_empty() { default_slice } else { slice }, prefix, name)
         }
     };
     if name.is_empty() || name.contains('/') {
@@ -223,9 +227,19 @@ pub struct Systemd {
 const JOB_WAIT: Duration = Duration::from_secs(60);
 
 impl Systemd {
+    /// The system's systemd for root, the user's own for anyone else.
     pub fn connect() -> Result<Systemd> {
-        let conn = Conn::connect(Path::new(PRIVATE_SOCKET), false)
-            .context("--systemd-cgroup: systemd is not reachable (is it the init system here?)")?;
+        let conn = if nix::unistd::geteuid().is_root() {
+            Conn::connect(Path::new(PRIVATE_SOCKET), false)
+                .context("--systemd-cgroup: systemd is not reachable (is it the init system here?)")?
+        } else {
+            let dir = std::env::var("XDG_RUNTIME_DIR")
+                .ok()
+                .filter(|d| !d.is_empty())
+                .context("--systemd-cgroup: as a user it needs XDG_RUNTIME_DIR, where the user's systemd listens")?;
+            Conn::connect(&Path::new(&dir).join(USER_PRIVATE_SOCKET), false)
+                .context("--systemd-cgroup: the user's systemd (user@UID.service) is not reachable")?
+        };
         let mut s = Systemd { conn };
         // Job signals come to subscribers.
         s.conn.call(DEST, MANAGER_PATH, MANAGER, "Subscribe", &[])?;
@@ -319,7 +333,7 @@ mod tests {
 
     #[test]
     fn cgroups_path_follows_runc() {
-        let u = unit_for(None, "c1").unwrap();
+        let u = unit_for(None, "c1", false).unwrap();
         assert_eq!(
             u,
             Unit {
@@ -328,15 +342,19 @@ mod tests {
                 path: "/system.slice/berth-c1.scope".into()
             }
         );
-        let u = unit_for(Some("machine-web.slice:docker:abc"), "x").unwrap();
+        let u = unit_for(Some("machine-web.slice:docker:abc"), "x", false).unwrap();
         assert_eq!(u.name, "docker-abc.scope");
         assert_eq!(u.path, "/machine.slice/machine-web.slice/docker-abc.scope");
-        let u = unit_for(Some(":libpod:abc"), "x").unwrap();
+        let u = unit_for(Some(":libpod:abc"), "x", false).unwrap();
         assert_eq!(u.path, "/system.slice/libpod-abc.scope");
-        let u = unit_for(Some("-.slice:p:my.slice"), "x").unwrap();
+        let u = unit_for(Some(":libpod:abc"), "x", true).unwrap();
+        assert_eq!(u.path, "/user.slice/libpod-abc.scope");
+        let u = unit_for(Some(":libpod:abc"), "x", false).unwrap();
+        assert_eq!(u.path, "/system.slice/libpod-abc.scope");
+        let u = unit_for(Some("-.slice:p:my.slice"), "x", false).unwrap();
         assert_eq!((u.name.as_str(), u.path.as_str()), ("my.slice", "/my.slice"));
         for bad in ["/a/b", "a:b", "a:b:c:d", "x.service:p:n", "a--b.slice:p:n", "system.slice:p:", "a/b.slice:p:n"] {
-            let e = unit_for(Some(bad), "x").unwrap_err().to_string();
+            let e = unit_for(Some(bad), "x", false).unwrap_err().to_string();
             assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
         }
     }

@@ -159,7 +159,7 @@ fn build(
     // systemd is asked before anything exists that it would have to undo.
     let mut unit = match req.opts.systemd_cgroup {
         true => Some(Placement {
-            unit: systemd::unit_for(linux.cgroups_path.as_deref(), &req.id)?,
+            unit: systemd::unit_for(linux.cgroups_path.as_deref(), &req.id, !nix::unistd::geteuid().is_root())?,
             sd: systemd::Systemd::connect()?,
             started: false,
         }),
@@ -262,12 +262,12 @@ fn add_notify_socket(checked: &mut Checked, state_dir: &Path) -> Result<()> {
 
 /// Writes `linux.resources` to the container's cgroup files (none when
 /// rootless left it without a cgroup: create warned about that).
-fn apply_resources(s: &Setup) -> Result<()> {
-    if !s.cgroup.exists() {
+fn apply_resources(s: &Setup, cgroup: &Cgroup) -> Result<()> {
+    if !cgroup.exists() {
         return Ok(());
     }
     if let Some(r) = s.checked.spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-        for w in apply::apply(&s.cgroup, r, false)? {
+        for w in apply::apply(cgroup, r, false)? {
             log::warn(&w);
         }
     }
@@ -283,7 +283,9 @@ struct Placement {
 
 /// `--systemd-cgroup`: systemd starts the unit with init in it (and the
 /// limits it owns as properties); berth makes the rest and writes the files.
-fn start_unit(s: &Setup, p: &mut Placement, pid: i32, journal: &mut Journal) -> Result<()> {
+/// Returns the cgroup systemd put init in: the planned one for the system's
+/// systemd; below `user@UID.service` for a user's own.
+fn start_unit(s: &Setup, p: &mut Placement, pid: i32, journal: &mut Journal) -> Result<Cgroup> {
     let v2 = s.cgroup.dirs.iter().all(|(h, _)| h.v2);
     let props = match s.checked.spec.linux().resources.as_ref() {
         Some(r) => systemd::properties(r, v2)?,
@@ -292,8 +294,24 @@ fn start_unit(s: &Setup, p: &mut Placement, pid: i32, journal: &mut Journal) -> 
     p.sd.start(&p.unit, &s.id, pid, props)?;
     p.started = true;
     journal.note(&Entry::Unit(p.unit.name.clone()))?;
-    s.cgroup.make_rest()?;
-    apply_resources(s)
+    let mut placed = s.cgroup.clone();
+    if let Some(actual) = own_v2_cgroup(pid) {
+        for (h, dir) in placed.dirs.iter_mut().filter(|(h, _)| h.v2) {
+            let d = h.mount.join(actual.trim_start_matches('/'));
+            placed.created.retain(|c| c != dir);
+            placed.created.push(d.clone());
+            *dir = d;
+        }
+    }
+    placed.make_rest()?;
+    apply_resources(s, &placed)?;
+    Ok(placed)
+}
+
+/// The cgroup v2 path of `pid`, where systemd put it.
+fn own_v2_cgroup(pid: i32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("0::")).map(String::from)
 }
 
 fn spawn(
@@ -305,7 +323,7 @@ fn spawn(
 ) -> Result<(Record, Option<OwnedFd>)> {
     let spec = &s.checked.spec;
     if unit.is_none() {
-        apply_resources(s)?;
+        apply_resources(s, &s.cgroup)?;
     }
     let (parent_ch, child_ch) = sync::pair()?;
     let flags = if s.general {
@@ -326,10 +344,11 @@ fn spawn(
     drop(child_ch);
     kids.push(pid);
     journal.note_pid(pid)?;
-    if let Some(p) = unit.as_deref_mut() {
-        start_unit(s, p, pid, journal)?;
-    }
-    s.cgroup.enter(pid, in_v2)?;
+    let placed = match unit.as_deref_mut() {
+        Some(p) => start_unit(s, p, pid, journal)?,
+        None => s.cgroup.clone(),
+    };
+    placed.enter(pid, in_v2)?;
     let linux = spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);
     let mut init_pid = pid;
@@ -436,7 +455,7 @@ fn spawn(
             poststop: spec.hooks.poststop.clone(),
             ..Default::default()
         },
-        cgroup: Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..s.cgroup.clone() },
+        cgroup: Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed },
         pid_ns: s.checked.namespaces.is_private(Kind::Pid),
         has_process: s.checked.process.is_some(),
     };
