@@ -154,3 +154,51 @@ fn socket_activation_fds_are_passed_on() {
     assert_eq!(words.next(), Some("1"), "LISTEN_PID is the container process (pid 1 in its namespace)");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "via-listen-fd\n");
 }
+
+/// process.scheduler, ioPriority, execCPUAffinity and linux.personality,
+/// seen from inside (for init and for exec).
+#[test]
+fn scheduling_io_priority_affinity_and_personality() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+    b.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    b.config["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"});
+    b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+    let script = "grep policy /proc/self/sched | tr -s ' '; cut -d' ' -f19 /proc/self/stat; ionice -p $$; \
+                  grep Cpus_allowed_list /proc/self/status | tr -d '\\t'; uname -m";
+    b.sh(&format!("{script}; sleep 100"));
+    let id = unique("sched");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    let want = "policy : 3\n7\nbest-effort: prio 6\nCpus_allowed_list:1\ni686\n";
+    // exec takes them from the container's config too.
+    let out = berth.ok(&["exec", &id, "sh", "-c", script]);
+    assert_eq!(out, want);
+    berth.ok(&["delete", "--force", &id]);
+    // And init, through `run`.
+    b.sh(script);
+    assert_eq!(berth.output_of(&b, &unique("sched")), want);
+}
+
+#[test]
+fn bad_scheduling_values_name_the_field() {
+    let berth = Berth::new();
+    let cases = [
+        ("process", "scheduler", json!({"policy": "SCHED_NOPE"}), "process.scheduler.policy"),
+        ("process", "ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 9}), "process.ioPriority.priority"),
+        ("process", "execCPUAffinity", json!({"final": "1-0"}), "process.execCPUAffinity.final"),
+        ("process", "execCPUAffinity", json!({"initial": "4000"}), "process.execCPUAffinity.initial"),
+        ("linux", "personality", json!({"domain": "PER_BSD"}), "linux.personality.domain"),
+    ];
+    for (section, key, value, field) in cases {
+        let mut b = Bundle::new();
+        b.config[section][key] = value;
+        b.sh("true");
+        let id = unique("badsched");
+        let (code, _, err) = berth.run_bundle(&b, &id);
+        assert_eq!(code, 1, "{field}");
+        assert!(err.contains(field), "{field}: {err}");
+        assert_nothing_left(&berth, &id, None);
+    }
+}

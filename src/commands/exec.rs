@@ -130,7 +130,8 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     // What create read, never the bundle as it is now.
     let spec = ctx.store().config(&rec)?;
     let proc = process(p, &spec, &rec.rootfs)?;
-    let plan = check_process(&proc)?;
+    let mut plan = check_process(&proc)?;
+    plan.personality = berth::spec::validate::personality(&spec)?;
     spawn::process::check_lsm(&plan.process, None)?;
     for w in &plan.warnings {
         log::warn(w);

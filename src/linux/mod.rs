@@ -16,6 +16,7 @@ pub mod procfs;
 pub mod rlimits;
 pub mod rootfs;
 pub mod rootless;
+pub mod sched;
 pub mod signals;
 pub mod sys;
 pub mod user;

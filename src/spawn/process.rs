@@ -3,7 +3,7 @@
 //! then execve.
 
 use crate::linux::procfs::Proc;
-use crate::linux::{caps, console, lsm, sys, user};
+use crate::linux::{caps, console, lsm, sched, sys, user};
 use crate::log;
 use crate::seccomp;
 use crate::spec::types::Process;
@@ -24,6 +24,8 @@ pub struct Prepared {
     /// noNewPrivileges and no notify listener): nothing of berth's runs
     /// under it but the execve itself.
     pub filter_at_exec: Option<seccomp::Filter>,
+    /// `process.execCPUAffinity.final`, set right before execve.
+    pub final_cpus: Option<Vec<usize>>,
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -83,6 +85,9 @@ pub fn prepare(
     send_listener: &dyn Fn(&OwnedFd) -> Result<()>,
 ) -> Result<Prepared> {
     let p = &plan.process;
+    if let Some(cpus) = &plan.affinity.initial {
+        sched::set_affinity(cpus).context("process.execCPUAffinity.initial")?;
+    }
     let pty = if p.terminal {
         Some(console::setup(p.console_size.map(|c| (c.height, c.width)), as_console, p.user.uid)?)
     } else {
@@ -109,6 +114,16 @@ pub fn prepare(
     // Before the filter and the switch of user, which could stand in the
     // way of opening /proc or of the write.
     apply_lsm(p)?;
+    // While privileged: a real-time policy or I/O class needs capabilities.
+    if let Some(s) = &plan.scheduler {
+        sched::set_scheduler(s).with_context(|| format!("process.scheduler: {s:?}"))?;
+    }
+    if let Some(v) = plan.io_priority {
+        sched::set_io_priority(v).context("process.ioPriority")?;
+    }
+    if let Some(persona) = plan.personality {
+        sched::set_personality(persona).context("linux.personality")?;
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_retain(p.user.umask.unwrap_or(0o022)));
     if p.no_new_privileges {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("process.noNewPrivileges")?;
@@ -147,7 +162,8 @@ pub fn prepare(
             filter_at_exec = Some(f.clone());
         }
     }
-    Ok(Prepared { prog, args: p.args.clone(), env, pty, filter_at_exec })
+    let final_cpus = plan.affinity.last.clone();
+    Ok(Prepared { prog, args: p.args.clone(), env, pty, filter_at_exec, final_cpus })
 }
 
 /// A cwd outside the container's root (through a magic link, say) is a
@@ -191,6 +207,11 @@ pub fn execve(p: &Prepared) -> std::io::Error {
         return std::io::Error::new(std::io::ErrorKind::InvalidInput, "program path holds a NUL byte");
     };
     reset_signals();
+    if let Some(cpus) = &p.final_cpus {
+        if let Err(e) = sched::set_affinity(cpus) {
+            return std::io::Error::other(format!("process.execCPUAffinity.final: {e}"));
+        }
+    }
     if let Some(f) = &p.filter_at_exec {
         // The last thing before execve; nothing above allocates after it.
         if let Err(e) = seccomp::load::install(f) {

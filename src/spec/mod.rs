@@ -8,6 +8,7 @@ pub mod default;
 pub mod mount_opts;
 pub mod namespaces;
 pub mod rlimits;
+pub mod sched;
 pub mod state;
 pub mod types;
 pub mod validate;

@@ -3,7 +3,7 @@
 //! parsed mount options). Every error names the field and the value.
 
 use super::types::{Mount, Process, Resources, Spec};
-use super::{caps, mount_opts, rlimits};
+use super::{caps, mount_opts, rlimits, sched};
 use crate::spec::namespaces::{Kind, Plan};
 use anyhow::{bail, Result};
 
@@ -13,6 +13,12 @@ pub struct ProcessPlan {
     pub process: Process,
     pub caps: Option<caps::Sets>,
     pub rlimits: Vec<rlimits::Limit>,
+    pub scheduler: Option<sched::Scheduler>,
+    /// ioprio_set's value.
+    pub io_priority: Option<u32>,
+    pub affinity: sched::Affinity,
+    /// `linux.personality` (the container's, for init and exec alike).
+    pub personality: Option<u64>,
     /// What was skipped, for a warning (capabilities this kernel lacks,
     /// ambient ones that cannot be raised).
     pub warnings: Vec<String>,
@@ -82,9 +88,6 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
             bail!("{field}: {v:?} contains a NUL byte or a newline");
         }
     }
-    refuse_if_set("process.scheduler", p.scheduler.is_some())?;
-    refuse_if_set("process.ioPriority", p.io_priority.is_some())?;
-    refuse_if_set("process.execCPUAffinity", p.exec_cpu_affinity.is_some())?;
     if let Some(adj) = p.oom_score_adj {
         if !(-1000..=1000).contains(&adj) {
             bail!("process.oomScoreAdj: {adj} is outside -1000..1000");
@@ -102,7 +105,21 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
         }
         None => (None, Vec::new()),
     };
-    Ok(ProcessPlan { process: p.clone(), caps, rlimits: rlimits::parse(&p.rlimits)?, warnings })
+    Ok(ProcessPlan {
+        process: p.clone(),
+        caps,
+        rlimits: rlimits::parse(&p.rlimits)?,
+        scheduler: p.scheduler.as_ref().map(sched::scheduler).transpose()?,
+        io_priority: p.io_priority.as_ref().map(sched::io_priority).transpose()?,
+        affinity: p.exec_cpu_affinity.as_ref().map(sched::affinity).transpose()?.unwrap_or_default(),
+        personality: None,
+        warnings,
+    })
+}
+
+/// `linux.personality` of a config, checked.
+pub fn personality(spec: &Spec) -> Result<Option<u64>> {
+    spec.linux().personality.as_ref().map(sched::personality).transpose()
 }
 
 /// Sysctls that only make sense in a namespace the container owns.
@@ -230,7 +247,10 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
     }
     let linux = spec.linux();
     let namespaces = Plan::from_spec(&linux.namespaces)?;
-    let process = spec.process.as_ref().map(check_process).transpose()?;
+    let mut process = spec.process.as_ref().map(check_process).transpose()?;
+    if let Some(p) = process.as_mut() {
+        p.personality = personality(&spec)?;
+    }
 
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts) {
         bail!("hostname: {:?} cannot be set without a private uts namespace", spec.hostname.as_deref().unwrap_or(""));
@@ -279,7 +299,6 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
         }
     }
     refuse_if_set("linux.intelRdt", linux.intel_rdt.is_some())?;
-    refuse_if_set("linux.personality", linux.personality.is_some())?;
     refuse_if_set("linux.memoryPolicy", linux.memory_policy.is_some())?;
     refuse_if_set("linux.netDevices", linux.net_devices.is_some())?;
     if let Some(l) = linux.mount_label.as_deref().filter(|l| l.contains(['\0', '"'])) {
@@ -367,7 +386,7 @@ mod tests {
     /// `execCpuAffinity`): it used to be dropped without a word.
     #[test]
     fn exec_cpu_affinity_is_not_silently_ignored() {
-        let e = err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"/","execCPUAffinity":{"final":"0"}}}"#);
-        assert!(e.contains("process.execCPUAffinity"), "{e}");
+        let e = err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"/","execCPUAffinity":{"final":"x"}}}"#);
+        assert!(e.contains("process.execCPUAffinity.final"), "{e}");
     }
 }
