@@ -190,3 +190,48 @@ fn exec_does_not_read_the_bundle_again() {
     assert_eq!(state["version"], 1, "state.json says its format");
     berth.ok(&["delete", "--force", &id]);
 }
+
+/// `--pidfd-socket` (runc ≥ 1.2): create and exec send a pidfd of the
+/// process they started to the socket the caller listens on.
+#[test]
+fn pidfd_socket_gets_the_process() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    b.write();
+    let dir = TempDir::new("pidfd");
+    let sock = dir.0.join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let pid_of = |fd: &std::os::fd::OwnedFd| {
+        use std::os::fd::AsRawFd;
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("Pid:")).unwrap().trim().parse::<i64>().unwrap()
+    };
+    let id = unique("pidfd");
+    let out =
+        berth.run(&["create", "--pidfd-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (conn, _) = listener.accept().unwrap();
+    let (fd, data) = recv_fd_with_data(&conn);
+    assert_eq!(data, b"pidfd");
+    assert_eq!(pid_of(&fd), berth.state(&id)["pid"].as_i64().unwrap());
+    berth.ok(&["start", &id]);
+    let pid_file = dir.0.join("exec.pid");
+    berth.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--pidfd-socket",
+        sock.to_str().unwrap(),
+        &id,
+        "sleep",
+        "50",
+    ]);
+    let (conn, _) = listener.accept().unwrap();
+    let fd = recv_fd(&conn);
+    let exec_pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(pid_of(&fd), exec_pid, "the pidfd is the exec'd process's");
+    berth.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&berth, &id, Some(exec_pid as i32));
+}

@@ -118,9 +118,6 @@ fn process(p: &Parsed, spec: &Spec, rootfs: &str) -> Result<Process> {
 
 fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     let Some(id) = p.args.first() else { bail!("exec: requires a container id") };
-    if p.get("pidfd-socket").is_some() {
-        bail!("--pidfd-socket: not supported by berth exec yet");
-    }
     let rec = ctx.store().read(id)?;
     match ctx.store().status(&rec) {
         Status::Stopped => bail!("cannot exec in a stopped container"),
@@ -148,6 +145,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         plan,
         seccomp,
         console_socket,
+        pidfd_socket: p.get("pidfd-socket").map(abs).transpose()?,
         preserve_fds: p.preserve_fds()?,
         sub_cgroup: exec::SubCgroups::parse(&p.all("cgroup"))?,
         state,

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use nix::sys::termios;
 use nix::unistd::{fchown, Gid, Uid};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 /// Opens a new pty in the container (after pivot_root), makes its slave our
@@ -70,8 +69,5 @@ pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {
 
 /// Hands the pty master to whoever listens on `--console-socket`.
 pub fn send_to_socket(socket: &Path, master: &OwnedFd) -> Result<()> {
-    let s =
-        UnixStream::connect(socket).with_context(|| format!("connecting to console socket {}", socket.display()))?;
-    super::fdpass::send(&s, b"/dev/ptmx", Some(master.as_raw_fd()))
-        .with_context(|| format!("sending the pty to {}", socket.display()))
+    super::fdpass::send_to(socket, "console socket", b"/dev/ptmx", master)
 }

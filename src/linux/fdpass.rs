@@ -10,6 +10,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 #[repr(C, align(8))]
 struct CmsgBuf([u8; 32]);
 
+/// Connects to the unix socket at `path` and sends `fd` with `data`
+/// (`--console-socket`, `--pidfd-socket`; `what` names it in errors).
+pub fn send_to(path: &std::path::Path, what: &str, data: &[u8], fd: &impl AsRawFd) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("connecting to {what} {}", path.display()))?;
+    send(&s, data, Some(fd.as_raw_fd())).with_context(|| format!("sending to {what} {}", path.display()))
+}
+
 pub fn send(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
     let fds = fd.map(|f| [f]);
     let rights = fds.as_ref().map(|f| ControlMessage::ScmRights(f));

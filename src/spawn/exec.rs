@@ -22,6 +22,8 @@ pub struct Request {
     /// The container's seccomp filter, compiled.
     pub seccomp: Option<seccomp::Filter>,
     pub console_socket: Option<PathBuf>,
+    /// `--pidfd-socket`: where a pidfd of the process goes once it runs.
+    pub pidfd_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     /// Sub-cgroups of the container's cgroup to run in.
     pub sub_cgroup: SubCgroups,
@@ -166,6 +168,10 @@ fn drive(ch: &ParentEnd, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) 
         }
     };
     ch.wait_exec()?;
+    if let Some(sock) = &req.pidfd_socket {
+        let fd = sys::pidfd_open(pid).context("opening a pidfd for the process")?;
+        crate::linux::fdpass::send_to(sock, "pidfd socket", b"pidfd", &fd)?;
+    }
     match (&req.console_socket, pty) {
         (Some(sock), Some(master)) => {
             console::send_to_socket(sock, &master)?;

@@ -473,9 +473,7 @@ fn describe_exit(status: i32) -> String {
 }
 
 fn send_pidfd(sock: &Path, fd: &OwnedFd) -> Result<()> {
-    let s = std::os::unix::net::UnixStream::connect(sock)
-        .with_context(|| format!("connecting to pidfd socket {}", sock.display()))?;
-    crate::linux::fdpass::send(&s, b"pidfd", Some(fd.as_raw_fd())).context("sending the pidfd")
+    crate::linux::fdpass::send_to(sock, "pidfd socket", b"pidfd", fd)
 }
 
 /// Writes `pid` to `path` atomically, without a trailing newline.
