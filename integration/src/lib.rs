@@ -455,3 +455,20 @@ pub fn stop_daemon(daemon: &mut std::process::Child) {
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
+
+/// Builds `source` (one Rust file, std only) into a static binary at
+/// `rootfs/bin/<name>`, for what busybox cannot do in a test image. Uses the
+/// rustc beside the cargo that built the tests (the VM's PATH lacks
+/// ~/.cargo/bin).
+pub fn build_static(rootfs: &Path, name: &str, source: &str) {
+    let dir = TempDir::new("helper");
+    let src = dir.0.join("main.rs");
+    std::fs::write(&src, source).unwrap();
+    let out = capture(
+        Command::new(Path::new(env!("CARGO")).with_file_name("rustc"))
+            .args(["-O", "-C", "target-feature=+crt-static", "--target", "x86_64-unknown-linux-gnu", "-o"])
+            .arg(rootfs.join("bin").join(name))
+            .arg(&src),
+    );
+    assert!(out.status.success(), "rustc: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -5,29 +5,18 @@
 use berth_integration::*;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Command;
 
 /// A static helper in the image that sends its argument to $NOTIFY_SOCKET
 /// (busybox has no datagram client).
 fn build_notifier(rootfs: &Path) {
-    let dir = TempDir::new("notifier");
-    let src = dir.0.join("n.rs");
-    std::fs::write(
-        &src,
+    build_static(
+        rootfs,
+        "sd-notify",
         "fn main() {\n    let path = std::env::var(\"NOTIFY_SOCKET\").expect(\"NOTIFY_SOCKET\");\n    \
          let msg = std::env::args().nth(1).unwrap_or_default().replace(';', \"\\n\");\n    \
          let s = std::os::unix::net::UnixDatagram::unbound().unwrap();\n    \
          s.send_to(msg.as_bytes(), path).expect(\"send\");\n}\n",
-    )
-    .unwrap();
-    let out = capture(
-        // rustc beside the cargo that built this test: the VM's PATH lacks ~/.cargo/bin.
-        Command::new(Path::new(env!("CARGO")).with_file_name("rustc"))
-            .args(["-O", "-C", "target-feature=+crt-static", "--target", "x86_64-unknown-linux-gnu", "-o"])
-            .arg(rootfs.join("bin/sd-notify"))
-            .arg(&src),
     );
-    assert!(out.status.success(), "rustc: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -202,3 +202,41 @@ fn bad_scheduling_values_name_the_field() {
         assert_nothing_left(&berth, &id, None);
     }
 }
+
+/// linux.memoryPolicy: the process's policy as get_mempolicy reports it
+/// (a small static helper; busybox has no numactl), for init and exec.
+#[test]
+fn memory_policy_is_set() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    build_static(
+        &b.rootfs(),
+        "mempolicy",
+        r#"fn main() {
+    let mut mode: i32 = -1;
+    let mut mask: [u64; 16] = [0; 16];
+    // SAFETY: get_mempolicy writes one int and 1024 bits into buffers we own.
+    let r = unsafe { syscall(239, &mut mode as *mut i32, mask.as_mut_ptr(), 1024u64, 0u64, 0u64) };
+    assert_eq!(r, 0, "get_mempolicy");
+    println!("mode {} nodes {:b}", mode, mask[0]);
+}
+extern "C" { fn syscall(n: i64, ...) -> i64; }
+"#,
+    );
+    b.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]});
+    b.sh("mempolicy; sleep 100");
+    let id = unique("mpol");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    // MPOL_BIND (2) with MPOL_F_STATIC_NODES (1 << 15) on node 0.
+    let want = format!("mode {} nodes 1\n", 2 | 1 << 15);
+    assert_eq!(berth.ok(&["exec", &id, "mempolicy"]), want);
+    berth.ok(&["delete", "--force", &id]);
+    b.sh("mempolicy");
+    assert_eq!(berth.output_of(&b, &unique("mpol")), want);
+    // Unknown modes are named.
+    b.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_SOMETIMES"});
+    let (code, _, err) = berth.run_bundle(&b, &unique("mpol"));
+    assert_eq!(code, 1);
+    assert!(err.contains("linux.memoryPolicy.mode"), "{err}");
+}

@@ -128,7 +128,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     let spec = ctx.store().config(&rec)?;
     let proc = process(p, &spec, &rec.rootfs)?;
     let mut plan = check_process(&proc)?;
-    plan.personality = berth::spec::validate::personality(&spec)?;
+    berth::spec::validate::linux_process_parts(&spec, &mut plan)?;
     spawn::process::check_lsm(&plan.process, None)?;
     for w in &plan.warnings {
         log::warn(w);

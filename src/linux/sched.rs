@@ -2,7 +2,7 @@
 //! priority, CPU affinity and execution domain (personality).
 
 use super::sys::cvt;
-use crate::spec::sched::Scheduler;
+use crate::spec::sched::{MemoryPolicy, Scheduler};
 use std::io;
 
 /// struct sched_attr as of SCHED_ATTR_SIZE_VER0 (48 bytes).
@@ -48,6 +48,22 @@ pub fn set_affinity(cpus: &[usize]) -> io::Result<()> {
         set.set(*c)?;
     }
     Ok(nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?)
+}
+
+/// set_mempolicy(mode | flags, nodes).
+pub fn set_memory_policy(p: &MemoryPolicy) -> io::Result<()> {
+    let bits = p.nodes.iter().max().map_or(0, |m| m + 1);
+    let mut mask = vec![0 as libc::c_ulong; bits.div_ceil(64).max(1)];
+    for n in &p.nodes {
+        mask[n / 64] |= 1 << (n % 64);
+    }
+    // maxnode counts bits, and the kernel reads one fewer than it is given.
+    let maxnode = (mask.len() * 64 + 1) as libc::c_ulong;
+    let ptr = if p.nodes.is_empty() { std::ptr::null() } else { mask.as_ptr() };
+    // SAFETY: the mask holds maxnode - 1 bits; a null mask goes with no nodes.
+    cvt(unsafe { libc::syscall(libc::SYS_set_mempolicy, p.mode, ptr, if p.nodes.is_empty() { 0 } else { maxnode }) }
+        as i32)?;
+    Ok(())
 }
 
 pub fn set_personality(persona: u64) -> io::Result<()> {

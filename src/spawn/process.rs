@@ -121,6 +121,9 @@ pub fn prepare(
     if let Some(v) = plan.io_priority {
         sched::set_io_priority(v).context("process.ioPriority")?;
     }
+    if let Some(m) = &plan.memory_policy {
+        sched::set_memory_policy(m).with_context(|| format!("linux.memoryPolicy: {m:?}"))?;
+    }
     if let Some(persona) = plan.personality {
         sched::set_personality(persona).context("linux.personality")?;
     }

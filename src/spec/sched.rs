@@ -154,6 +154,56 @@ pub fn affinity(v: &Value) -> Result<Affinity> {
     })
 }
 
+/// set_mempolicy's arguments for `linux.memoryPolicy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryPolicy {
+    /// The mode with its MPOL_F_* flags.
+    pub mode: i32,
+    pub nodes: Vec<usize>,
+}
+
+pub fn memory_policy(v: &Value) -> Result<MemoryPolicy> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        mode: String,
+        #[serde(default)]
+        nodes: String,
+        #[serde(default)]
+        flags: Vec<String>,
+    }
+    let r: Raw = typed("linux.memoryPolicy", v)?;
+    const MODES: [(&str, i32); 7] = [
+        ("MPOL_DEFAULT", 0),
+        ("MPOL_PREFERRED", 1),
+        ("MPOL_BIND", 2),
+        ("MPOL_INTERLEAVE", 3),
+        ("MPOL_LOCAL", 4),
+        ("MPOL_PREFERRED_MANY", 5),
+        ("MPOL_WEIGHTED_INTERLEAVE", 6),
+    ];
+    const FLAGS: [(&str, i32); 3] =
+        [("MPOL_F_STATIC_NODES", 1 << 15), ("MPOL_F_RELATIVE_NODES", 1 << 14), ("MPOL_F_NUMA_BALANCING", 1 << 13)];
+    let Some(&(_, mut mode)) = MODES.iter().find(|(n, _)| *n == r.mode) else {
+        bail!("linux.memoryPolicy.mode: {:?} is not a memory policy mode", r.mode);
+    };
+    let nodes = match r.nodes.trim() {
+        "" => Vec::new(),
+        list => cpu_list("linux.memoryPolicy.nodes", list)?,
+    };
+    let needs_nodes = matches!(mode, 2 | 3 | 5 | 6);
+    if needs_nodes && nodes.is_empty() || matches!(mode, 0 | 4) && !nodes.is_empty() {
+        bail!("linux.memoryPolicy.nodes: {:?} does not suit {}", r.nodes, r.mode);
+    }
+    for f in &r.flags {
+        let Some(&(_, bit)) = FLAGS.iter().find(|(n, _)| n == f) else {
+            bail!("linux.memoryPolicy.flags: {f:?} is not a memory policy flag");
+        };
+        mode |= bit;
+    }
+    Ok(MemoryPolicy { mode, nodes })
+}
+
 /// personality(2)'s value for `linux.personality`.
 pub fn personality(v: &Value) -> Result<u64> {
     #[derive(Deserialize)]
@@ -209,6 +259,16 @@ mod tests {
         assert_eq!(a, Affinity { initial: Some(vec![0, 1, 2, 5]), last: Some(vec![1]) });
         assert!(format!("{:#}", affinity(&json!({"final": "3-1"})).unwrap_err()).contains("execCPUAffinity.final"));
         assert_eq!(personality(&json!({"domain": "LINUX32"})).unwrap(), 8);
+        let m = memory_policy(&json!({"mode": "MPOL_BIND", "nodes": "0-1", "flags": ["MPOL_F_STATIC_NODES"]})).unwrap();
+        assert_eq!(m, MemoryPolicy { mode: 2 | 1 << 15, nodes: vec![0, 1] });
+        for (bad, field) in [
+            (json!({"mode": "MPOL_X"}), "memoryPolicy.mode"),
+            (json!({"mode": "MPOL_BIND"}), "memoryPolicy.nodes"),
+            (json!({"mode": "MPOL_LOCAL", "nodes": "0"}), "memoryPolicy.nodes"),
+            (json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_X"]}), "memoryPolicy.flags"),
+        ] {
+            assert!(format!("{:#}", memory_policy(&bad).unwrap_err()).contains(field), "{bad}");
+        }
         assert!(format!("{:#}", personality(&json!({"domain": "BSD"})).unwrap_err()).contains("personality.domain"));
     }
 }

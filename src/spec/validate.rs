@@ -19,6 +19,8 @@ pub struct ProcessPlan {
     pub affinity: sched::Affinity,
     /// `linux.personality` (the container's, for init and exec alike).
     pub personality: Option<u64>,
+    /// `linux.memoryPolicy`, likewise.
+    pub memory_policy: Option<sched::MemoryPolicy>,
     /// What was skipped, for a warning (capabilities this kernel lacks,
     /// ambient ones that cannot be raised).
     pub warnings: Vec<String>,
@@ -113,13 +115,17 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
         io_priority: p.io_priority.as_ref().map(sched::io_priority).transpose()?,
         affinity: p.exec_cpu_affinity.as_ref().map(sched::affinity).transpose()?.unwrap_or_default(),
         personality: None,
+        memory_policy: None,
         warnings,
     })
 }
 
-/// `linux.personality` of a config, checked.
-pub fn personality(spec: &Spec) -> Result<Option<u64>> {
-    spec.linux().personality.as_ref().map(sched::personality).transpose()
+/// `linux.personality` and `linux.memoryPolicy` of a config, checked, in
+/// the plan of a process that enters the container.
+pub fn linux_process_parts(spec: &Spec, plan: &mut ProcessPlan) -> Result<()> {
+    plan.personality = spec.linux().personality.as_ref().map(sched::personality).transpose()?;
+    plan.memory_policy = spec.linux().memory_policy.as_ref().map(sched::memory_policy).transpose()?;
+    Ok(())
 }
 
 /// Sysctls that only make sense in a namespace the container owns.
@@ -249,7 +255,7 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
     let namespaces = Plan::from_spec(&linux.namespaces)?;
     let mut process = spec.process.as_ref().map(check_process).transpose()?;
     if let Some(p) = process.as_mut() {
-        p.personality = personality(&spec)?;
+        linux_process_parts(&spec, p)?;
     }
 
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.is_private(Kind::Uts) {
@@ -299,7 +305,6 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
         }
     }
     refuse_if_set("linux.intelRdt", linux.intel_rdt.is_some())?;
-    refuse_if_set("linux.memoryPolicy", linux.memory_policy.is_some())?;
     refuse_if_set("linux.netDevices", linux.net_devices.is_some())?;
     if let Some(l) = linux.mount_label.as_deref().filter(|l| l.contains(['\0', '"'])) {
         bail!("linux.mountLabel: {l:?} contains a NUL byte or a quote");
