@@ -152,3 +152,46 @@ fn tmpcopyup_starts_the_tmpfs_with_the_covered_content() {
     assert_eq!(berth.output_of(&b, &unique("copyup")), "seeded\ntmpfs\n");
     assert_eq!(std::fs::read_to_string(b.rootfs().join("seed/sub/file")).unwrap(), "seeded", "the image is untouched");
 }
+
+/// Idmapped mounts: a directory owned by uid/gid 1000 on the host is seen
+/// as 0 through a bind with uidMappings/gidMappings, and what the container
+/// writes there lands as 1000 on the host (also `ridmap` on an rbind).
+#[test]
+fn idmapped_bind_mounts_map_owners() {
+    use std::os::unix::fs::MetadataExt;
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    let dir = TempDir::new("idmap");
+    std::fs::write(dir.0.join("f"), "x").unwrap();
+    std::os::unix::fs::chown(&dir.0, Some(1000), Some(1000)).unwrap();
+    std::os::unix::fs::chown(dir.0.join("f"), Some(1000), Some(1000)).unwrap();
+    // containerID is the id on disk, hostID the one seen through the mount
+    // (runc's reading: the same maps as a user namespace would take).
+    let map = json!([{"containerID": 1000, "hostID": 0, "size": 1}]);
+    b.add_mount(json!({"destination": "/data", "type": "bind", "source": dir.0, "options": ["bind"],
+                       "uidMappings": map, "gidMappings": map}));
+    b.add_mount(json!({"destination": "/rdata", "type": "bind", "source": dir.0, "options": ["rbind", "ridmap"],
+                       "uidMappings": map, "gidMappings": map}));
+    b.sh("stat -c '%u %g' /data/f /rdata/f; touch /data/new && echo wrote");
+    assert_eq!(berth.output_of(&b, &unique("idmap")), "0 0\n0 0\nwrote\n");
+    let m = std::fs::metadata(dir.0.join("new")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1000, 1000), "written through the mapping");
+    // Only bind mounts, and maps come in pairs: named errors.
+    for (mount, field) in [
+        (json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}), "mounts["),
+        (
+            json!({"destination": "/t", "type": "bind", "source": dir.0, "options": ["bind"], "uidMappings": map}),
+            "uidMappings",
+        ),
+        (json!({"destination": "/t", "type": "bind", "source": dir.0, "options": ["bind", "idmap"]}), "idmap"),
+    ] {
+        let mut b = Bundle::new();
+        b.add_mount(mount);
+        b.sh("true");
+        let id = unique("idmapbad");
+        let (code, _, err) = berth.run_bundle(&b, &id);
+        assert_eq!(code, 1, "{field}");
+        assert!(err.contains(field), "{field}: {err}");
+        assert_nothing_left(&berth, &id, None);
+    }
+}

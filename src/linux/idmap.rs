@@ -79,6 +79,32 @@ pub fn write(proc: &Proc, pid: i32, uid: &[IdMapping], gid: &[IdMapping]) -> Res
     write_one(proc, pid, gid, writer(gid, egid, may_gid, true), true)
 }
 
+/// A user namespace with these maps, for an idmapped mount: made by a
+/// child that only waits, kept as a descriptor once the child is gone.
+pub fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<std::os::fd::OwnedFd> {
+    // SAFETY: a fork-like clone of this single-threaded process into a new
+    // user namespace; the child touches nothing and only waits to be killed.
+    let pid = unsafe {
+        libc::syscall(libc::SYS_clone, (libc::CLONE_NEWUSER | libc::SIGCHLD) as u64, 0usize, 0usize, 0usize, 0usize)
+    } as i32;
+    if pid == 0 {
+        loop {
+            // SAFETY: pause only waits for the SIGKILL below.
+            unsafe { libc::pause() };
+        }
+    }
+    let pid = super::sys::cvt(pid).context("making a user namespace for an idmapped mount")?;
+    let made = (|| {
+        write(&Proc::host()?, pid, uid, gid)?;
+        // The ns file is a magic link: opened by path, from /proc/<our child>.
+        super::sys::open(std::path::Path::new(&format!("/proc/{pid}/ns/user")), libc::O_RDONLY, 0)
+            .context("opening the idmapped mount's user namespace")
+    })();
+    let _ = super::sys::kill(pid, libc::SIGKILL);
+    let _ = super::sys::waitpid(pid, 0);
+    made
+}
+
 pub fn write_time_offsets(proc: &Proc, pid: i32, offsets: &BTreeMap<String, TimeOffset>) -> Result<()> {
     let text: String = offsets.iter().map(|(k, o)| format!("{k} {} {}\n", o.secs, o.nanosecs)).collect();
     proc.write(&format!("{pid}/timens_offsets"), text.as_bytes())

@@ -4,7 +4,7 @@
 use super::inroot::{NodeKind, Root};
 use super::sys::{self, fd_path};
 use crate::spec::mount_opts::{is_bind, Options};
-use crate::spec::types::Mount;
+use crate::spec::types::{IdMapping, Mount};
 use anyhow::{bail, Context, Result};
 use libc::c_ulong;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -130,9 +130,44 @@ pub fn open_sources(bundle: &Path, mounts: &[(Mount, Options)]) -> Result<Vec<Op
             .with_context(|| {
                 format!("mounts[{i}]: {} on {}: source {}", src.display(), m.destination, src.display())
             })?;
+        if let Some((uid, gid)) = &o.id_maps {
+            let recursive = o.idmap == Some(true);
+            idmap_tree(&fd, uid, gid, recursive)
+                .with_context(|| format!("mounts[{i}]: idmapping {}", src.display()))?;
+        }
         out.push(Some(fd));
     }
     Ok(out)
+}
+
+/// Makes the detached tree `tree` an idmapped mount (the kernel allows it
+/// only before the tree is attached anywhere).
+fn idmap_tree(tree: &OwnedFd, uid: &[IdMapping], gid: &[IdMapping], recursive: bool) -> Result<()> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let userns = super::idmap::userns_with(uid, gid)?;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr =
+        MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: mount_setattr on a descriptor we own, an empty path, and an attr of the size given.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags as u32,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    sys::cvt(r as i32).context("mount_setattr(MOUNT_ATTR_IDMAP)")?;
+    Ok(())
 }
 
 /// Attaches a detached mount (from [`open_sources`]) at `target`.

@@ -1,7 +1,7 @@
 //! Parsing of OCI mount options into mount(2) flags, propagation changes,
 //! recursive mount_setattr(2) attributes and filesystem data.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use libc::c_ulong;
 
 pub const MS_NOSYMFOLLOW: c_ulong = 256;
@@ -30,6 +30,11 @@ pub struct Options {
     pub data: Vec<String>,
     /// `tmpcopyup`: a tmpfs starts with a copy of what it covers.
     pub tmpcopyup: bool,
+    /// `idmap` (false) or `ridmap` (true, recursive): an idmapped mount.
+    pub idmap: Option<bool>,
+    /// The idmapped mount's maps (the mount's own, else the container's),
+    /// filled in by validation.
+    pub id_maps: Option<(Vec<crate::spec::types::IdMapping>, Vec<crate::spec::types::IdMapping>)>,
 }
 
 impl Options {
@@ -125,20 +130,18 @@ fn recursive(o: &str) -> Option<(bool, u64)> {
     RECURSIVE.iter().find(|(n, _, _)| *n == o).map(|(_, c, a)| (*c, *a))
 }
 
-/// Options that runc knows but berth does not implement yet: refused by
-/// name rather than passed to the filesystem as data.
-const UNSUPPORTED: [&str; 2] = ["idmap", "ridmap"];
-
 /// Every option name berth understands (for `features`).
 pub fn known() -> Vec<&'static str> {
     let mut v: Vec<&str> = FLAGS.iter().map(|f| f.0).collect();
     v.extend(PROPAGATION.iter().map(|p| p.0));
     v.extend(RECURSIVE.iter().map(|r| r.0));
-    v.push("tmpcopyup");
+    v.extend(["tmpcopyup", "idmap", "ridmap"]);
     v
 }
 
-pub fn parse(field: &str, opts: &[String]) -> Result<Options> {
+/// Every option is known or passed on as data: none is an error today, but
+/// callers say which field they parse for when one becomes one.
+pub fn parse(_field: &str, opts: &[String]) -> Result<Options> {
     let mut o = Options::default();
     for opt in opts {
         let s = opt.as_str();
@@ -146,8 +149,9 @@ pub fn parse(field: &str, opts: &[String]) -> Result<Options> {
             o.tmpcopyup = true;
             continue;
         }
-        if UNSUPPORTED.contains(&s) {
-            bail!("{field}: mount option {s:?} is not supported by berth yet");
+        if s == "idmap" || s == "ridmap" {
+            o.idmap = Some(s == "ridmap");
+            continue;
         }
         if let Some((clear, f)) = flag(s) {
             if clear {
@@ -219,10 +223,10 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_options_are_named() {
+    fn tmpcopyup_and_idmap_are_options_not_data() {
         assert!(p(&["tmpcopyup"]).tmpcopyup);
-        let e = parse("mounts[2].options", &["idmap".to_string()]).unwrap_err();
-        assert!(e.to_string().contains("mounts[2].options"));
-        assert!(e.to_string().contains("idmap"));
+        assert_eq!(p(&["idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
+        assert!(p(&["idmap", "ridmap"]).data.is_empty());
     }
 }

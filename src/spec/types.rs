@@ -50,8 +50,9 @@ pub struct Mount {
     pub source: Option<String>,
     #[serde(default)]
     pub options: Vec<String>,
-    pub uid_mappings: Option<Value>,
-    pub gid_mappings: Option<Value>,
+    /// An idmapped mount's maps (with the `idmap`/`ridmap` option or alone).
+    pub uid_mappings: Option<Vec<IdMapping>>,
+    pub gid_mappings: Option<Vec<IdMapping>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -189,7 +190,7 @@ pub struct Namespace {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct IdMapping {
     #[serde(rename = "containerID")]

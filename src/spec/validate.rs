@@ -128,6 +128,40 @@ pub fn linux_process_parts(spec: &Spec, plan: &mut ProcessPlan) -> Result<()> {
     Ok(())
 }
 
+/// An idmapped mount: its own maps, or with only the option the
+/// container's; a bind mount (the kernel idmaps a detached bind).
+fn check_idmap(i: usize, m: &Mount, o: &mut mount_opts::Options, linux: &super::types::Linux) -> Result<()> {
+    let own = match (&m.uid_mappings, &m.gid_mappings) {
+        (None, None) => None,
+        (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => Some((u.clone(), g.clone())),
+        _ => bail!("mounts[{i}].uidMappings: an idmapped mount needs both uidMappings and gidMappings"),
+    };
+    if own.is_none() && o.idmap.is_none() {
+        return Ok(());
+    }
+    if !mount_opts::is_bind(m, o) {
+        bail!("mounts[{i}]: idmapped mounts are bind mounts here ({:?} is not)", m.kind.as_deref().unwrap_or(""));
+    }
+    let maps = match own {
+        Some(maps) => maps,
+        None if !linux.uid_mappings.is_empty() => (linux.uid_mappings.clone(), linux.gid_mappings.clone()),
+        None => bail!("mounts[{i}].options: idmap needs uidMappings/gidMappings or a user namespace's"),
+    };
+    for (j, r) in maps.0.iter().chain(&maps.1).enumerate() {
+        if r.size == 0 || r.container_id.checked_add(r.size).is_none() || r.host_id.checked_add(r.size).is_none() {
+            bail!(
+                "mounts[{i}].uidMappings/gidMappings[{j}]: {} {} {} is not a valid range",
+                r.container_id,
+                r.host_id,
+                r.size
+            );
+        }
+    }
+    o.idmap.get_or_insert(false);
+    o.id_maps = Some(maps);
+    Ok(())
+}
+
 /// Sysctls that only make sense in a namespace the container owns.
 fn check_sysctl(key: &str, ns: &Plan) -> Result<()> {
     const IPC: [&str; 7] = [
@@ -330,8 +364,8 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
         if !m.destination.starts_with('/') {
             bail!("mounts[{i}].destination: {:?} is not an absolute path", m.destination);
         }
-        refuse_if_set(&format!("mounts[{i}].uidMappings"), m.uid_mappings.is_some() || m.gid_mappings.is_some())?;
-        let opts = mount_opts::parse(&format!("mounts[{i}].options"), &m.options)?;
+        let mut opts = mount_opts::parse(&format!("mounts[{i}].options"), &m.options)?;
+        check_idmap(i, m, &mut opts, linux)?;
         mounts.push((m.clone(), opts));
     }
     Ok(Checked { spec, namespaces, process, mounts, warnings })
@@ -393,5 +427,25 @@ mod tests {
     fn exec_cpu_affinity_is_not_silently_ignored() {
         let e = err(r#"{"root":{"path":"r"},"process":{"args":["a"],"cwd":"/","execCPUAffinity":{"final":"x"}}}"#);
         assert!(e.contains("process.execCPUAffinity.final"), "{e}");
+    }
+
+    #[test]
+    fn idmapped_mounts_take_their_maps_or_the_containers() {
+        let base = r#""root":{"path":"r"},"process":{"args":["a"],"cwd":"/"}"#;
+        let userns = r#""linux":{"namespaces":[{"type":"user"},{"type":"mount"}],
+            "uidMappings":[{"containerID":0,"hostID":100000,"size":10}],"gidMappings":[{"containerID":0,"hostID":100000,"size":10}]}"#;
+        let c = check(spec(&format!(
+            r#"{{{base},{userns},"mounts":[{{"destination":"/d","type":"bind","source":"/s","options":["rbind","ridmap"]}}]}}"#
+        )))
+        .unwrap();
+        let o = &c.mounts[0].1;
+        assert_eq!(o.idmap, Some(true));
+        assert_eq!(o.id_maps.as_ref().unwrap().0[0].host_id, 100000, "the container's maps");
+        let e = err(&format!(r#"{{{base},"mounts":[{{"destination":"/d","type":"tmpfs","options":["idmap"]}}]}}"#));
+        assert!(e.contains("mounts[0]") && e.contains("bind"), "{e}");
+        let e = err(&format!(
+            r#"{{{base},"mounts":[{{"destination":"/d","type":"bind","source":"/s","options":["bind","idmap"]}}]}}"#
+        ));
+        assert!(e.contains("mounts[0].options") && e.contains("idmap"), "{e}");
     }
 }
