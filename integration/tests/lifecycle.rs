@@ -305,3 +305,40 @@ fn failing_poststart_and_poststop_hooks_warn_and_go_on() {
     assert!(marks.0.join("poststop-2").exists(), "the second poststop hook ran");
     assert_nothing_left(&berth, &id, None);
 }
+
+/// `run` makes berth the subreaper of what the container orphans (runc's
+/// default), unless `--no-subreaper`; `--keep` leaves the stopped container.
+#[test]
+fn run_subreaper_and_keep() {
+    for (flag, subreaper) in [(None, true), (Some("--no-subreaper"), false)] {
+        let berth = Berth::new();
+        let mut b = Bundle::new();
+        // Without a pid namespace the orphan's new parent is on the host.
+        b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+        b.sh("(sleep 30 & echo $! > /tmp/orphan); while [ ! -e /tmp/seen ]; do usleep 20000; done");
+        b.write();
+        let id = unique("reaper");
+        let mut args = vec!["run", "--keep", "--bundle", b.path().to_str().unwrap(), &id];
+        if let Some(f) = flag {
+            args.insert(1, f);
+        }
+        let mut run = berth.cmd().args(&args).stdin(std::process::Stdio::null()).spawn().unwrap();
+        let orphan_file = b.rootfs().join("tmp/orphan");
+        assert!(wait_until(10, || std::fs::read_to_string(&orphan_file).is_ok_and(|s| s.ends_with('\n'))));
+        let orphan = std::fs::read_to_string(&orphan_file).unwrap().trim().to_string();
+        let ppid = || {
+            let stat = std::fs::read_to_string(format!("/proc/{orphan}/stat")).unwrap_or_default();
+            stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("").to_string()
+        };
+        // The subshell that started it is gone: the orphan has its new parent.
+        assert!(wait_until(10, || ppid() != "" && ppid() != orphan));
+        let is_berth = ppid() == run.id().to_string();
+        std::fs::write(b.rootfs().join("tmp/seen"), "").unwrap();
+        assert!(run.wait().unwrap().success());
+        assert_eq!(is_berth, subreaper, "{flag:?}: the orphan's parent is berth run: {is_berth}");
+        // --keep: the stopped container stays until deleted.
+        assert_eq!(berth.status(&id), "stopped");
+        berth.ok(&["delete", &id]);
+        assert_nothing_left(&berth, &id, None);
+    }
+}

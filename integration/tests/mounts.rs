@@ -173,7 +173,14 @@ fn idmapped_bind_mounts_map_owners() {
     b.add_mount(json!({"destination": "/rdata", "type": "bind", "source": dir.0, "options": ["rbind", "ridmap"],
                        "uidMappings": map, "gidMappings": map}));
     b.sh("stat -c '%u %g' /data/f /rdata/f; touch /data/new && echo wrote");
-    assert_eq!(berth.output_of(&b, &unique("idmap")), "0 0\n0 0\nwrote\n");
+    let (code, out, err) = berth.run_bundle(&b, &unique("idmap"));
+    if code == 1 && err.contains("cannot idmap a mount") && std::env::var_os("BERTH_IN_VM").is_some() {
+        // The VM's Debian 6.1 kernel idmaps no tmpfs (6.3 does), and the VM has
+        // nothing but tmpfs, 9p and overlayfs: this host's kernel runs the test.
+        eprintln!("skipped in the VM: {err}");
+        return;
+    }
+    assert_eq!((code, out.as_str()), (0, "0 0\n0 0\nwrote\n"), "{err}");
     let m = std::fs::metadata(dir.0.join("new")).unwrap();
     assert_eq!((m.uid(), m.gid()), (1000, 1000), "written through the mapping");
     // Only bind mounts, and maps come in pairs: named errors.

@@ -15,6 +15,11 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &flags, None)?;
     let id = id_arg(&p, "run")?;
     let detach = p.has("detach");
+    if !detach && !p.has("no-subreaper") {
+        // runc's default: what the container's processes orphan (without a
+        // pid namespace of their own) comes to berth, not to the host's init.
+        berth::linux::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1)?;
+    }
     let created = create(ctx, &p, id, !detach)?;
     let rec = created.record.clone();
     if let Err(e) = lifecycle::start(&created.locked, &rec) {

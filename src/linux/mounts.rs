@@ -166,8 +166,12 @@ fn idmap_tree(tree: &OwnedFd, uid: &[IdMapping], gid: &[IdMapping], recursive: b
             std::mem::size_of::<MountAttr>(),
         )
     };
-    sys::cvt(r as i32).context("mount_setattr(MOUNT_ATTR_IDMAP)")?;
-    Ok(())
+    match sys::cvt(r as i32) {
+        Err(e) if sys::errno_is(&e, libc::EINVAL) => {
+            Err(e).context("mount_setattr(MOUNT_ATTR_IDMAP): this filesystem (or kernel) cannot idmap a mount")
+        }
+        r => r.map(drop).context("mount_setattr(MOUNT_ATTR_IDMAP)"),
+    }
 }
 
 /// Attaches a detached mount (from [`open_sources`]) at `target`.
