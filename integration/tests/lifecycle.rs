@@ -315,7 +315,8 @@ fn run_subreaper_and_keep() {
         let mut b = Bundle::new();
         // Without a pid namespace the orphan's new parent is on the host.
         b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
-        b.sh("(sleep 30 & echo $! > /tmp/orphan); while [ ! -e /tmp/seen ]; do usleep 20000; done");
+        b.sh("sh -c 'sleep 30 & echo $$ > /tmp/sub; echo $! > /tmp/orphan.tmp; mv /tmp/orphan.tmp /tmp/orphan'; \
+             while [ ! -e /tmp/seen ]; do usleep 20000; done");
         b.write();
         let id = unique("reaper");
         let mut args = vec!["run", "--keep", "--bundle", b.path().to_str().unwrap(), &id];
@@ -324,14 +325,15 @@ fn run_subreaper_and_keep() {
         }
         let mut run = berth.cmd().args(&args).stdin(std::process::Stdio::null()).spawn().unwrap();
         let orphan_file = b.rootfs().join("tmp/orphan");
-        assert!(wait_until(10, || std::fs::read_to_string(&orphan_file).is_ok_and(|s| s.ends_with('\n'))));
+        assert!(wait_until(10, || orphan_file.exists()));
         let orphan = std::fs::read_to_string(&orphan_file).unwrap().trim().to_string();
+        let sub = std::fs::read_to_string(b.rootfs().join("tmp/sub")).unwrap().trim().to_string();
         let ppid = || {
             let stat = std::fs::read_to_string(format!("/proc/{orphan}/stat")).unwrap_or_default();
             stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("").to_string()
         };
-        // The subshell that started it is gone: the orphan has its new parent.
-        assert!(wait_until(10, || ppid() != "" && ppid() != orphan));
+        // The shell that started it is gone: the orphan has its new parent.
+        assert!(wait_until(10, || !ppid().is_empty() && ppid() != sub));
         let is_berth = ppid() == run.id().to_string();
         std::fs::write(b.rootfs().join("tmp/seen"), "").unwrap();
         assert!(run.wait().unwrap().success());
