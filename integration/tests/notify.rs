@@ -24,7 +24,8 @@ fn ready_is_passed_on_with_the_host_pid() {
     let berth = Berth::new();
     let mut b = Bundle::new();
     build_notifier(&b.rootfs());
-    b.sh("echo $NOTIFY_SOCKET > /tmp/env; sd-notify 'STATUS=warming'; sd-notify 'READY=1;STATUS=up;MAINPID=1'; sleep 100");
+    b.sh("echo $NOTIFY_SOCKET > /tmp/env; stat -c %a $NOTIFY_SOCKET > /tmp/mode; sd-notify 'STATUS=warming'; \
+         sd-notify 'READY=1;STATUS=up;MAINPID=1'; sleep 100");
     b.write();
     let host = TempDir::new("notify-host");
     let sock = host.0.join("notify.sock");
@@ -41,6 +42,7 @@ fn ready_is_passed_on_with_the_host_pid() {
     let pid = berth.state(&id)["pid"].as_i64().unwrap();
     assert_eq!(String::from_utf8_lossy(&buf[..n]), format!("READY=1\nSTATUS=up\nMAINPID={pid}\n"));
     assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/env")).unwrap(), "/run/notify/notify.sock\n");
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("tmp/mode")).unwrap(), "777\n", "any user may report");
     berth.ok(&["delete", "--force", &id]);
     assert_nothing_left(&berth, &id, Some(pid as i32));
 }

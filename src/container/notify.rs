@@ -51,11 +51,15 @@ pub fn listen(state_dir: &Path) -> Result<Option<UnixDatagram>> {
     }
     let path = dir.join(SOCKET);
     let _ = std::fs::remove_file(&path);
-    let sock = UnixDatagram::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-    // Any user in the container may report.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))?;
-    Ok(Some(sock))
+    // Any user in the container may report: the socket is made 0777 by
+    // binding under an empty umask. Never a chmod by path afterwards — the
+    // container can write in this directory, and a chmod follows a link it
+    // could put there in between.
+    use nix::sys::stat::{umask, Mode};
+    let old = umask(Mode::empty());
+    let bound = UnixDatagram::bind(&path);
+    umask(old);
+    Ok(Some(bound.with_context(|| format!("binding {}", path.display()))?))
 }
 
 /// What to tell the host for one datagram from the container: None until
