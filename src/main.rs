@@ -68,10 +68,13 @@ fn version() -> String {
 /// user namespace that is not the host's root (rootless podman; runc's
 /// rule); `/run/berth` otherwise.
 fn default_root() -> PathBuf {
-    let honour_xdg = !nix::unistd::geteuid().is_root()
-        || (linux::rootless::in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+    let honour_xdg = || {
+        !nix::unistd::geteuid().is_root()
+            || (linux::rootless::in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"))
+    };
+    // The environment first: /proc is read only when XDG_RUNTIME_DIR is set.
     match std::env::var("XDG_RUNTIME_DIR") {
-        Ok(x) if honour_xdg && !x.is_empty() => PathBuf::from(x).join("berth"),
+        Ok(x) if !x.is_empty() && honour_xdg() => PathBuf::from(x).join("berth"),
         _ => PathBuf::from("/run/berth"),
     }
 }
@@ -121,9 +124,9 @@ fn dispatch(args: &[String]) -> Result<i32> {
     };
     log::init(g.get("log"), format, g.has("debug"))?;
     let rootless = match g.get("rootless").unwrap_or("auto") {
-        "auto" => linux::rootless::detect(),
-        "true" => true,
-        "false" => false,
+        "auto" => None,
+        "true" => Some(true),
+        "false" => Some(false),
         other => bail!("--rootless: {other:?} is not true, false or auto"),
     };
     if matches!(cmd.as_str(), "create" | "run" | "exec") {

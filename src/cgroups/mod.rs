@@ -77,7 +77,7 @@ impl Cgroup {
     /// one of them (or of their parents) that does not exist yet. A create
     /// journals this before making anything.
     pub fn planned(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Cgroup {
-        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None };
+        let mut cg = Cgroup::none();
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
             cg.created.extend(missing_dirs(h, &dir));
@@ -94,7 +94,7 @@ impl Cgroup {
                 bail!("container's cgroup unexpectedly frozen: {} (thaw it first)", dir.display());
             }
         }
-        let mut cg = Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None };
+        let mut cg = Cgroup::none();
         for h in &layout.hierarchies {
             let dir = path_in(h, cgroups_path, id);
             let mut made = cg.mkdir_all(h, &dir);
@@ -126,7 +126,7 @@ impl Cgroup {
     /// did not make (hierarchies it does not manage) is made here; every
     /// directory is already in `created`, as planned.
     pub fn make_rest(&self) -> Result<()> {
-        let mut scratch = Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None };
+        let mut scratch = Cgroup::none();
         for (h, dir) in &self.dirs {
             scratch.mkdir_all(h, dir)?;
             if h.v2 {

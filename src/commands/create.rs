@@ -24,7 +24,7 @@ pub fn options(p: &Parsed, ctx: &Ctx) -> Result<CreateOptions> {
         no_new_keyring: p.has("no-new-keyring"),
         preserve_fds: p.preserve_fds()?,
         systemd_cgroup: ctx.systemd_cgroup,
-        rootless: ctx.rootless,
+        rootless: ctx.rootless(),
     })
 }
 

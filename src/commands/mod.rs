@@ -27,11 +27,17 @@ pub struct Ctx {
     pub rt: Runtime,
     /// `--systemd-cgroup`: new containers' cgroups are systemd units.
     pub systemd_cgroup: bool,
-    /// `--rootless` (auto: an unprivileged user or a user namespace).
-    pub rootless: bool,
+    /// `--rootless` true or false; None for auto.
+    pub rootless: Option<bool>,
 }
 
 impl Ctx {
+    /// `--rootless`, with auto resolved (an unprivileged user or a user
+    /// namespace) only by the commands that need it.
+    pub fn rootless(&self) -> bool {
+        self.rootless.unwrap_or_else(berth::linux::rootless::detect)
+    }
+
     pub fn store(&self) -> &Store {
         self.rt.store()
     }

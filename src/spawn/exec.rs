@@ -94,7 +94,7 @@ fn target(rec: &Record, sub: &SubCgroups) -> Result<Cgroup> {
             bail!("--cgroup: controller {c:?} is not present on this host's cgroup v1 hierarchies");
         }
     }
-    let mut out = Cgroup { dirs: Vec::new(), created: Vec::new(), unit: None };
+    let mut out = Cgroup::none();
     for (h, dir) in &rec.cgroup.dirs {
         let named = sub.by_controller.iter().find(|(c, _)| h.has_v1(c)).map(|(_, p)| p);
         let d = match named.or(sub.all.as_ref()) {

@@ -9,7 +9,7 @@ use super::{process, Setup};
 use crate::hooks;
 use crate::linux::inroot::Root;
 use crate::linux::procfs::Proc;
-use crate::linux::{devices, idmap, lsm, mounts, rootfs, rootless, sys};
+use crate::linux::{devices, idmap, lsm, mounts, rootfs, sys};
 use crate::spec::mount_opts::is_bind;
 use crate::spec::namespaces::Kind;
 use anyhow::{bail, Context, Result};
@@ -166,7 +166,8 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
     }
 
     // Also when berth itself runs in one (rootless podman): no mknod there.
-    let in_userns = ns.is_private(Kind::User) || rootless::in_user_namespace();
+    let in_userns = ns.is_private(Kind::User) || s.rootless;
+    let mount_label = linux.mount_label.as_deref().filter(|l| !l.is_empty() && lsm::selinux_enabled());
     // Rootless: the parent could not clone the bind sources (that needs
     // CAP_SYS_ADMIN); here, in the container's user namespace, init can.
     let opened_here;
@@ -200,7 +201,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
                     in_userns,
                     cgroup_dirs: &cgroup_dirs,
                     cgroupns: ns.is_private(Kind::Cgroup),
-                    mount_label: linux.mount_label.as_deref().filter(|l| !l.is_empty() && lsm::selinux_enabled()),
+                    mount_label,
                 };
                 mounts::mount(&ctx, index, &s.checked.mounts[index], kind, rw_first)?;
             }

@@ -37,6 +37,9 @@ pub struct Setup {
     /// unprivileged parent (or newuidmap), which must be able to open init's
     /// /proc files, so init stays dumpable until they are written.
     pub dumpable_until_go: bool,
+    /// berth runs without the host's root (rootless, or in a user namespace
+    /// as under rootless podman): device nodes are bound, never made.
+    pub rootless: bool,
     /// Namespaces are joined or time offsets set: init unshares step by step.
     pub general: bool,
     /// A second fork is needed to enter a pid or time namespace.

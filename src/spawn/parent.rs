@@ -40,8 +40,9 @@ pub struct CreateOptions {
 }
 
 impl CreateOptions {
+    /// Runc's defaults, with `rootless` as `--rootless auto` finds it.
     pub fn new(bundle: impl Into<PathBuf>) -> CreateOptions {
-        CreateOptions { bundle: bundle.into(), ..CreateOptions::default() }
+        CreateOptions { bundle: bundle.into(), rootless: rootless::detect(), ..CreateOptions::default() }
     }
 }
 
@@ -207,6 +208,7 @@ fn build(
         no_pivot: req.opts.no_pivot,
         new_keyring: !req.opts.no_new_keyring,
         dumpable_until_go,
+        rootless: req.opts.rootless,
         general,
         needs_fork,
     };

@@ -42,11 +42,12 @@ pub fn check_lsm(p: &Process, mount_label: Option<&str>) -> Result<()> {
             bail!("process.apparmorProfile: {profile:?}: AppArmor is not enabled on this host");
         }
     }
-    if !lsm::selinux_enabled() {
-        for (field, v) in [("process.selinuxLabel", non_empty(&p.selinux_label)), ("linux.mountLabel", mount_label)] {
-            if let Some(v) = v.filter(|v| !v.is_empty()) {
-                log::debug(&format!("{field}: {v:?} left aside: SELinux is not enabled on this host"));
-            }
+    let labels = [("process.selinuxLabel", non_empty(&p.selinux_label)), ("linux.mountLabel", mount_label)];
+    let asked: Vec<_> = labels.iter().filter_map(|(f, v)| Some((f, (*v).filter(|v| !v.is_empty())?))).collect();
+    // SELinux is looked up only when a label asks for it (create's hot path).
+    if !asked.is_empty() && !lsm::selinux_enabled() {
+        for (field, v) in asked {
+            log::debug(&format!("{field}: {v:?} left aside: SELinux is not enabled on this host"));
         }
     }
     Ok(())
