@@ -82,15 +82,24 @@ pub fn write(proc: &Proc, pid: i32, uid: &[IdMapping], gid: &[IdMapping]) -> Res
 /// A user namespace with these maps, for an idmapped mount: made by a
 /// child that only waits, kept as a descriptor once the child is gone.
 pub fn userns_with(uid: &[IdMapping], gid: &[IdMapping]) -> Result<std::os::fd::OwnedFd> {
+    let parent = std::process::id() as libc::pid_t;
     // SAFETY: a fork-like clone of this single-threaded process into a new
-    // user namespace; the child touches nothing and only waits to be killed.
+    // user namespace; the child makes only raw syscalls and waits to be killed.
     let pid = unsafe {
         libc::syscall(libc::SYS_clone, (libc::CLONE_NEWUSER | libc::SIGCHLD) as u64, 0usize, 0usize, 0usize, 0usize)
     } as i32;
     if pid == 0 {
-        loop {
-            // SAFETY: pause only waits for the SIGKILL below.
-            unsafe { libc::pause() };
+        // SAFETY: plain syscalls. A create killed now must not leave this
+        // child behind: it dies with berth (also if berth died already).
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0
+                || libc::getppid() != parent
+            {
+                libc::_exit(1);
+            }
+            loop {
+                libc::pause();
+            }
         }
     }
     let pid = super::sys::cvt(pid).context("making a user namespace for an idmapped mount")?;
