@@ -31,13 +31,14 @@ pub fn apparmor_exec(proc: &Proc, profile: &str) -> io::Result<()> {
     let data = format!("exec {profile}");
     let dir = attr_dir();
     // The stacking-aware file first; kernels before 5.1 have only attr/exec.
-    let r = match proc.open(&format!("{dir}/apparmor/exec"), libc::O_WRONLY) {
-        Ok(_) => proc.write(&format!("{dir}/apparmor/exec"), data.as_bytes()),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => proc.write(&format!("{dir}/exec"), data.as_bytes()),
-        Err(e) => Err(e),
+    let fd = match proc.open(&format!("{dir}/apparmor/exec"), libc::O_WRONLY) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => proc.open(&format!("{dir}/exec"), libc::O_WRONLY)?,
+        r => r?,
     };
-    // AppArmor answers ENOENT for a profile it does not have.
-    r.map_err(|e| match e.raw_os_error() {
+    use std::io::Write;
+    // One write, as procfs wants; AppArmor answers ENOENT for a profile it
+    // does not have.
+    std::fs::File::from(fd).write_all(data.as_bytes()).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOENT) => io::Error::new(io::ErrorKind::NotFound, "no profile of that name is loaded"),
         _ => e,
     })
