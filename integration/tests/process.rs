@@ -240,3 +240,16 @@ extern "C" { fn syscall(n: i64, ...) -> i64; }
     assert_eq!(code, 1);
     assert!(err.contains("linux.memoryPolicy.mode"), "{err}");
 }
+
+/// Personality flags: the spec lists none and runc ignores them with a
+/// warning; so does berth (the domain still applies).
+#[test]
+fn personality_flags_warn() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["personality"] = json!({"domain": "LINUX32", "flags": ["SHORT_INODE"]});
+    b.sh("uname -m");
+    let (code, out, err) = berth.run_bundle(&b, &unique("persflags"));
+    assert_eq!((code, out.as_str()), (0, "i686\n"), "{err}");
+    assert!(err.contains("linux.personality.flags") && err.contains("warn"), "{err}");
+}

@@ -39,7 +39,6 @@ const SCHED_FLAGS: [(&str, u64); 7] = [
 ];
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawScheduler {
     policy: String,
     #[serde(default)]
@@ -94,7 +93,6 @@ pub fn scheduler(v: &Value) -> Result<Scheduler> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawIoPriority {
     class: String,
     #[serde(default)]
@@ -140,7 +138,6 @@ pub struct Affinity {
 
 pub fn affinity(v: &Value) -> Result<Affinity> {
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct Raw {
         initial: Option<String>,
         #[serde(rename = "final")]
@@ -164,7 +161,6 @@ pub struct MemoryPolicy {
 
 pub fn memory_policy(v: &Value) -> Result<MemoryPolicy> {
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct Raw {
         mode: String,
         #[serde(default)]
@@ -204,10 +200,11 @@ pub fn memory_policy(v: &Value) -> Result<MemoryPolicy> {
     Ok(MemoryPolicy { mode, nodes })
 }
 
-/// personality(2)'s value for `linux.personality`.
-pub fn personality(v: &Value) -> Result<u64> {
+/// personality(2)'s value for `linux.personality`, and a warning for
+/// flags: the spec lists no values for them and runc ignores them with a
+/// warning, so berth does the same rather than refuse the config.
+pub fn personality(v: &Value) -> Result<(u64, Option<String>)> {
     #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct Raw {
         domain: String,
         #[serde(default)]
@@ -219,11 +216,9 @@ pub fn personality(v: &Value) -> Result<u64> {
         "LINUX32" => 0x0008,
         other => bail!("linux.personality.domain: {other:?} is not LINUX or LINUX32"),
     };
-    if let Some(f) = r.flags.first() {
-        // The spec lists no flag values yet (runc takes none either).
-        bail!("linux.personality.flags: {f:?} is not supported");
-    }
-    Ok(domain)
+    let warning = (!r.flags.is_empty())
+        .then(|| format!("linux.personality.flags: {:?} ignored: no personality flag is supported", r.flags));
+    Ok((domain, warning))
 }
 
 #[cfg(test)]
@@ -258,7 +253,9 @@ mod tests {
         let a = affinity(&json!({"initial": "0-2,5", "final": "1"})).unwrap();
         assert_eq!(a, Affinity { initial: Some(vec![0, 1, 2, 5]), last: Some(vec![1]) });
         assert!(format!("{:#}", affinity(&json!({"final": "3-1"})).unwrap_err()).contains("execCPUAffinity.final"));
-        assert_eq!(personality(&json!({"domain": "LINUX32"})).unwrap(), 8);
+        assert_eq!(personality(&json!({"domain": "LINUX32"})).unwrap(), (8, None));
+        let (_, w) = personality(&json!({"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]})).unwrap();
+        assert!(w.unwrap().contains("linux.personality.flags"));
         let m = memory_policy(&json!({"mode": "MPOL_BIND", "nodes": "0-1", "flags": ["MPOL_F_STATIC_NODES"]})).unwrap();
         assert_eq!(m, MemoryPolicy { mode: 2 | 1 << 15, nodes: vec![0, 1] });
         for (bad, field) in [

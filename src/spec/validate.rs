@@ -123,7 +123,10 @@ pub fn check_process(p: &Process) -> Result<ProcessPlan> {
 /// `linux.personality` and `linux.memoryPolicy` of a config, checked, in
 /// the plan of a process that enters the container.
 pub fn linux_process_parts(spec: &Spec, plan: &mut ProcessPlan) -> Result<()> {
-    plan.personality = spec.linux().personality.as_ref().map(sched::personality).transpose()?;
+    if let Some((persona, warning)) = spec.linux().personality.as_ref().map(sched::personality).transpose()? {
+        plan.personality = Some(persona);
+        plan.warnings.extend(warning);
+    }
     plan.memory_policy = spec.linux().memory_policy.as_ref().map(sched::memory_policy).transpose()?;
     Ok(())
 }
