@@ -104,10 +104,14 @@ if [ "$($b cat /run/vm/mode)" = systemd ]; then
   $b rm -f /.dockerenv
   u=/etc/systemd/system
   $b mkdir -p $u
-  wants=""; [ "$($b cat /run/vm/dbus)" = 1 ] && wants="Wants=dbus.socket"
+  # The bus itself up before COMMAND, not just its socket: a daemon's first
+  # connection would otherwise start dbus-daemon under the tests, and
+  # systemd, taking the new bus on, stopped answering its private socket
+  # for a minute (the Docker test saw it).
+  wants=""; [ "$($b cat /run/vm/dbus)" = 1 ] && wants="Wants=dbus.socket dbus.service"
   printf '[Unit]\nDescription=berth VM\nRequires=berth-vm.service\nAfter=berth-vm.service\n%s\nAllowIsolate=yes\n' "$wants" > $u/berth-vm.target
   # After what the bus pulled in (ordering only: without the bus, nothing waits).
-  printf '[Unit]\nDescription=berth VM command\nDefaultDependencies=no\nAfter=sysinit.target dbus.socket\n[Service]\nType=oneshot\nStandardInput=null\nExecStart=/bin/sh /.vm/run-cmd\n' > $u/berth-vm.service
+  printf '[Unit]\nDescription=berth VM command\nDefaultDependencies=no\nAfter=sysinit.target dbus.socket dbus.service\n[Service]\nType=oneshot\nStandardInput=null\nExecStart=/bin/sh /.vm/run-cmd\n' > $u/berth-vm.service
   # Loading the host's profiles at boot takes seconds: tests load their own.
   # /tmp is already a fresh tmpfs: a second one (or a clean-up) on top would
   # hide what COMMAND writes there.
