@@ -35,6 +35,7 @@ pub fn features() -> Value {
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true},
         },
         "annotations": {"io.berth.version": env!("CARGO_PKG_VERSION")},
     })

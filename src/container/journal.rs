@@ -5,6 +5,7 @@
 
 use crate::cgroups::Cgroup;
 use crate::files;
+use crate::linux::netdev::Move;
 use crate::linux::{procfs, sys};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,9 @@ pub enum Entry {
     Pid { pid: i32, start: u64 },
     /// The systemd unit create started (`--systemd-cgroup`).
     Unit(String),
+    /// Network devices about to be moved into the container, and the
+    /// namespace path it joined, if any.
+    NetDevices { moves: Vec<Move>, netns: Option<String> },
 }
 
 pub struct Journal(std::fs::File);
@@ -62,6 +66,7 @@ pub fn parse(text: &str) -> Vec<Entry> {
 pub fn undo(dir: &Path) {
     let Ok(data) = files::read_path(&dir.join(FILE), files::CONFIG_LIMIT) else { return };
     let entries = parse(&String::from_utf8_lossy(&data));
+    give_back_net_devices(&entries);
     for e in &entries {
         if let Entry::Pid { pid, start } = e {
             if procfs::alive(*pid, *start) {
@@ -81,6 +86,31 @@ pub fn undo(dir: &Path) {
         if let Entry::Cgroup(cg) = e {
             Cgroup { unit: unit.clone(), ..cg.clone() }.remove();
         }
+    }
+}
+
+/// Network devices go back before the processes holding their namespace die.
+fn give_back_net_devices(entries: &[Entry]) {
+    // The newest process first: the intermediate one of the general path may be gone.
+    let pids: Vec<(i32, u64)> = entries
+        .iter()
+        .rev()
+        .filter_map(|e| match e {
+            Entry::Pid { pid, start } => Some((*pid, *start)),
+            _ => None,
+        })
+        .collect();
+    for e in entries {
+        if let Entry::NetDevices { moves, netns } = e {
+            super::netdevs::give_back(moves, netns.as_deref(), &pids);
+        }
+    }
+}
+
+/// What a create that failed (and is still alive to clean up) moved: back.
+pub fn give_back_net_devices_of(dir: &Path) {
+    if let Ok(data) = files::read_path(&dir.join(FILE), files::CONFIG_LIMIT) {
+        give_back_net_devices(&parse(&String::from_utf8_lossy(&data)));
     }
 }
 

@@ -148,6 +148,8 @@ pub fn kill_and_wait(rec: &Record) -> Result<()> {
 /// Removes a stopped (or forced) container: its cgroup, its state, then
 /// runs poststop hooks (whose failure is only a warning).
 pub fn destroy(locked: Locked, rec: &Record) -> Result<()> {
+    // While init lives it holds the namespace the devices are in.
+    super::netdevs::give_back(&rec.net_devices, rec.netns_path.as_deref(), &[(rec.pid, rec.pid_start)]);
     kill_and_wait(rec)?;
     rec.cgroup.destroy();
     locked.remove()?;

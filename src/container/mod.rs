@@ -3,6 +3,7 @@
 
 pub mod journal;
 pub mod lifecycle;
+pub mod netdevs;
 pub mod notify;
 pub mod state;
 pub mod store;

@@ -59,6 +59,12 @@ pub struct Record {
     /// A config without `process` can be created but not started.
     #[serde(default = "yes")]
     pub has_process: bool,
+    /// `linux.netDevices` moved in at create, moved back at delete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net_devices: Vec<crate::linux::netdev::Move>,
+    /// The network namespace joined by path, if any (it outlives init).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_path: Option<String>,
 }
 
 fn yes() -> bool {

@@ -11,6 +11,8 @@ pub mod inroot;
 pub mod lsm;
 pub mod mountinfo;
 pub mod mounts;
+pub mod netdev;
+pub mod netlink;
 pub mod passwd;
 pub mod procfs;
 pub mod rlimits;

@@ -10,13 +10,13 @@ use crate::container::journal::{Entry, Journal};
 use crate::container::notify;
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
-use crate::linux::{console, idmap, procfs, rlimits, rootless, sys};
-use crate::spec::namespaces::Kind;
+use crate::linux::{console, idmap, netdev, procfs, rlimits, rootless, sys};
+use crate::spec::namespaces::{Kind, Mode};
 use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
 use crate::{hooks, log, seccomp, spec, timefmt};
 use anyhow::{bail, Context, Result};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// What `create` takes besides the id (runc's flags of the same names).
@@ -226,6 +226,7 @@ fn build(
                     }
                 }
             }
+            crate::container::journal::give_back_net_devices_of(&locked.dir);
             for pid in kids.iter().rev() {
                 let _ = sys::kill(*pid, libc::SIGKILL);
                 let _ = sys::waitpid(*pid, 0);
@@ -405,6 +406,7 @@ fn spawn(
             )?;
         }
     }
+    let net_devices = move_net_devices(s, init_pid, journal)?;
     parent_ch.send(Order::Go { host_pid: init_pid })?;
 
     let state_for_hooks = |status: Status| hooks::setup_state(spec, &s.id, status.as_str(), init_pid, &s.bundle);
@@ -460,8 +462,41 @@ fn spawn(
         cgroup: Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed },
         pid_ns: s.checked.namespaces.is_private(Kind::Pid),
         has_process: s.checked.process.is_some(),
+        net_devices,
+        netns_path: netns_path(s),
     };
     Ok((record, pty))
+}
+
+fn netns_path(s: &Setup) -> Option<String> {
+    match s.checked.namespaces.mode(Kind::Network) {
+        Mode::Join(p) => Some(p.clone()),
+        _ => None,
+    }
+}
+
+/// `linux.netDevices`, moved into init's network namespace (final by now:
+/// made by clone or unshare, or joined) before the hooks and the process
+/// can look for them.
+fn move_net_devices(s: &Setup, init_pid: i32, journal: &mut Journal) -> Result<Vec<netdev::Move>> {
+    let linux = s.checked.spec.linux();
+    let moves: Vec<netdev::Move> = linux
+        .net_devices
+        .iter()
+        .map(|(host, d)| netdev::Move { host: host.clone(), inside: d.name.clone().unwrap_or_else(|| host.clone()) })
+        .collect();
+    if moves.is_empty() {
+        return Ok(moves);
+    }
+    let ns = sys::open(Path::new(&format!("/proc/{init_pid}/ns/net")), libc::O_RDONLY, 0)
+        .context("linux.netDevices: opening the container's network namespace")?;
+    let (own, theirs) = (sys::fstat(&netdev::own_namespace()?)?, sys::fstat(&ns)?);
+    if (own.st_dev, own.st_ino) == (theirs.st_dev, theirs.st_ino) {
+        bail!("linux.netDevices: the container's network namespace is berth's own");
+    }
+    journal.note(&Entry::NetDevices { moves: moves.clone(), netns: netns_path(s) })?;
+    netdev::move_in(&moves, ns.as_fd())?;
+    Ok(moves)
 }
 
 fn describe_exit(status: i32) -> String {

@@ -180,7 +180,15 @@ pub struct Linux {
     pub intel_rdt: Option<Value>,
     pub personality: Option<Value>,
     pub memory_policy: Option<Value>,
-    pub net_devices: Option<Value>,
+    #[serde(default)]
+    pub net_devices: BTreeMap<String, NetDevice>,
+}
+
+/// `linux.netDevices` entry: the device's name in the container (the
+/// host name when absent).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NetDevice {
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -342,7 +342,7 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
         }
     }
     refuse_if_set("linux.intelRdt", linux.intel_rdt.is_some())?;
-    refuse_if_set("linux.netDevices", linux.net_devices.is_some())?;
+    check_net_devices(linux, &namespaces)?;
     if let Some(l) = linux.mount_label.as_deref().filter(|l| l.contains(['\0', '"'])) {
         bail!("linux.mountLabel: {l:?} contains a NUL byte or a quote");
     }
@@ -372,6 +372,43 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
         mounts.push((m.clone(), opts));
     }
     Ok(Checked { spec, namespaces, process, mounts, warnings })
+}
+
+/// An interface name the kernel takes: 1 to 15 bytes, no '/', ':' or
+/// white space, not "." or "..".
+fn check_ifname(field: &str, name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 15
+        || name == "."
+        || name == ".."
+        || name.bytes().any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+    {
+        bail!("{field}: {name:?} is not a valid network interface name");
+    }
+    Ok(())
+}
+
+/// `linux.netDevices`: names the kernel takes, each used once in the
+/// container, and a network namespace of the container's own to move into.
+fn check_net_devices(linux: &super::types::Linux, namespaces: &Plan) -> Result<()> {
+    if linux.net_devices.is_empty() {
+        return Ok(());
+    }
+    if !namespaces.is_private(Kind::Network) {
+        bail!(
+            "linux.netDevices: needs a network namespace of the container's own (it would move host devices nowhere)"
+        );
+    }
+    let mut inside = std::collections::BTreeSet::new();
+    for (host, dev) in &linux.net_devices {
+        check_ifname("linux.netDevices", host)?;
+        let name = dev.name.as_deref().unwrap_or(host);
+        check_ifname(&format!("linux.netDevices.{host}.name"), name)?;
+        if !inside.insert(name) {
+            bail!("linux.netDevices.{host}.name: {name:?} is used by another device too");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -406,6 +443,24 @@ mod tests {
         .contains("linux.resources.memory.swappiness"));
         assert!(err(&format!(r#"{{"root":{{"path":"r"}},{PROC},"mounts":[{{"destination":"x"}}]}}"#))
             .contains("mounts[0].destination"));
+    }
+
+    #[test]
+    fn net_devices_need_a_network_namespace_and_good_unique_names() {
+        let with = |ns: &str, devs: &str| {
+            format!(r#"{{"root":{{"path":"r"}},{PROC},"linux":{{"namespaces":[{ns}],"netDevices":{devs}}}}}"#)
+        };
+        let net = r#"{"type":"network"}"#;
+        assert!(check(spec(&with(net, r#"{"eth0":{},"eth1":{"name":"c1"}}"#))).is_ok());
+        assert!(check(spec(&with(r#"{"type":"network","path":"/run/netns/x"}"#, r#"{"eth0":{}}"#))).is_ok());
+        assert!(err(&with("", r#"{"eth0":{}}"#)).contains("needs a network namespace"));
+        assert!(err(&with(net, r#"{"eth0":{"name":"eth1"},"eth1":{}}"#)).contains("used by another device"));
+        for bad in ["", "a/b", "a b", "a:1", ".", "..", "sixteen-bytes-xx", r"nul\u0000"] {
+            let e = err(&with(net, &format!(r#"{{"{bad}":{{}}}}"#)));
+            assert!(e.contains("not a valid network interface name"), "{bad:?}: {e}");
+            let e = err(&with(net, &format!(r#"{{"eth0":{{"name":"{bad}"}}}}"#)));
+            assert!(e.contains("linux.netDevices.eth0.name"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
