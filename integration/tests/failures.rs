@@ -49,6 +49,8 @@ fn bad_config_values_name_the_field() {
         ("linux.seccomp.defaultAction", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_BOGUS"}}})),
         ("process.rlimits", json!({"process": {"rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}})),
         ("linux.namespaces", json!({"linux": {"namespaces": [{"type": "bogus"}]}})),
+        ("linux.intelRdt.closID", json!({"linux": {"intelRdt": {"closID": "../x"}}})),
+        ("linux.intelRdt.memBwSchema", json!({"linux": {"intelRdt": {"memBwSchema": "L3:0=f"}}})),
     ];
     for (field, patch) in cases {
         let mut b = Bundle::new();
@@ -59,6 +61,36 @@ fn bad_config_values_name_the_field() {
         assert!(err.contains(field), "{field} not named in {err}");
         assert_nothing_left(&berth, &id, None);
     }
+}
+
+/// No resctrl here: intelRdt is an error naming it, with nothing left
+/// (the cgroup made before it included), and `update` of the RDT schemas of
+/// a container without a group says why.
+#[test]
+fn intel_rdt_without_resctrl_is_an_error_with_nothing_left() {
+    if std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(" - resctrl ") {
+        eprintln!("skipped: resctrl is mounted on this machine");
+        return;
+    }
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["intelRdt"] = json!({"l3CacheSchema": "L3:0=f"});
+    let id = unique("rdt");
+    let (code, _, err) = berth.run_bundle(&b, &id);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("linux.intelRdt: no resctrl filesystem is mounted"), "{err}");
+    assert_nothing_left(&berth, &id, None);
+
+    let mut plain = Bundle::new();
+    plain.sh("sleep 100");
+    let id = unique("rdt-update");
+    assert!(berth.create(&plain, &id).status.success());
+    let out = berth.run(&["update", "--l3-cache-schema", "L3:0=f", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no Intel RDT group"));
+    let out = berth.run(&["update", "--mem-bw-schema", "L3:0=f", &id]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("linux.intelRdt.memBwSchema"));
+    berth.ok(&["delete", "--force", &id]);
 }
 
 fn merge(into: &mut serde_json::Value, patch: &serde_json::Value) {

@@ -33,7 +33,7 @@ pub fn features() -> Value {
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": true, "schemata": true},
             "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": true},
         },

@@ -6,11 +6,11 @@ use anyhow::{bail, Context, Result};
 use berth::cgroups::{apply, systemd};
 use berth::container::state::Status;
 use berth::log;
-use berth::spec::types::{BlockIo, Cpu, Memory, Pids, Resources};
+use berth::spec::types::{BlockIo, Cpu, IntelRdt, Memory, Pids, Resources};
 use berth::spec::validate::{check_resources, normalize_device_access};
 use std::io::Read;
 
-const FLAGS: [cli::Flag; 17] = [
+const FLAGS: [cli::Flag; 18] = [
     val(&["resources", "r"]),
     val(&["blkio-weight"]),
     val(&["cpu-period"]),
@@ -28,6 +28,7 @@ const FLAGS: [cli::Flag; 17] = [
     val(&["kernel-memory-tcp"]),
     val(&["pids-limit"]),
     val(&["l3-cache-schema"]),
+    val(&["mem-bw-schema"]),
 ];
 
 /// Sizes as runc reads them: a number with an optional k, m, g, t (and b)
@@ -62,9 +63,6 @@ fn bytes(p: &Parsed, flag: &str) -> Result<Option<i64>> {
 
 /// The resources the flags ask for (on top of --resources, flags win).
 pub fn from_flags(p: &Parsed, mut r: Resources) -> Result<Resources> {
-    if p.get("l3-cache-schema").is_some() {
-        bail!("--l3-cache-schema: Intel RDT is not supported by berth yet");
-    }
     let mem = Memory {
         limit: bytes(p, "memory")?,
         reservation: bytes(p, "memory-reservation")?,
@@ -132,9 +130,24 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         berth::log::warn(&w);
     }
     check_resources(&r)?;
+    let rdt = IntelRdt {
+        l3_cache_schema: p.get("l3-cache-schema").map(Into::into),
+        mem_bw_schema: p.get("mem-bw-schema").map(Into::into),
+        ..Default::default()
+    };
+    berth::spec::rdt::check(&rdt)?;
     let (locked, rec) = ctx.store().open(&id)?;
     if locked.status(&rec) == Status::Stopped {
         bail!("container {id} is not running");
+    }
+    if let Some(w) = berth::spec::rdt::writes(&rdt).first() {
+        // runc's rule: only a container that was given a group at create.
+        let Some(g) = &rec.rdt else {
+            bail!(
+                "--l3-cache-schema/--mem-bw-schema: container {id} has no Intel RDT group (linux.intelRdt was not set)"
+            );
+        };
+        berth::linux::resctrl::write_schemata(&g.dir, w)?;
     }
     if !rec.cgroup.exists() {
         bail!("cannot update resources of container {id}: it has no cgroup (rootless, without a writable cgroup)");

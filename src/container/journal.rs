@@ -6,6 +6,7 @@
 use crate::cgroups::Cgroup;
 use crate::files;
 use crate::linux::netdev::Move;
+use crate::linux::resctrl;
 use crate::linux::{procfs, sys};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,8 @@ pub enum Entry {
     /// Network devices about to be moved into the container, and the
     /// namespace path it joined, if any.
     NetDevices { moves: Vec<Move>, netns: Option<String> },
+    /// An Intel RDT group this create is about to make.
+    RdtGroup(std::path::PathBuf),
 }
 
 pub struct Journal(std::fs::File);
@@ -64,8 +67,7 @@ pub fn parse(text: &str) -> Vec<Entry> {
 /// (those still alive with their recorded start time) and everything in
 /// the cgroups it made, and removes those cgroups.
 pub fn undo(dir: &Path) {
-    let Ok(data) = files::read_path(&dir.join(FILE), files::CONFIG_LIMIT) else { return };
-    let entries = parse(&String::from_utf8_lossy(&data));
+    let Some(entries) = read(dir) else { return };
     give_back_net_devices(&entries);
     for e in &entries {
         if let Entry::Pid { pid, start } = e {
@@ -87,10 +89,17 @@ pub fn undo(dir: &Path) {
             Cgroup { unit: unit.clone(), ..cg.clone() }.remove();
         }
     }
+    remove_rdt_groups(&entries);
+}
+
+/// The entries of the journal in `dir`, if it has one.
+pub fn read(dir: &Path) -> Option<Vec<Entry>> {
+    let data = files::read_path(&dir.join(FILE), files::CONFIG_LIMIT).ok()?;
+    Some(parse(&String::from_utf8_lossy(&data)))
 }
 
 /// Network devices go back before the processes holding their namespace die.
-fn give_back_net_devices(entries: &[Entry]) {
+pub fn give_back_net_devices(entries: &[Entry]) {
     // The newest process first: the intermediate one of the general path may be gone.
     let pids: Vec<(i32, u64)> = entries
         .iter()
@@ -107,10 +116,12 @@ fn give_back_net_devices(entries: &[Entry]) {
     }
 }
 
-/// What a create that failed (and is still alive to clean up) moved: back.
-pub fn give_back_net_devices_of(dir: &Path) {
-    if let Ok(data) = files::read_path(&dir.join(FILE), files::CONFIG_LIMIT) {
-        give_back_net_devices(&parse(&String::from_utf8_lossy(&data)));
+/// The Intel RDT groups this create made, removed (after its processes).
+pub fn remove_rdt_groups(entries: &[Entry]) {
+    for e in entries {
+        if let Entry::RdtGroup(dir) = e {
+            resctrl::remove(&resctrl::Group { dir: dir.clone(), created: true });
+        }
     }
 }
 

@@ -152,6 +152,9 @@ pub fn destroy(locked: Locked, rec: &Record) -> Result<()> {
     super::netdevs::give_back(&rec.net_devices, rec.netns_path.as_deref(), &[(rec.pid, rec.pid_start)]);
     kill_and_wait(rec)?;
     rec.cgroup.destroy();
+    if let Some(g) = &rec.rdt {
+        crate::linux::resctrl::remove(g);
+    }
     locked.remove()?;
     hooks::run_all_warn("poststop", &rec.hooks.poststop, &hook_state(rec, Status::Stopped));
     Ok(())

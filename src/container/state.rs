@@ -65,6 +65,9 @@ pub struct Record {
     /// The network namespace joined by path, if any (it outlives init).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns_path: Option<String>,
+    /// The Intel RDT group init joined (`linux.intelRdt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdt: Option<crate::linux::resctrl::Group>,
 }
 
 fn yes() -> bool {

@@ -15,6 +15,7 @@ pub mod netdev;
 pub mod netlink;
 pub mod passwd;
 pub mod procfs;
+pub mod resctrl;
 pub mod rlimits;
 pub mod rootfs;
 pub mod rootless;

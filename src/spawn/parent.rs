@@ -6,11 +6,11 @@ use super::clone::{clone3_into, Forked};
 use super::sync::{self, ChildExited, Order, Received};
 use super::{init, Setup};
 use crate::cgroups::{apply, layout::Layout, systemd, Cgroup};
-use crate::container::journal::{Entry, Journal};
+use crate::container::journal::{self, Entry, Journal};
 use crate::container::notify;
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
-use crate::linux::{console, idmap, netdev, procfs, rlimits, rootless, sys};
+use crate::linux::{console, idmap, netdev, procfs, resctrl, rlimits, rootless, sys};
 use crate::spec::namespaces::{Kind, Mode};
 use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
@@ -226,11 +226,13 @@ fn build(
                     }
                 }
             }
-            crate::container::journal::give_back_net_devices_of(&locked.dir);
+            let entries = journal::read(&locked.dir).unwrap_or_default();
+            journal::give_back_net_devices(&entries);
             for pid in kids.iter().rev() {
                 let _ = sys::kill(*pid, libc::SIGKILL);
                 let _ = sys::waitpid(*pid, 0);
             }
+            journal::remove_rdt_groups(&entries);
             if let Some(p) = unit.as_mut().filter(|p| p.started) {
                 let _ = p.sd.stop(&p.unit.name);
             }
@@ -352,6 +354,7 @@ fn spawn(
         None => s.cgroup.clone(),
     };
     placed.enter(pid, in_v2)?;
+    let rdt = join_rdt_group(s, pid, journal)?;
     let linux = spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);
     let mut init_pid = pid;
@@ -464,8 +467,62 @@ fn spawn(
         has_process: s.checked.process.is_some(),
         net_devices,
         netns_path: netns_path(s),
+        rdt,
     };
     Ok((record, pty))
+}
+
+/// `linux.intelRdt`: init joins its resctrl group (made, and given its
+/// schemata, when it does not exist) before it can fork.
+fn join_rdt_group(s: &Setup, pid: i32, journal: &mut Journal) -> Result<Option<resctrl::Group>> {
+    let Some(rdt) = &s.checked.spec.linux().intel_rdt else { return Ok(None) };
+    let root = resctrl::mount_point()?;
+    let dir = root.join(spec::rdt::group_name(rdt, &s.id));
+    let writes = spec::rdt::writes(rdt);
+    let asked = rdt.l3_cache_schema.is_some() || rdt.mem_bw_schema.is_some();
+    let created = !dir.exists();
+    if created {
+        if rdt.clos_id.is_some() && writes.is_empty() {
+            bail!("linux.intelRdt.closID: no group {} exists, and no schema is given to make it", dir.display());
+        }
+        journal.note(&Entry::RdtGroup(dir.clone()))?;
+        resctrl::make(&dir)?;
+    }
+    let group = resctrl::Group { dir, created };
+    let result = (|| -> Result<()> {
+        if !created && rdt.clos_id.is_some() && asked {
+            // A group someone else made: it must already be what was asked.
+            let have = resctrl::read_schemata(&group.dir)?;
+            if !spec::rdt::satisfied(&have, &writes[0]) {
+                bail!(
+                    "linux.intelRdt: group {} holds {:?}, not the {:?} asked for",
+                    group.dir.display(),
+                    have.trim(),
+                    writes[0].trim()
+                );
+            }
+            for w in &writes[1..] {
+                resctrl::write_schemata(&group.dir, w)?;
+            }
+        } else {
+            for w in &writes {
+                resctrl::write_schemata(&group.dir, w)?;
+            }
+        }
+        for (on, field, feature) in
+            [(rdt.enable_cmt, "enableCMT", "llc_occupancy"), (rdt.enable_mbm, "enableMBM", "mbm_total_bytes")]
+        {
+            if on && !resctrl::monitors(&root, feature) {
+                bail!("linux.intelRdt.{field}: this machine's resctrl does not monitor {feature}");
+            }
+        }
+        resctrl::add_task(&group.dir, pid)
+    })();
+    if let Err(e) = result {
+        resctrl::remove(&group);
+        return Err(e);
+    }
+    Ok(Some(group))
 }
 
 fn netns_path(s: &Setup) -> Option<String> {

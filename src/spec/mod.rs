@@ -7,6 +7,7 @@ pub mod caps;
 pub mod default;
 pub mod mount_opts;
 pub mod namespaces;
+pub mod rdt;
 pub mod rlimits;
 pub mod sched;
 pub mod state;

@@ -177,11 +177,26 @@ pub struct Linux {
     #[serde(default)]
     pub readonly_paths: Vec<String>,
     pub mount_label: Option<String>,
-    pub intel_rdt: Option<Value>,
+    pub intel_rdt: Option<IntelRdt>,
     pub personality: Option<Value>,
     pub memory_policy: Option<Value>,
     #[serde(default)]
     pub net_devices: BTreeMap<String, NetDevice>,
+}
+
+/// `linux.intelRdt`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct IntelRdt {
+    #[serde(rename = "closID")]
+    pub clos_id: Option<String>,
+    pub l3_cache_schema: Option<String>,
+    pub mem_bw_schema: Option<String>,
+    pub schemata: Option<String>,
+    #[serde(rename = "enableCMT", default)]
+    pub enable_cmt: bool,
+    #[serde(rename = "enableMBM", default)]
+    pub enable_mbm: bool,
 }
 
 /// `linux.netDevices` entry: the device's name in the container (the

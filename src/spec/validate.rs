@@ -341,7 +341,9 @@ pub fn check(mut spec: Spec) -> Result<Checked> {
             bail!("linux.devices[{i}].type: {:?} is not one of c, b, u, p", d.kind);
         }
     }
-    refuse_if_set("linux.intelRdt", linux.intel_rdt.is_some())?;
+    if let Some(r) = &linux.intel_rdt {
+        super::rdt::check(r)?;
+    }
     check_net_devices(linux, &namespaces)?;
     if let Some(l) = linux.mount_label.as_deref().filter(|l| l.contains(['\0', '"'])) {
         bail!("linux.mountLabel: {l:?} contains a NUL byte or a quote");
