@@ -7,6 +7,7 @@ use crate::cgroups::Cgroup;
 use crate::files;
 use crate::linux::netdev::Move;
 use crate::linux::resctrl;
+use crate::linux::rootfs::HostMounts;
 use crate::linux::{procfs, sys};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,9 @@ pub enum Entry {
     NetDevices { moves: Vec<Move>, netns: Option<String> },
     /// An Intel RDT group this create is about to make.
     RdtGroup(std::path::PathBuf),
+    /// No mount namespace of the container's own: the mounts under the
+    /// rootfs before this create started (the rest are its).
+    HostMounts(HostMounts),
 }
 
 pub struct Journal(std::fs::File);
@@ -89,7 +93,7 @@ pub fn undo(dir: &Path) {
             Cgroup { unit: unit.clone(), ..cg.clone() }.remove();
         }
     }
-    remove_rdt_groups(&entries);
+    remove_leftovers(&entries);
 }
 
 /// The entries of the journal in `dir`, if it has one.
@@ -116,11 +120,14 @@ pub fn give_back_net_devices(entries: &[Entry]) {
     }
 }
 
-/// The Intel RDT groups this create made, removed (after its processes).
-pub fn remove_rdt_groups(entries: &[Entry]) {
+/// The Intel RDT groups this create made and the mounts it made in
+/// berth's mount namespace, removed (after its processes).
+pub fn remove_leftovers(entries: &[Entry]) {
     for e in entries {
-        if let Entry::RdtGroup(dir) = e {
-            resctrl::remove(&resctrl::Group { dir: dir.clone(), created: true });
+        match e {
+            Entry::RdtGroup(dir) => resctrl::remove(&resctrl::Group { dir: dir.clone(), created: true }),
+            Entry::HostMounts(m) => drop(m.remove()),
+            _ => {}
         }
     }
 }

@@ -155,6 +155,9 @@ pub fn destroy(locked: Locked, rec: &Record) -> Result<()> {
     if let Some(g) = &rec.rdt {
         crate::linux::resctrl::remove(g);
     }
+    if let Some(m) = &rec.host_mounts {
+        m.remove();
+    }
     locked.remove()?;
     hooks::run_all_warn("poststop", &rec.hooks.poststop, &hook_state(rec, Status::Stopped));
     Ok(())

@@ -68,6 +68,9 @@ pub struct Record {
     /// The Intel RDT group init joined (`linux.intelRdt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rdt: Option<crate::linux::resctrl::Group>,
+    /// No mount namespace of its own: what to unmount in berth's at delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<crate::linux::rootfs::HostMounts>,
 }
 
 fn yes() -> bool {

@@ -4,6 +4,8 @@
 /// One line: the fields berth uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The mount's id (unique while it is mounted).
+    pub id: u64,
     /// The root of the mount within its filesystem (`/` for a full mount).
     pub root: String,
     pub mount_point: String,
@@ -23,6 +25,7 @@ pub fn parse(text: &str) -> Vec<Entry> {
                 return None;
             }
             Some(Entry {
+                id: l[0].parse().ok()?,
                 root: l[3].to_string(),
                 mount_point: l[4].to_string(),
                 fstype: r[0].to_string(),
@@ -30,6 +33,24 @@ pub fn parse(text: &str) -> Vec<Entry> {
             })
         })
         .collect()
+}
+
+/// A path as mountinfo writes it (space, tab, newline and backslash as
+/// octal escapes), for comparing with its fields.
+pub fn escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            ' ' | '\t' | '\n' | '\\' => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The path a mountinfo field names (the inverse of `escape`).
+pub fn unescape(field: &str) -> String {
+    field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
 /// This process's mount table.
@@ -42,11 +63,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn paths_are_escaped_as_the_kernel_writes_them() {
+        assert_eq!(escape("/a b/c\\d\te"), "/a\\040b/c\\134d\\011e");
+        assert_eq!(escape("/plain"), "/plain");
+        assert_eq!(unescape(&escape("/a b/c\\d\te\n")), "/a b/c\\d\te\n");
+    }
+
+    #[test]
     fn fields_and_bad_lines() {
         let t = "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\nshort line\n";
         assert_eq!(
             parse(t),
             [Entry {
+                id: 36,
                 root: "/mnt1".into(),
                 mount_point: "/mnt2".into(),
                 fstype: "ext3".into(),

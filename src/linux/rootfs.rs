@@ -23,6 +23,70 @@ pub fn prepare(rootfs: &Path, flags: libc::c_ulong) -> Result<()> {
     Ok(())
 }
 
+/// No mount namespace of the container's own: the rootfs is bound onto
+/// itself and that tree made private, so that nothing mounted in it for
+/// the container propagates anywhere else. `/` is left as it is.
+pub fn prepare_in_host_namespace(rootfs: &Path) -> Result<()> {
+    let r = rootfs.to_string_lossy();
+    sys::mount(Some(&r), &r, None, libc::MS_BIND | libc::MS_REC, None).context("bind-mounting the rootfs")?;
+    sys::mount(None, &r, None, libc::MS_PRIVATE | libc::MS_REC, None).context("making the rootfs private")?;
+    Ok(())
+}
+
+/// chroot into `rootfs` (what a container in the host's mount namespace
+/// gets instead of pivot_root, as with runc).
+pub fn chroot(rootfs: &Path) -> Result<()> {
+    unistd::chdir(rootfs).context("entering the rootfs")?;
+    unistd::chroot(".").context("chroot")?;
+    unistd::chdir("/").context("chdir /")?;
+    Ok(())
+}
+
+/// What a container without a mount namespace of its own mounts in
+/// berth's: everything at or under `rootfs` but the mounts in `before`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostMounts {
+    pub rootfs: std::path::PathBuf,
+    pub before: Vec<u64>,
+}
+
+impl HostMounts {
+    /// Taken before the first mount.
+    pub fn now(rootfs: &Path) -> Result<HostMounts> {
+        let mounts = mountinfo::read().context("reading the mount table")?;
+        let before = mounts_under(&mounts, rootfs).into_iter().map(|(id, _)| id).collect();
+        Ok(HostMounts { rootfs: rootfs.to_path_buf(), before })
+    }
+
+    pub fn remove(&self) -> usize {
+        unmount_new_under(&self.rootfs, &self.before)
+    }
+}
+
+/// The ids of the mounts at or under `rootfs`.
+pub fn mounts_under(mounts: &[Entry], rootfs: &Path) -> Vec<(u64, String)> {
+    let base = mountinfo::escape(&rootfs.to_string_lossy());
+    mounts
+        .iter()
+        .filter(|e| e.mount_point == base || e.mount_point.strip_prefix(&base).is_some_and(|r| r.starts_with('/')))
+        .map(|e| (e.id, e.mount_point.clone()))
+        .collect()
+}
+
+/// Unmounts (detached) every mount at or under `rootfs` whose id is not in
+/// `before`, the latest first: what a container without a mount namespace
+/// of its own left in berth's. Returns how many were unmounted.
+pub fn unmount_new_under(rootfs: &Path, before: &[u64]) -> usize {
+    let Ok(mounts) = mountinfo::read() else { return 0 };
+    let mut n = 0;
+    for (id, mp) in mounts_under(&mounts, rootfs).into_iter().rev() {
+        if !before.contains(&id) && sys::umount_detach(&mountinfo::unescape(&mp)).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// The mount point under which `p` lives (longest matching prefix; `p`
 /// itself when it is a mount point).
 fn mount_point_of(p: &Path) -> Option<String> {
@@ -103,5 +167,19 @@ mod tests {
 27 23 0:9 / /sys/kernel/security rw - securityfs securityfs rw
 ";
         assert_eq!(full_proc_and_sys_outside(&mountinfo::parse(info), Path::new("/b/rootfs")), ["/proc", "/sys"]);
+    }
+
+    #[test]
+    fn mounts_under_the_rootfs_and_only_those() {
+        let info = "\
+30 1 0:5 / /b/rootfs rw - overlay overlay rw
+31 30 0:6 / /b/rootfs/proc rw - proc proc rw
+32 1 0:7 / /b/rootfs2 rw - tmpfs tmpfs rw
+33 1 0:8 / /b/r\\040fs/dev rw - tmpfs tmpfs rw
+";
+        let m = mountinfo::parse(info);
+        let ids = |p: &str| mounts_under(&m, Path::new(p)).into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+        assert_eq!(ids("/b/rootfs"), [30, 31]);
+        assert_eq!(ids("/b/r fs"), [33]);
     }
 }

@@ -111,6 +111,15 @@ fn target(rec: &Record, sub: &SubCgroups) -> Result<Cgroup> {
 
 pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     let pidfd = sys::pidfd_open(rec.pid).context("opening the container's init")?;
+    // In berth's own mount namespace the container is a chroot: the process
+    // gets init's root (opened before init is checked, so it is init's).
+    let root = match rec.host_mounts {
+        Some(_) => Some(
+            sys::open(Path::new(&format!("/proc/{}/root", rec.pid)), libc::O_PATH | libc::O_DIRECTORY, 0)
+                .context("opening the container's root")?,
+        ),
+        None => None,
+    };
     if !rec.init_alive() {
         bail!("cannot exec in a stopped container");
     }
@@ -138,7 +147,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     let pid = match forked {
         Forked::Child => {
             drop(parent_ch);
-            child_main(&child_ch, &pidfd, flags & !joined, req)
+            child_main(&child_ch, &pidfd, root.as_ref(), flags & !joined, req)
         }
         Forked::Parent { pid, .. } => pid,
     };
@@ -181,14 +190,16 @@ fn drive(ch: &ParentEnd, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) 
     }
 }
 
-fn child_main(ch: &ChildEnd, pidfd: &OwnedFd, flags: i32, req: &Request) -> ! {
+fn child_main(ch: &ChildEnd, pidfd: &OwnedFd, root: Option<&OwnedFd>, flags: i32, req: &Request) -> ! {
     // 255: the process could not be set up (runc's exit status).
-    super::sync::child_main(ch, 255, || child(ch, pidfd, flags, req))
+    super::sync::child_main(ch, 255, || child(ch, pidfd, root, flags, req))
 }
 
-fn child(ch: &ChildEnd, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<Infallible> {
-    // Nothing of the parent's but stdio, preserved fds, the channel and the pidfd.
-    sys::close_from_except(3 + req.preserve_fds, &[ch.raw(), pidfd.as_raw_fd()]);
+fn child(ch: &ChildEnd, pidfd: &OwnedFd, root: Option<&OwnedFd>, flags: i32, req: &Request) -> Result<Infallible> {
+    // Nothing of the parent's but stdio, preserved fds, the channel, the
+    // pidfd and the container's root.
+    let keep: Vec<i32> = [ch.raw(), pidfd.as_raw_fd()].into_iter().chain(root.map(|r| r.as_raw_fd())).collect();
+    sys::close_from_except(3 + req.preserve_fds, &keep);
     ch.tie_to_parent()?;
     // Nothing in the container may ptrace us or reach /proc/<pid>/exe before execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
@@ -200,6 +211,11 @@ fn child(ch: &ChildEnd, pidfd: &OwnedFd, flags: i32, req: &Request) -> Result<In
     rlimits::apply(0, &req.plan.rlimits)?;
     if flags != 0 {
         sys::setns(&pidfd, flags).context("joining the container's namespaces")?;
+    }
+    if let Some(r) = root {
+        nix::unistd::fchdir(r).context("entering the container's root")?;
+        nix::unistd::chroot(".").context("chroot into the container's root")?;
+        nix::unistd::chdir("/").context("chdir /")?;
     }
     let send_listener = |l: &OwnedFd| ch.send(Report::Listener(l.as_fd()));
     let prepared = process::prepare(&req.plan, req.seccomp.as_ref(), req.preserve_fds, 0, false, &send_listener)?;

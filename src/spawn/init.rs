@@ -223,11 +223,15 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
                 let state = hook_state(s, host_pid, "creating");
                 hooks::run_all_in("createContainer", &spec.hooks.create_container, &state, Some(&s.rootfs))?;
             }
-            Step::Pivot | Step::MoveRoot => {
-                if step == Step::Pivot {
-                    rootfs::pivot(&s.rootfs)?;
-                } else {
-                    rootfs::move_root(&s.rootfs)?;
+            Step::PrepareInHost => {
+                rootfs::prepare_in_host_namespace(&s.rootfs).context("preparing the rootfs")?;
+                root = Some(Root::open(&s.rootfs).context("opening the rootfs")?);
+            }
+            Step::Pivot | Step::MoveRoot | Step::Chroot => {
+                match step {
+                    Step::Pivot => rootfs::pivot(&s.rootfs)?,
+                    Step::MoveRoot => rootfs::move_root(&s.rootfs)?,
+                    _ => rootfs::chroot(&s.rootfs)?,
                 }
                 root = Some(Root::open(Path::new("/"))?);
             }

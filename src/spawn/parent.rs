@@ -10,7 +10,7 @@ use crate::container::journal::{self, Entry, Journal};
 use crate::container::notify;
 use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
-use crate::linux::{console, idmap, netdev, procfs, resctrl, rlimits, rootless, sys};
+use crate::linux::{console, idmap, netdev, procfs, resctrl, rlimits, rootfs, rootless, sys};
 use crate::spec::namespaces::{Kind, Mode};
 use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
@@ -80,9 +80,6 @@ pub fn load(req: &Request) -> Result<Loaded> {
         super::process::check_lsm(p, checked.spec.linux().mount_label.as_deref())?;
     }
     let filter = if checked.process.is_some() { seccomp::from_spec(&checked.spec)? } else { None };
-    if !checked.namespaces.is_private(Kind::Mount) {
-        bail!("linux.namespaces: berth needs a mount namespace to set up the root filesystem");
-    }
     let terminal = checked.process.as_ref().is_some_and(|p| p.process.terminal);
     if terminal && req.opts.console_socket.is_none() && !req.attached {
         bail!("process.terminal: a detached container with a terminal needs --console-socket");
@@ -188,6 +185,14 @@ fn build(
             Err(e) => return Err(e),
         },
     };
+    let host_mounts = match checked.namespaces.is_private(Kind::Mount) {
+        true => None,
+        false => {
+            let m = rootfs::HostMounts::now(&rootfs)?;
+            journal.note(&Entry::HostMounts(m.clone()))?;
+            Some(m)
+        }
+    };
     let busy = cgroup.pids().len();
     if busy > 0 {
         log::warn(&format!("container's cgroup is not empty: {busy} process(es) found"));
@@ -214,7 +219,7 @@ fn build(
     };
     let mut kids = Vec::new();
     match spawn(&setup, unit.as_mut(), req, &mut kids, &mut journal) {
-        Ok(r) => Ok(r),
+        Ok((record, pty)) => Ok((Record { host_mounts, ..record }, pty)),
         Err(mut e) => {
             if e.is::<ChildExited>() {
                 // It is gone already: say how it died (SIGKILL here is usually the OOM killer).
@@ -232,7 +237,7 @@ fn build(
                 let _ = sys::kill(*pid, libc::SIGKILL);
                 let _ = sys::waitpid(*pid, 0);
             }
-            journal::remove_rdt_groups(&entries);
+            journal::remove_leftovers(&entries);
             if let Some(p) = unit.as_mut().filter(|p| p.started) {
                 let _ = p.sd.stop(&p.unit.name);
             }
@@ -468,6 +473,7 @@ fn spawn(
         net_devices,
         netns_path: netns_path(s),
         rdt,
+        host_mounts: None,
     };
     Ok((record, pty))
 }

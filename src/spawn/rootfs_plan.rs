@@ -17,6 +17,10 @@ pub enum Step {
     Prepare {
         propagation: c_ulong,
     },
+    /// No mount namespace of the container's own: bind the rootfs onto
+    /// itself, private, leaving `/` alone (everything after is mounted
+    /// in that private tree, and removed by delete).
+    PrepareInHost,
     /// `mounts[index]`; `rw_first`: a read-only /dev that is mounted
     /// read-write so that its nodes can be made, and `DevReadonly` later.
     Mount {
@@ -41,6 +45,8 @@ pub enum Step {
     Pivot,
     /// `--no-pivot`: move the rootfs over / and chroot.
     MoveRoot,
+    /// No mount namespace of the container's own: chroot (runc's way).
+    Chroot,
     /// `linux.rootfsPropagation` applied to the new /.
     RootPropagation(c_ulong),
     ReadonlyPaths,
@@ -79,7 +85,8 @@ pub fn plan(checked: &Checked, no_pivot: bool) -> Vec<Step> {
         // set-up, unbindable once pivoted (RootPropagation).
         prepare = libc::MS_PRIVATE | libc::MS_REC;
     }
-    let mut steps = vec![Step::Prepare { propagation: prepare }];
+    let own_mount_ns = checked.namespaces.is_private(crate::spec::namespaces::Kind::Mount);
+    let mut steps = vec![if own_mount_ns { Step::Prepare { propagation: prepare } } else { Step::PrepareInHost }];
 
     let last_dev = checked.mounts.iter().rposition(|(m, _)| is_dev(m));
     let dev_bound = checked.mounts.iter().any(|(m, o)| is_dev(m) && is_bind(m, o));
@@ -102,7 +109,11 @@ pub fn plan(checked: &Checked, no_pivot: bool) -> Vec<Step> {
         steps.push(Step::Cwd(p.cwd.clone()));
     }
     steps.push(Step::Hooks);
-    steps.push(if no_pivot { Step::MoveRoot } else { Step::Pivot });
+    steps.push(match (own_mount_ns, no_pivot) {
+        (false, _) => Step::Chroot,
+        (true, true) => Step::MoveRoot,
+        (true, false) => Step::Pivot,
+    });
     if let Some(p) = root_prop {
         steps.push(Step::RootPropagation(p));
     }
@@ -218,6 +229,25 @@ mod tests {
         assert_eq!(s[pivot + 1], Step::RootPropagation(libc::MS_UNBINDABLE));
         let c = checked(serde_json::json!({"linux.rootfsPropagation": "rshared"}));
         assert_eq!(plan(&c, false)[0], Step::Prepare { propagation: libc::MS_SHARED | libc::MS_REC });
+    }
+
+    #[test]
+    fn without_a_mount_namespace_root_stays_and_the_rootfs_is_chrooted() {
+        let mut c = checked(serde_json::json!({}));
+        c.namespaces = crate::spec::namespaces::Plan::from_spec(
+            &c.spec.linux().namespaces.iter().filter(|n| n.kind != "mount").cloned().collect::<Vec<_>>(),
+        )
+        .unwrap();
+        for no_pivot in [false, true] {
+            let s = plan(&c, no_pivot);
+            assert_eq!(s[0], Step::PrepareInHost, "/ is never touched");
+            assert!(!s.iter().any(|x| matches!(x, Step::Prepare { .. } | Step::Pivot | Step::MoveRoot)));
+            let at = |want: &Step| s.iter().position(|x| x == want).unwrap();
+            // masked and read-only paths and a read-only root: in the chroot
+            assert!(at(&Step::Hooks) < at(&Step::Chroot));
+            assert!(at(&Step::Chroot) < at(&Step::MaskedPaths));
+            assert_eq!(s.last(), Some(&Step::RootReadonly));
+        }
     }
 
     #[test]
