@@ -27,6 +27,7 @@ need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v xz >/dev/null || need+=(xz-utils)
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v depmod >/dev/null || need+=(kmod)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
@@ -85,6 +86,7 @@ mkdir -p /root/.vm && cp /bin/busybox /root/.vm/busybox && cp /stage2 /root/.vm/
 mount -t tmpfs -o mode=755 none /root/run; mount -t tmpfs -o mode=1777 none /root/tmp
 mkdir -p /root/run/vm && mount -t 9p -o $o,cache=none ctl /root/run/vm
 share=$(cat /root/run/vm/share); mkdir -p /root$share
+mods=$(cat /root/run/vm/modules); mkdir -p /root/lib/modules && mount -o bind /root$mods /root/lib/modules
 mount -t 9p -o $o,cache=mmap share /root$share
 for d in dev proc sys; do mount --move /$d /root/$d; done
 exec switch_root /root /.vm/busybox sh /.vm/stage2
@@ -146,6 +148,10 @@ mkdir -p "$cache"
 exec 8> "$cache/lock"; flock 8
 [ -s "$cache/vmlinux" ] && [ -s "$cache/release" ] || { echo "vm.sh: fetching Debian's kernel into $cache" >&2; kernel_assets; rm -f "$cache/initramfs"; }
 [ -s "$cache/initramfs" ] && [ "$cache/initramfs" -nt "$0" ] || initramfs
+# The package's modules, indexed, become the guest's /lib/modules (veth,
+# dummy, nf_tables, the socket diag modules CRIU needs: loaded on demand).
+rel=$(cat "$cache/release")
+[ -s "$cache/pkg/lib/modules/$rel/modules.dep" ] || depmod -b "$cache/pkg" "$rel"
 exec 8>&-
 
 # KVM only when it is the real thing (VMX/SVM, not a paravirtual PVM device).
@@ -160,6 +166,7 @@ printf '%s' "$share" > "$ctl/share"
 mode=${VM_MODE:-plain}
 printf '%s' "$mode" > "$ctl/mode"
 printf '%s' "${VM_DBUS:-0}" > "$ctl/dbus"
+printf '%s' "$cache/pkg/lib/modules" > "$ctl/modules"
 kargs=""
 [ "$mode" = systemd ] && kargs="apparmor=1 security=apparmor systemd.show_status=0"
 for v in ${VM_ENV:-}; do [ -n "${!v+x}" ] && printf 'export %s=%q\n' "$v" "${!v}"; done > "$ctl/env"

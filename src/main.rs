@@ -48,6 +48,8 @@ commands:
   events   show resource usage and OOM events
   exec     run a new process in a container
   features show what this build supports
+  checkpoint  dump a running container with criu
+  restore     make a container from a criu image
 
 global options:
   --root DIR           state directory (default /run/berth)
@@ -159,9 +161,8 @@ fn dispatch(args: &[String]) -> Result<i32> {
         "events" => commands::events::main(&ctx, rest),
         "exec" => commands::exec::main(&ctx, rest),
         "features" => commands::features::main(rest),
-        "checkpoint" | "restore" => {
-            bail!("berth {cmd}: this command is not implemented yet")
-        }
+        "checkpoint" => commands::checkpoint::checkpoint(&ctx, rest),
+        "restore" => commands::checkpoint::restore(&ctx, rest),
         other => bail!("No help topic for '{other}'"),
     }
 }

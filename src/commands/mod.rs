@@ -1,5 +1,6 @@
 //! One file per subcommand: read the inputs, call the library, print.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;

@@ -2,11 +2,14 @@
 //! (`parent`), the container's init (`init`), their messages (`sync`)
 //! and the fork primitive (`clone`).
 
+pub mod checkpoint;
 pub mod clone;
+pub mod criu;
 pub mod exec;
 pub mod init;
 pub mod parent;
 pub mod process;
+pub mod restore;
 pub mod rootfs_plan;
 pub mod sync;
 

@@ -92,6 +92,11 @@ pub fn prepare(
     let pty = if p.terminal {
         Some(console::setup(p.console_size.map(|c| (c.height, c.width)), as_console, p.user.uid)?)
     } else {
+        if as_console {
+            // init leads a session of its own, as with runc (CRIU will not
+            // dump a tree whose session leader is outside its pid namespace).
+            nix::unistd::setsid().context("setsid")?;
+        }
         None
     };
     let mut env = p.env.clone();

@@ -1,0 +1,163 @@
+//! `restore`: a container made anew from a criu image — state directory,
+//! cgroup and limits as create makes them, then criu restores the process
+//! tree into that cgroup, as a child of berth, under the bundle's rootfs.
+
+use super::checkpoint::external_binds;
+use super::criu::{self, Common, RestoreInputs};
+use crate::cgroups::{apply, layout::Layout, Cgroup};
+use crate::container::journal::{self, Entry, Journal};
+use crate::container::state::{Record, VERSION};
+use crate::container::store::{Locked, Store};
+use crate::linux::{procfs, sys};
+use crate::spec::namespaces::{Kind, Mode};
+use crate::spec::types::Hooks;
+use crate::spec::validate;
+use crate::{log, spec, timefmt};
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct Restored {
+    pub locked: Locked,
+    pub record: Record,
+}
+
+pub fn restore(store: &Store, id: &str, bundle: &Path, c: &Common) -> Result<Restored> {
+    criu::check_common(c)?;
+    let (spec, raw) = spec::load_raw(bundle)?;
+    let checked = validate::check(spec)?;
+    let linux = checked.spec.linux();
+    if !linux.net_devices.is_empty() || linux.intel_rdt.is_some() {
+        bail!("restore: linux.netDevices and linux.intelRdt are not restored by berth yet");
+    }
+    if !checked.namespaces.is_private(Kind::Mount) {
+        bail!("restore: a container without a mount namespace cannot be restored (criu restores one)");
+    }
+    let root = checked.spec.root.as_ref().map(|r| r.path.clone()).unwrap_or_default();
+    let rootfs =
+        bundle.join(&root).canonicalize().with_context(|| format!("root.path: {}", bundle.join(&root).display()))?;
+    let layout = Layout::detect()?;
+    let locked = store.create(id)?;
+    match restore_into(&locked, id, bundle, &rootfs, &checked, &raw, &layout, c) {
+        Ok(record) => Ok(Restored { locked, record }),
+        Err(e) => {
+            journal::undo(&locked.dir);
+            let _ = std::fs::remove_dir(locked.dir.join("criu-root"));
+            let _ = locked.remove();
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn restore_into(
+    locked: &Locked,
+    id: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    checked: &validate::Checked,
+    raw: &[u8],
+    layout: &Layout,
+    c: &Common,
+) -> Result<Record> {
+    let linux = checked.spec.linux();
+    locked.save_config(raw)?;
+    let mut journal = Journal::open(&locked.dir)?;
+    let path = linux.cgroups_path.as_deref();
+    journal.note(&Entry::Cgroup(Cgroup::planned(layout, path, id)))?;
+    let cgroup = Cgroup::create(layout, path, id)?;
+    if let Some(r) = &linux.resources {
+        for w in apply::apply(&cgroup, r, false)? {
+            log::warn(&w);
+        }
+    }
+    // criu puts the restored tasks in the cgroup it runs in, under this root.
+    let cgroup_root =
+        cgroup.dirs.first().and_then(|(h, d)| d.strip_prefix(&h.mount).ok()).map(|r| format!("/{}", r.display()));
+
+    let descriptors: Vec<String> = match std::fs::read(c.image_path.join(criu::DESCRIPTORS)) {
+        Ok(d) => serde_json::from_slice(&d).context("reading descriptors.json")?,
+        Err(_) => Vec::new(),
+    };
+    let mut inherit = criu::pipes_to_inherit(&descriptors);
+    // A network namespace joined by path is given, not restored.
+    let netns: Option<OwnedFd> = match checked.namespaces.mode(Kind::Network) {
+        Mode::Join(p) => {
+            Some(sys::open(Path::new(p), libc::O_RDONLY, 0).with_context(|| format!("linux.namespaces: {p}"))?)
+        }
+        _ => None,
+    };
+    if let Some(fd) = &netns {
+        inherit.push((fd.as_raw_fd(), criu::EXT_NETNS.to_string()));
+    }
+    let binds = external_binds(checked)
+        .into_iter()
+        .zip(checked.mounts.iter().filter(|(m, o)| crate::spec::mount_opts::is_bind(m, o)))
+        .map(|(dest, (m, _))| {
+            let src = m.source.clone().unwrap_or_default();
+            let src = if Path::new(&src).is_absolute() { src } else { bundle.join(src).display().to_string() };
+            (dest, src)
+        })
+        .collect();
+    let criu_root = locked.dir.join("criu-root");
+    std::fs::create_dir(&criu_root).context("creating the criu root")?;
+    let pid_file = locked.dir.join("criu.pid");
+    let inputs = RestoreInputs { root: criu_root.clone(), pid_file: pid_file.clone(), binds, inherit, cgroup_root };
+    let args = criu::restore_args(c, &inputs);
+
+    let dirs: Vec<PathBuf> = cgroup.dirs.iter().map(|(_, d)| d.join("cgroup.procs")).collect();
+    let (root_src, root_dst) = (rootfs.to_path_buf(), criu_root.clone());
+    let netns_fd = netns.as_ref().map(|f| f.as_raw_fd());
+    let log_dir = c.work_path.clone().unwrap_or_else(|| c.image_path.clone());
+    let result = criu::run(&args, &log_dir, "restore.log", move || {
+        // In the container's cgroup (the restored tasks follow), in a
+        // mount namespace of its own (the root bind never reaches berth's).
+        for f in &dirs {
+            std::fs::write(f, b"0")?;
+        }
+        if let Some(fd) = netns_fd {
+            // SAFETY: fd stays open in this child until criu takes it over.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))?;
+        }
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+        use nix::mount::{mount, MsFlags};
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)?;
+        mount(Some(&root_src), &root_dst, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)?;
+        Ok(())
+    });
+    let _ = std::fs::remove_dir(&criu_root);
+    result?;
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .context("reading criu's pid file")?
+        .trim()
+        .parse()
+        .context("criu's pid file holds no pid")?;
+    let _ = std::fs::remove_file(&pid_file);
+    journal.note_pid(pid)?;
+    let (_, pid_start) = procfs::stat(pid).context("the restored init exited at once")?;
+    Ok(Record {
+        version: VERSION,
+        oci_version: checked.spec.oci_version.clone(),
+        id: id.to_string(),
+        pid,
+        pid_start,
+        bundle: bundle.to_string_lossy().into_owned(),
+        rootfs: rootfs.to_string_lossy().into_owned(),
+        created: timefmt::now(),
+        owner: String::new(),
+        annotations: checked.spec.annotations.clone(),
+        hooks: Hooks {
+            poststart: checked.spec.hooks.poststart.clone(),
+            poststop: checked.spec.hooks.poststop.clone(),
+            ..Default::default()
+        },
+        cgroup,
+        pid_ns: checked.namespaces.is_private(Kind::Pid),
+        has_process: checked.spec.process.is_some(),
+        net_devices: Vec::new(),
+        netns_path: None,
+        rdt: None,
+        host_mounts: None,
+    })
+}
