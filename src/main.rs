@@ -141,6 +141,11 @@ fn dispatch(args: &[String]) -> Result<i32> {
         rootless,
     };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));
+    if matches!(rest.first().map(String::as_str), Some("--help" | "-h")) {
+        // Callers probe for a command this way (podman: `checkpoint --help`).
+        println!("usage: berth {cmd} [command options] ID — see berth-{cmd}(8)");
+        return Ok(0);
+    }
     match cmd.as_str() {
         "create" => commands::create::main(&ctx, rest),
         "start" => commands::start::main(&ctx, rest),

@@ -8,13 +8,15 @@ use std::process::{Command, Output};
 
 struct Podman {
     dir: TempDir,
+    /// cgroupfs even where systemd is init (berth restores with cgroupfs only).
+    cgroupfs: bool,
 }
 
 impl Podman {
     fn new() -> Podman {
         require_root();
         assert!(Path::new("/usr/bin/podman").exists(), "podman is not installed (apt-get install podman)");
-        let p = Podman { dir: TempDir::new("berth-podman") };
+        let p = Podman { dir: TempDir::new("berth-podman"), cgroupfs: false };
         let tar = rootfs_tar(&p.dir.0);
         let out = p.cmd(&["import", tar.to_str().unwrap(), "localhost/berthbox:latest"]);
         assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
@@ -27,7 +29,7 @@ impl Podman {
         c.arg("--root").arg(d.join("root"));
         c.arg("--runroot").arg(d.join("runroot"));
         c.arg("--tmpdir").arg(d.join("tmp"));
-        let manager = if systemd_is_init() { "systemd" } else { "cgroupfs" };
+        let manager = if systemd_is_init() && !self.cgroupfs { "systemd" } else { "cgroupfs" };
         c.args(["--cgroup-manager", manager, "--events-backend", "file", "--storage-driver", "vfs"]);
         c.arg("--runtime").arg(berth_bin());
         c.args(args);
@@ -117,4 +119,33 @@ fn podman_runs_containers_on_berth() {
     // A terminal.
     let out = p.run(&["--rm", "-t"], &["tty"]);
     assert!(text(&out).contains("/dev/pts/0"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `podman container checkpoint` and `restore` on berth: a counter goes on
+/// from where it was. Needs a kernel criu runs on (the project's VM).
+#[test]
+fn podman_checkpoints_and_restores_on_berth() {
+    let works = Command::new("criu").arg("check").output().is_ok_and(|o| o.status.success());
+    if !works {
+        eprintln!("skipped: criu cannot run on this kernel");
+        return;
+    }
+    let mut p = Podman::new();
+    p.cgroupfs = true;
+    let out = p.run(
+        &["-d", "--name", "cr1"],
+        &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let count = || text(&p.cmd(&["exec", "cr1", "cat", "/tmp/c"])).trim().parse::<u64>().unwrap_or(0);
+    assert!(wait_until(30, || count() > 3), "the counter never ran");
+    let out = p.cmd(&["container", "checkpoint", "cr1"]);
+    assert!(out.status.success(), "checkpoint: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text(&p.cmd(&["inspect", "--format", "{{.State.Status}}", "cr1"])).contains("exited"));
+    let out = p.cmd(&["container", "restore", "cr1"]);
+    assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
+    let first = count();
+    assert!(first > 3, "restored from the start, not from where it was: {first}");
+    assert!(wait_until(30, || count() > first), "the restored counter does not go on");
+    assert!(p.cmd(&["rm", "--force", "cr1"]).status.success());
 }

@@ -253,3 +253,24 @@ fn personality_flags_warn() {
     assert_eq!((code, out.as_str()), (0, "i686\n"), "{err}");
     assert!(err.contains("linux.personality.flags") && err.contains("warn"), "{err}");
 }
+
+/// stdio on the caller's /dev/null (conmon's stdin) is reopened on the
+/// container's own, as runc does: a descriptor on a host mount is one CRIU
+/// cannot checkpoint.
+#[test]
+fn stdio_on_the_hosts_dev_null_is_the_containers() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("stat -L -c %d:%i /proc/self/fd/0; stat -c %d:%i /dev/null");
+    b.write();
+    let out = berth
+        .cmd()
+        .args(["run", "--bundle", b.path().to_str().unwrap(), &unique("devnull")])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(lines[0], lines[1], "stdin is still the host's /dev/null");
+}

@@ -60,6 +60,37 @@ pub fn create_all(root: &Root, devices: &[Device], in_userns: bool) -> Result<()
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/core and /dev/ptmx → pts/ptmx.
+/// Standard descriptors on a /dev/null other than the container's (the
+/// caller's, e.g. conmon's stdin) are reopened on the container's, as runc
+/// does: a descriptor on a mount outside the container is what CRIU cannot
+/// checkpoint. Runs after the root changed.
+pub fn reopen_stdio_dev_null() -> Result<()> {
+    let Ok(ours) = stat::stat("/dev/null") else { return Ok(()) };
+    if ours.st_mode & libc::S_IFMT != libc::S_IFCHR {
+        return Ok(());
+    }
+    let mut null = None;
+    for fd in 0..3 {
+        // SAFETY: 0, 1, 2 stay open for the whole process.
+        let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let Ok(st) = stat::fstat(b) else { continue };
+        let same_node = st.st_dev == ours.st_dev && st.st_ino == ours.st_ino;
+        if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == ours.st_rdev && !same_node {
+            if null.is_none() {
+                null = Some(
+                    super::sys::open(std::path::Path::new("/dev/null"), libc::O_RDWR, 0)
+                        .context("opening /dev/null")?,
+                );
+            }
+            let n = null.as_ref().expect("opened just above");
+            // SAFETY: dup2 onto a standard descriptor we own.
+            super::sys::cvt(unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(n), fd) })
+                .with_context(|| format!("reopening descriptor {fd} on the container's /dev/null"))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn links(root: &Root) -> Result<()> {
     let mut list = vec![
         ("/proc/self/fd", "/dev/fd"),

@@ -245,6 +245,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
         }
     }
     drop(root);
+    devices::reopen_stdio_dev_null()?;
     let fifo = fifo.context("rootfs plan: no Hooks step")?;
 
     let Some(plan) = &s.checked.process else {
