@@ -183,3 +183,45 @@ fn containerd_runs_containers_on_berth() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `ctr containers checkpoint --task` and `ctr containers restore --live`
+/// (through containerd's shim, which drives `berth checkpoint/restore`):
+/// a counter goes on from where it was. Needs a kernel criu runs on (the
+/// project's VM) and cgroupfs (berth restores with cgroupfs only).
+#[test]
+fn containerd_checkpoints_and_restores_on_berth() {
+    let works = Command::new("criu").arg("check").output().is_ok_and(|o| o.status.success());
+    if !works || systemd_is_init() {
+        eprintln!("skipped: criu cannot run on this kernel, or systemd is the cgroup manager here");
+        return;
+    }
+    let c = start();
+    let id = unique("ctr-cr");
+    let out = c.run(&["-d"], &id, &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let count = |id: &str| {
+        text(&c.ctr(&["task", "exec", "--exec-id", &unique("e"), id, "cat", "/tmp/c"]))
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    assert!(wait_until(30, || count(&id) > 3), "the counter never ran");
+    let image = format!("berth.test/checkpoint/{id}:1");
+    let out = c.ctr(&["containers", "checkpoint", "--task", &id, &image]);
+    assert!(out.status.success(), "checkpoint: {}", String::from_utf8_lossy(&out.stderr));
+    let at = count(&id);
+    assert!(c.ctr(&["task", "kill", "-s", "KILL", &id]).status.success());
+    assert!(wait_until(10, || text(&c.ctr(&["task", "ls"])).contains("STOPPED")));
+    assert!(c.ctr(&["task", "delete", &id]).status.success());
+    assert!(c.ctr(&["container", "delete", &id]).status.success());
+    let id2 = unique("ctr-cr2");
+    let out = c.ctr(&["containers", "restore", "--live", &id2, &image]);
+    assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
+    let first = count(&id2);
+    assert!(first >= at.saturating_sub(50) && first > 3, "restored from the start: {first} (was {at})");
+    assert!(wait_until(30, || count(&id2) > first), "the restored counter does not go on");
+    let _ = c.ctr(&["task", "kill", "-s", "KILL", &id2]);
+    assert!(wait_until(10, || text(&c.ctr(&["task", "ls"])).contains("STOPPED")));
+    let _ = c.ctr(&["task", "delete", &id2]);
+    let _ = c.ctr(&["container", "delete", &id2]);
+}

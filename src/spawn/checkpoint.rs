@@ -62,7 +62,8 @@ pub fn checkpoint(locked: Locked, rec: &Record, checked: &Checked, d: &Dump) -> 
         std::fs::write(d.common.image_path.join(criu::DESCRIPTORS), serde_json::to_vec(&fds)?)
             .context("writing descriptors.json")?;
     }
-    let args = criu::dump_args(d, rec.pid, &external_binds(checked), netns_ino);
+    let freezer = rec.cgroup.v2_dir().or_else(|| rec.cgroup.v1_dir("freezer").map(|(_, d)| d));
+    let args = criu::dump_args(d, rec.pid, &external_binds(checked), netns_ino, freezer);
     let log_dir = d.common.work_path.as_deref().unwrap_or(&d.common.image_path);
     criu::run(&args, log_dir, if d.pre_dump { "pre-dump.log" } else { "dump.log" }, || Ok(()))?;
     if !d.leave_running && !d.pre_dump {

@@ -87,9 +87,15 @@ pub const EXT_NETNS: &str = "extRootNetNS";
 /// `criu dump` (or `pre-dump`) of the tree under `pid`. `binds` are the
 /// destinations of the container's bind mounts (external: their sources
 /// are the host's), `netns_ino` the inode of a network namespace it joined.
-pub fn dump_args(d: &Dump, pid: i32, binds: &[String], netns_ino: Option<u64>) -> Vec<String> {
+/// `freezer`: the container's freezer cgroup (v1) or cgroup (v2): criu
+/// freezes the tree with it, and copes with a tree the caller paused
+/// (ptrace alone would wait forever on a frozen task).
+pub fn dump_args(d: &Dump, pid: i32, binds: &[String], netns_ino: Option<u64>, freezer: Option<&Path>) -> Vec<String> {
     let mut a = vec![if d.pre_dump { "pre-dump" } else { "dump" }.to_string(), "-t".into(), pid.to_string()];
     a.extend(common_args(&d.common, if d.pre_dump { "pre-dump.log" } else { "dump.log" }));
+    if let Some(f) = freezer {
+        a.extend(["--freeze-cgroup".into(), f.display().to_string()]);
+    }
     if let Some(p) = &d.parent_path {
         a.extend(["--prev-images-dir".into(), p.display().to_string(), "--track-mem".into()]);
     } else if d.pre_dump {
@@ -230,7 +236,7 @@ mod tests {
             status_fd: Some(5),
             ..Default::default()
         };
-        let a = dump_args(&d, 42, &["/data".into()], Some(4026531992));
+        let a = dump_args(&d, 42, &["/data".into()], Some(4026531992), Some(Path::new("/sys/fs/cgroup/berth/c1")));
         let s = a.join(" ");
         assert!(s.starts_with("dump -t 42 -D /img -o dump.log -v4 -W /w --manage-cgroups=full"), "{s}");
         for want in [
@@ -242,6 +248,7 @@ mod tests {
             "--status-fd 5",
             "--external mnt[/data]:/data",
             "--external net[4026531992]:extRootNetNS",
+            "--freeze-cgroup /sys/fs/cgroup/berth/c1",
         ] {
             assert!(s.contains(want), "{want} not in {s}");
         }
@@ -251,11 +258,11 @@ mod tests {
     #[test]
     fn pre_dump_tracks_memory_and_a_parent_chains() {
         let d = Dump { common: common(), pre_dump: true, ..Default::default() };
-        let s = dump_args(&d, 1, &["/x".into()], None).join(" ");
+        let s = dump_args(&d, 1, &["/x".into()], None, None).join(" ");
         assert!(s.starts_with("pre-dump -t 1") && s.contains("--track-mem") && s.contains("pre-dump.log"));
         assert!(!s.contains("--external"), "pre-dump leaves mounts alone: {s}");
         let d = Dump { common: common(), parent_path: Some("../pre".into()), ..Default::default() };
-        assert!(dump_args(&d, 1, &[], None).join(" ").contains("--prev-images-dir ../pre --track-mem"));
+        assert!(dump_args(&d, 1, &[], None, None).join(" ").contains("--prev-images-dir ../pre --track-mem"));
     }
 
     #[test]

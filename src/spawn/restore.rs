@@ -49,6 +49,32 @@ pub fn restore(store: &Store, id: &str, bundle: &Path, c: &Common) -> Result<Res
     }
 }
 
+/// criu mounts over the mount points the dumped container had: a fresh
+/// rootfs (a new snapshot) may lack those create made. Made here as create
+/// would (a file for a bind of a file), except under a tmpfs, whose
+/// content criu restores itself.
+fn make_mount_points(rootfs: &Path, checked: &validate::Checked, bundle: &Path) -> Result<()> {
+    use crate::linux::inroot::{NodeKind, Root};
+    let tmpfs: Vec<&str> = checked
+        .mounts
+        .iter()
+        .filter(|(m, _)| m.kind.as_deref() == Some("tmpfs"))
+        .map(|(m, _)| m.destination.as_str())
+        .collect();
+    let root = Root::open(rootfs).context("opening the rootfs")?;
+    for (m, o) in &checked.mounts {
+        let under_tmpfs = tmpfs.iter().any(|t| Path::new(&m.destination).starts_with(t) && m.destination != *t);
+        if m.kind.as_deref() == Some("cgroup") || under_tmpfs {
+            continue;
+        }
+        let src = m.source.as_deref().map(|s| bundle.join(s));
+        let file = crate::spec::mount_opts::is_bind(m, o) && src.as_deref().is_some_and(|s| !s.is_dir());
+        root.ensure(&m.destination, if file { NodeKind::File } else { NodeKind::Dir })
+            .with_context(|| format!("restore: making the mount point {}", m.destination))?;
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn restore_into(
     locked: &Locked,
@@ -99,6 +125,7 @@ fn restore_into(
             (dest, src)
         })
         .collect();
+    make_mount_points(rootfs, checked, bundle)?;
     let criu_root = locked.dir.join("criu-root");
     std::fs::create_dir(&criu_root).context("creating the criu root")?;
     let pid_file = locked.dir.join("criu.pid");
