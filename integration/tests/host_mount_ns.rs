@@ -43,7 +43,8 @@ fn chrooted_with_its_mounts_and_nothing_left_after_delete() {
     let before = mounts_under(&b.rootfs());
     let prop = root_propagation();
     let id = unique("nomntns");
-    assert!(berth.create(&b, &id).status.success());
+    let out = berth.create(&b, &id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let pid = berth.state(&id)["pid"].as_i64().unwrap() as i32;
     assert_eq!(
         std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap(),

@@ -57,6 +57,12 @@ impl Layout {
             } else {
                 e.super_options.split(',').filter(|o| is_controller_option(o)).collect::<Vec<_>>().join(",")
             };
+            // One mount per hierarchy: the first (the host's own). A later
+            // one elsewhere — the cgroup mount of a container that shares
+            // berth's mount namespace, a bind — must not be taken for it.
+            if hierarchies.iter().any(|h| h.v2 == v2 && h.options == options) {
+                continue;
+            }
             let own = own_path(own_cgroups, v2, &options, &e.root);
             hierarchies.push(Hierarchy { mount: PathBuf::from(&e.mount_point), own, v2, options });
         }
@@ -123,6 +129,15 @@ mod tests {
         assert_eq!(l.hierarchies.len(), 3);
         let again = format!("{over}51 50 0:61 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
         assert_eq!(Layout::parse(&again, OWN).hierarchies.iter().filter(|h| h.v2).count(), 1);
+        // A container's cgroup mount in berth's mount namespace (no mount
+        // namespace of its own) is not the host's hierarchy.
+        let more = format!(
+            "{HYBRID}90 30 0:26 / /tmp/b/rootfs/sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             91 30 0:27 /berth/c1 /tmp/b/rootfs/sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+        );
+        let l = Layout::parse(&more, OWN);
+        assert_eq!(l.hierarchies.len(), Layout::parse(HYBRID, OWN).hierarchies.len());
+        assert!(l.hierarchies.iter().all(|h| !h.mount.starts_with("/tmp")), "{:?}", l.hierarchies);
         let all = format!("{HYBRID}52 23 0:62 / /sys/fs/cgroup rw - tmpfs none rw\n");
         assert!(Layout::parse(&all, OWN).hierarchies.is_empty());
     }
