@@ -554,3 +554,60 @@ fn ps_on_stopped_and_event_key_order() {
     assert_eq!(berth.ok(&["ps", "--format", "json", &id]).trim(), "[]");
     berth.ok(&["delete", &id]);
 }
+
+/// Where clone3 answers ENOSYS (Docker's default seccomp profile does, so
+/// berth inside a Docker container meets it; kernels before 5.3; valgrind),
+/// berth falls back to clone(2). A static helper installs just that filter
+/// and runs berth under it.
+#[test]
+fn works_where_clone3_is_enosys() {
+    let berth = Berth::new();
+    let tools = TempDir::new("berth-noclone3");
+    std::fs::create_dir_all(tools.0.join("bin")).unwrap();
+    build_static(
+        &tools.0,
+        "noclone3",
+        r#"
+use std::ffi::CString;
+#[repr(C)] struct Insn { code: u16, jt: u8, jf: u8, k: u32 }
+#[repr(C)] struct Prog { len: u16, filter: *const Insn }
+extern "C" {
+    fn prctl(option: i32, a: u64, b: u64, c: u64, d: u64) -> i32;
+    fn execv(path: *const std::ffi::c_char, argv: *const *const std::ffi::c_char) -> i32;
+}
+fn main() {
+    // nr == clone3 (435) ? ERRNO(ENOSYS) : ALLOW
+    let f = [
+        Insn { code: 0x20, jt: 0, jf: 0, k: 0 },
+        Insn { code: 0x15, jt: 0, jf: 1, k: 435 },
+        Insn { code: 0x06, jt: 0, jf: 0, k: 0x0005_0000 | 38 },
+        Insn { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 },
+    ];
+    let prog = Prog { len: 4, filter: f.as_ptr() };
+    unsafe {
+        assert_eq!(prctl(38, 1, 0, 0, 0), 0);
+        assert_eq!(prctl(22, 2, &prog as *const Prog as u64, 0, 0), 0);
+    }
+    let args: Vec<CString> = std::env::args().skip(1).map(|a| CString::new(a).unwrap()).collect();
+    let mut argv: Vec<*const std::ffi::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    unsafe { execv(argv[0], argv.as_ptr()) };
+    panic!("execv failed");
+}
+"#,
+    );
+    let mut b = Bundle::new();
+    b.sh("echo inside; exit 3");
+    b.write();
+    let id = unique("noclone3");
+    let out = std::process::Command::new(tools.0.join("bin/noclone3"))
+        .arg(&berth.bin)
+        .arg("--root")
+        .arg(&berth.root.0)
+        .args(["run", "--bundle", b.path().to_str().unwrap(), &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "inside\n");
+    assert_nothing_left(&berth, &id, None);
+}

@@ -58,7 +58,19 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>, want_pidfd: bool) -> io::Result
     }
     // SAFETY: args is a valid clone_args; without CLONE_VM the child gets a
     // copy of this single-threaded process and returns here with 0.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let mut r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) && cgroup.is_none() {
+        // No clone3 here (a kernel before 5.3, or a seccomp profile that
+        // answers ENOSYS, as Docker's default does, or valgrind): the
+        // legacy clone takes the same flags below 2^32, the exit signal in
+        // its low byte and the pidfd through the parent_tid pointer.
+        let legacy = (args.flags & 0xffff_ffff) | args.exit_signal;
+        // SAFETY: no new stack and no CLONE_VM: the child continues on a
+        // copy of this single-threaded process, as with fork().
+        r = unsafe {
+            libc::syscall(libc::SYS_clone, legacy, 0usize, &mut pidfd as *mut i32, std::ptr::null_mut::<i32>(), 0usize)
+        };
+    }
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
