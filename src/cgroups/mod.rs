@@ -137,13 +137,7 @@ impl Cgroup {
     }
 
     fn mkdir_all(&mut self, h: &Hierarchy, dir: &Path) -> Result<()> {
-        for d in missing_dirs(h, dir) {
-            match std::fs::create_dir(&d) {
-                Ok(()) => self.created.push(d.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
-            }
-        }
+        self.mkdir_p(h, dir)?;
         if h.has_v1("cpuset") {
             // Every level needs cpus and mems before a task may join, including
             // a shared parent another create made a moment ago.
@@ -153,6 +147,29 @@ impl Cgroup {
             for d in chain {
                 inherit_cpuset(d)?;
             }
+        }
+        Ok(())
+    }
+
+    /// mkdir -p inside the hierarchy, leaf first (its parent mostly exists:
+    /// one mkdir, no stat of every level); what it makes goes to `created`,
+    /// parents before children.
+    fn mkdir_p(&mut self, h: &Hierarchy, d: &Path) -> Result<()> {
+        match std::fs::create_dir(d) {
+            Ok(()) => self.created.push(d.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match d.parent() {
+                Some(p) if p.starts_with(&h.mount) && p != h.mount => {
+                    self.mkdir_p(h, p)?;
+                    match std::fs::create_dir(d) {
+                        Ok(()) => self.created.push(d.to_path_buf()),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
+                    }
+                }
+                _ => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
+            },
+            Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
         }
         Ok(())
     }
@@ -212,18 +229,29 @@ impl Cgroup {
     fn remove_dirs(&self, own_all: bool) {
         let ours: Vec<&PathBuf> =
             self.dirs.iter().map(|(_, d)| d).filter(|d| own_all || self.created.contains(d)).collect();
-        // Processes are killed only where berth made the cgroup: a directory
-        // that existed before may hold others' (runc leaves those too).
-        self.kill_until_empty(kill::Reach::Made, std::time::Instant::now() + kill::KILL_WAIT);
-        if let Some(unit) = &self.unit {
-            // Empty now, so the stop is immediate; systemd removes its cgroup.
-            match systemd::Systemd::connect().and_then(|mut sd| sd.stop(unit)) {
-                Ok(()) => {}
-                Err(e) => crate::log::warn(&format!("stopping systemd unit {unit}: {e:#}")),
+        // Mostly the container is gone by now (its init ended, and with it
+        // its pid namespace): then one rmdir per directory does it, with no
+        // freezing, reading or signalling. Anything left makes rmdir fail.
+        let gone = self.unit.is_none()
+            && ours.iter().all(|d| match std::fs::remove_dir(d) {
+                Ok(()) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            });
+        if !gone {
+            // Processes are killed only where berth made the cgroup: a
+            // directory that existed before may hold others' (runc leaves
+            // those too).
+            self.kill_until_empty(kill::Reach::Made, std::time::Instant::now() + kill::KILL_WAIT);
+            if let Some(unit) = &self.unit {
+                // Empty now, so the stop is immediate; systemd removes its cgroup.
+                match systemd::Systemd::connect().and_then(|mut sd| sd.stop(unit)) {
+                    Ok(()) => {}
+                    Err(e) => crate::log::warn(&format!("stopping systemd unit {unit}: {e:#}")),
+                }
             }
-        }
-        for d in &ours {
-            rmdir_tree(d);
+            for d in &ours {
+                rmdir_tree(d);
+            }
         }
         for d in self.created.iter().rev() {
             let _ = std::fs::remove_dir(d);
