@@ -35,6 +35,26 @@ pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// A small file read without a stat: open, read to the end, close (a
+/// /proc or cgroup file gives its content to the first read). Up to `N`
+/// bytes; None when it cannot be read or is longer. `list` reads three of
+/// these per container.
+pub fn read_small<const N: usize>(path: &Path) -> Option<([u8; N], usize)> {
+    let mut f =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).ok()?;
+    let mut buf = [0u8; N];
+    let mut len = 0;
+    while len < N {
+        match f.read(&mut buf[len..]) {
+            Ok(0) => return Some((buf, len)),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// Opens `path` (following links, as callers expect of config.json) and reads it like [`read_fd`].
 pub fn read_path(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let what = path.display().to_string();
@@ -49,6 +69,20 @@ pub fn read_path(path: &Path, limit: u64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_reads_take_the_whole_file_or_nothing() {
+        let dir = std::env::temp_dir().join(format!("berth-small-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("f"), b"hello").unwrap();
+        let (b, n) = read_small::<8>(&dir.join("f")).unwrap();
+        assert_eq!(&b[..n], b"hello");
+        assert!(read_small::<4>(&dir.join("f")).is_none(), "longer than the buffer");
+        assert!(read_small::<8>(&dir.join("missing")).is_none());
+        let (b, n) = read_small::<4096>(Path::new("/proc/self/stat")).unwrap();
+        assert!(std::str::from_utf8(&b[..n]).unwrap().contains(')'));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn refuses_devices_fifos_and_big_files() {

@@ -17,7 +17,8 @@ pub fn frozen(h: &Hierarchy, dir: &Path) -> bool {
     } else {
         return false;
     };
-    std::fs::read_to_string(dir.join(file)).map(|s| is_frozen(&s)).unwrap_or(false)
+    crate::files::read_small::<64>(&dir.join(file))
+        .is_some_and(|(b, n)| std::str::from_utf8(&b[..n]).is_ok_and(is_frozen))
 }
 
 /// The one freezer that governs the container: the v1 freezer if the host

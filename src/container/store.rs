@@ -171,7 +171,17 @@ impl Store {
 
 fn read_record(dir: &Path, id: &str) -> Result<Record> {
     let p = dir.join(STATE_FILE);
-    let data = match std::fs::read(&p) {
+    // No stat for a size hint (std::fs::read does one): records are a few KiB.
+    let read = |p: &Path| -> std::io::Result<Vec<u8>> {
+        let mut data = Vec::with_capacity(8192);
+        // Through `take`: File's own read_to_end stats and seeks first.
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(p)?, crate::files::CONFIG_LIMIT),
+            &mut data,
+        )?;
+        Ok(data)
+    };
+    let data = match read(&p) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("container \"{id}\" does not exist")

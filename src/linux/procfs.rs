@@ -89,8 +89,8 @@ impl Proc {
 
 /// (state letter, start time in clock ticks) of `pid`, from /proc/PID/stat.
 pub fn stat(pid: i32) -> Option<(char, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&s)
+    let (b, n) = crate::files::read_small::<1024>(Path::new(&format!("/proc/{pid}/stat")))?;
+    parse_stat(std::str::from_utf8(&b[..n]).ok()?)
 }
 
 pub fn parse_stat(s: &str) -> Option<(char, u64)> {
