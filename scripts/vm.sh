@@ -117,7 +117,13 @@ if [ "$($b cat /run/vm/mode)" = systemd ]; then
   # Loading the host's profiles at boot takes seconds: tests load their own.
   # /tmp is already a fresh tmpfs: a second one (or a clean-up) on top would
   # hide what COMMAND writes there.
-  for m in apparmor.service tmp.mount systemd-tmpfiles-setup.service systemd-tmpfiles-clean.timer; do
+  # With the kernel's modules at hand, udev's coldplug would load a module
+  # for every device and keep pid 1 busy for minutes under TCG (it stopped
+  # answering its private socket): no udev, no modules-load; the kernel
+  # still loads what a test asks for through modprobe.
+  for m in apparmor.service tmp.mount systemd-tmpfiles-setup.service systemd-tmpfiles-clean.timer \
+    systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+    systemd-udev-trigger.service systemd-modules-load.service; do
     $b ln -sf /dev/null $u/$m
   done
   printf '%s\n' 'cd "$(cat /run/vm/share)"' '. /run/vm/env' \

@@ -80,17 +80,33 @@ fn detached(berth: &Berth, args: &[&str]) -> (Child, Receiver<u64>) {
     (child, rx)
 }
 
+/// A counter container run detached by `berth`, with its data and image
+/// directories, the berth process that started it and the numbers it writes.
+struct Counting {
+    data: TempDir,
+    images: TempDir,
+    bundle: Bundle,
+    id: String,
+    _run: Child,
+    rx: Receiver<u64>,
+}
+
+fn start_counting(berth: &Berth, prefix: &str) -> Counting {
+    let data = TempDir::new("berth-criu-data");
+    let images = TempDir::new("berth-criu-img");
+    let bundle = counter(&data.0);
+    let id = unique(prefix);
+    let (_run, rx) = detached(berth, &["run", "-d", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    Counting { data, images, bundle, id, _run, rx }
+}
+
 #[test]
 fn a_restored_counter_goes_on_from_where_it_stopped_under_a_new_id() {
     if !criu_works() {
         return;
     }
     let berth = Berth::new();
-    let data = TempDir::new("berth-criu-data");
-    let images = TempDir::new("berth-criu-img");
-    let b = counter(&data.0);
-    let id = unique("ckpt");
-    let (_keep, rx) = detached(&berth, &["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let Counting { data, images, bundle: b, id, _run: _keep, rx } = start_counting(&berth, "ckpt");
     let before = (0..5).map(|_| next(&rx)).last().unwrap();
     let img = images.0.join("img");
     berth.ok(&[
@@ -131,11 +147,7 @@ fn leave_running_and_pre_dump_then_dump() {
         return;
     }
     let berth = Berth::new();
-    let data = TempDir::new("berth-criu-data");
-    let images = TempDir::new("berth-criu-img");
-    let b = counter(&data.0);
-    let id = unique("ckpt-lr");
-    let (_keep, rx) = detached(&berth, &["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let Counting { data: _data, images, bundle: b, id, _run: _keep, rx } = start_counting(&berth, "ckpt-lr");
     next(&rx);
     let pre = images.0.join("pre");
     berth.ok(&["checkpoint", "--pre-dump", "--image-path", pre.to_str().unwrap(), &id]);

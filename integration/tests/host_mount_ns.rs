@@ -10,6 +10,17 @@ fn without_mount_ns(b: &mut Bundle) {
     b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "mount");
 }
 
+/// A bundle without a mount namespace, its root read-only, /marker in it.
+fn chrooted(script: &str) -> Bundle {
+    let mut b = Bundle::new();
+    without_mount_ns(&mut b);
+    b.config["root"]["readonly"] = json!(true);
+    std::fs::write(b.rootfs().join("marker"), "inside\n").unwrap();
+    b.sh(script);
+    b.write();
+    b
+}
+
 /// Mount points at or under `dir` in our mount namespace.
 fn mounts_under(dir: &std::path::Path) -> Vec<String> {
     let d = dir.canonicalize().unwrap().to_string_lossy().into_owned();
@@ -31,15 +42,7 @@ fn root_propagation() -> String {
 #[test]
 fn chrooted_with_its_mounts_and_nothing_left_after_delete() {
     let berth = Berth::new();
-    let mut b = Bundle::new();
-    without_mount_ns(&mut b);
-    b.config["root"]["readonly"] = json!(true);
-    std::fs::write(b.rootfs().join("marker"), "inside\n").unwrap();
-    b.sh("cat /marker; readlink /proc/self/ns/mnt; test -c /dev/null && echo devnull; \
-         (echo x > /written) 2>/dev/null || echo root-ro; \
-         (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null || echo procsys-ro; \
-         test -s /proc/kcore || echo kcore-masked; sleep 1000");
-    b.write();
+    let b = chrooted("sleep 1000");
     let before = mounts_under(&b.rootfs());
     let prop = root_propagation();
     let id = unique("nomntns");
@@ -63,14 +66,12 @@ fn chrooted_with_its_mounts_and_nothing_left_after_delete() {
 #[test]
 fn what_the_container_sees() {
     let berth = Berth::new();
-    let mut b = Bundle::new();
-    without_mount_ns(&mut b);
-    b.config["root"]["readonly"] = json!(true);
-    std::fs::write(b.rootfs().join("marker"), "inside\n").unwrap();
-    b.sh("cat /marker; test -c /dev/null && echo devnull; \
+    let b = chrooted(
+        "cat /marker; test -c /dev/null && echo devnull; \
          (echo x > /written) 2>/dev/null || echo root-ro; \
          (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null || echo procsys-ro; \
-         test -s /proc/kcore || echo kcore-masked");
+         test -s /proc/kcore || echo kcore-masked",
+    );
     let before = mounts_under(&b.rootfs());
     let (code, out, err) = berth.run_bundle(&b, &unique("nomntns-run"));
     assert_eq!(code, 0, "{err}");
