@@ -8,15 +8,13 @@ use std::process::{Command, Output};
 
 struct Podman {
     dir: TempDir,
-    /// cgroupfs even where systemd is init (berth restores with cgroupfs only).
-    cgroupfs: bool,
 }
 
 impl Podman {
     fn new() -> Podman {
         require_root();
         assert!(Path::new("/usr/bin/podman").exists(), "podman is not installed (apt-get install podman)");
-        let p = Podman { dir: TempDir::new("berth-podman"), cgroupfs: false };
+        let p = Podman { dir: TempDir::new("berth-podman") };
         let tar = rootfs_tar(&p.dir.0);
         let out = p.cmd(&["import", tar.to_str().unwrap(), "localhost/berthbox:latest"]);
         assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
@@ -29,7 +27,7 @@ impl Podman {
         c.arg("--root").arg(d.join("root"));
         c.arg("--runroot").arg(d.join("runroot"));
         c.arg("--tmpdir").arg(d.join("tmp"));
-        let manager = if systemd_is_init() && !self.cgroupfs { "systemd" } else { "cgroupfs" };
+        let manager = if systemd_is_init() { "systemd" } else { "cgroupfs" };
         c.args(["--cgroup-manager", manager, "--events-backend", "file", "--storage-driver", "vfs"]);
         c.arg("--runtime").arg(berth_bin());
         c.args(args);
@@ -126,12 +124,14 @@ fn podman_runs_containers_on_berth() {
 #[test]
 fn podman_checkpoints_and_restores_on_berth() {
     let works = Command::new("criu").arg("check").output().is_ok_and(|o| o.status.success());
-    if !works {
-        eprintln!("skipped: criu cannot run on this kernel");
+    if !works || systemd_is_init() {
+        // (In the systemd VM, after criu ran, pid 1 answered D-Bus so slowly
+        // that the systemd tests after it timed out: this one runs in the
+        // plain VM, with cgroupfs, as the containerd one does.)
+        eprintln!("skipped: criu cannot run on this kernel, or systemd is init here");
         return;
     }
-    let mut p = Podman::new();
-    p.cgroupfs = true;
+    let p = Podman::new();
     let out = p.run(
         &["-d", "--name", "cr1"],
         &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done"],
