@@ -141,7 +141,29 @@ fn dispatch(args: &[String]) -> Result<i32> {
         rootless,
     };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));
-    if matches!(rest.first().map(String::as_str), Some("--help" | "-h")) {
+    const COMMANDS: [&str; 20] = [
+        "create",
+        "start",
+        "run",
+        "state",
+        "list",
+        "ls",
+        "kill",
+        "delete",
+        "rm",
+        "spec",
+        "pause",
+        "resume",
+        "ps",
+        "update",
+        "events",
+        "exec",
+        "features",
+        "checkpoint",
+        "restore",
+        "help",
+    ];
+    if COMMANDS.contains(&cmd.as_str()) && matches!(rest.first().map(String::as_str), Some("--help" | "-h")) {
         // Callers probe for a command this way (podman: `checkpoint --help`).
         println!("usage: berth {cmd} [command options] ID — see berth-{cmd}(8)");
         return Ok(0);

@@ -23,10 +23,6 @@ fn namespace(path: Option<&str>, pids: &[(i32, u64)]) -> Option<OwnedFd> {
     })
 }
 
-fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
-    matches!((sys::fstat(a), sys::fstat(b)), (Ok(x), Ok(y)) if x.st_dev == y.st_dev && x.st_ino == y.st_ino)
-}
-
 /// Moves the devices back to berth's namespace if they can still be
 /// reached; a failure is a warning (the container is removed anyway).
 pub fn give_back(moves: &[Move], path: Option<&str>, pids: &[(i32, u64)]) {
@@ -37,7 +33,7 @@ pub fn give_back(moves: &[Move], path: Option<&str>, pids: &[(i32, u64)]) {
         log::debug("linux.netDevices: the container's network namespace is gone, and its devices with it");
         return;
     };
-    if netdev::own_namespace().is_ok_and(|own| same_file(&own, &ns)) {
+    if netdev::is_own_namespace(&ns).unwrap_or(false) {
         return;
     }
     if let Err(e) = netdev::move_back(moves, ns.as_fd()) {

@@ -1,10 +1,14 @@
 //! What berth remembers about a container, and its live status.
 
 use crate::cgroups::Cgroup;
+use crate::spec::namespaces::Kind;
 use crate::spec::state::OciState;
 use crate::spec::types::Hooks;
+use crate::spec::validate::Checked;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -78,6 +82,38 @@ fn yes() -> bool {
 }
 
 impl Record {
+    /// A new container's record, as create and restore both write it: what
+    /// the checked config says, init's pid and start time, its cgroup.
+    /// The fields of features in use are filled in by the caller.
+    pub fn new(checked: &Checked, id: &str, bundle: &Path, rootfs: &Path, pid: i32, cgroup: Cgroup) -> Result<Record> {
+        let (_, pid_start) = crate::linux::procfs::stat(pid).with_context(|| format!("pid {pid} is gone"))?;
+        let spec = &checked.spec;
+        Ok(Record {
+            version: VERSION,
+            oci_version: spec.oci_version.clone(),
+            id: id.to_string(),
+            pid,
+            pid_start,
+            bundle: bundle.to_string_lossy().into_owned(),
+            rootfs: rootfs.to_string_lossy().into_owned(),
+            created: crate::timefmt::now(),
+            owner: String::new(),
+            annotations: spec.annotations.clone(),
+            hooks: Hooks {
+                poststart: spec.hooks.poststart.clone(),
+                poststop: spec.hooks.poststop.clone(),
+                ..Default::default()
+            },
+            cgroup,
+            pid_ns: checked.namespaces.is_private(Kind::Pid),
+            has_process: spec.process.is_some(),
+            net_devices: Vec::new(),
+            netns_path: None,
+            rdt: None,
+            host_mounts: None,
+        })
+    }
+
     pub fn oci_state(&self, status: Status) -> OciState<'_> {
         OciState {
             oci_version: &self.oci_version,

@@ -77,10 +77,14 @@ pub fn reopen_stdio_dev_null() -> Result<()> {
         let same_node = st.st_dev == ours.st_dev && st.st_ino == ours.st_ino;
         if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == ours.st_rdev && !same_node {
             if null.is_none() {
-                null = Some(
-                    super::sys::open(std::path::Path::new("/dev/null"), libc::O_RDWR, 0)
-                        .context("opening /dev/null")?,
-                );
+                // The node itself (no link followed), checked once open.
+                let fd = super::sys::open(std::path::Path::new("/dev/null"), libc::O_RDWR | libc::O_NOFOLLOW, 0)
+                    .context("opening /dev/null")?;
+                let st = stat::fstat(&fd).context("fstat of /dev/null")?;
+                if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != ours.st_rdev {
+                    return Ok(());
+                }
+                null = Some(fd);
             }
             let n = null.as_ref().expect("opened just above");
             // SAFETY: dup2 onto a standard descriptor we own.

@@ -21,6 +21,12 @@ pub fn own_namespace() -> Result<OwnedFd> {
     sys::open(Path::new("/proc/self/ns/net"), libc::O_RDONLY, 0).context("opening berth's network namespace")
 }
 
+/// Whether `ns` is berth's own network namespace (nothing to move then).
+pub fn is_own_namespace(ns: &impl AsFd) -> Result<bool> {
+    let (own, theirs) = (sys::fstat(&own_namespace()?)?, sys::fstat(ns)?);
+    Ok((own.st_dev, own.st_ino) == (theirs.st_dev, theirs.st_ino))
+}
+
 /// Moves every device into the namespace `ns` refers to.
 pub fn move_in(devices: &[Move], ns: BorrowedFd<'_>) -> Result<()> {
     let mut host = Route::open()?;

@@ -11,7 +11,7 @@ use crate::spec::namespaces::{Kind, Mode};
 use crate::spec::validate::Checked;
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Made if missing (a container can be checkpointed again into the same one).
 pub fn ensure_dir(p: &Path) -> Result<()> {
@@ -23,17 +23,24 @@ pub fn ensure_dir(p: &Path) -> Result<()> {
     }
 }
 
-/// The destinations criu must treat as external: bind mounts (and, in a
-/// user namespace, the device nodes berth binds from the host).
-pub fn external_binds(checked: &Checked) -> Vec<String> {
-    let mut out: Vec<String> = checked
+/// Where a mount's source is on the host (relative sources are the
+/// bundle's, as create reads them).
+pub fn host_source(m: &crate::spec::types::Mount, bundle: &Path) -> PathBuf {
+    bundle.join(m.source.as_deref().unwrap_or_default())
+}
+
+/// The mounts criu must treat as external, as (destination, host source):
+/// bind mounts and, in a user namespace, the device nodes berth binds from
+/// the host. The destination is the key in the image.
+pub fn external_mounts(checked: &Checked, bundle: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = checked
         .mounts
         .iter()
         .filter(|(m, o)| is_bind(m, o))
-        .map(|(m, _)| crate::cgroups::clean(&m.destination))
+        .map(|(m, _)| (crate::cgroups::clean(&m.destination), host_source(m, bundle).display().to_string()))
         .collect();
     if checked.namespaces.is_private(Kind::User) {
-        out.extend(checked.spec.linux().devices.iter().map(|d| crate::cgroups::clean(&d.path)));
+        out.extend(checked.spec.linux().devices.iter().map(|d| (crate::cgroups::clean(&d.path), d.path.clone())));
     }
     out
 }
@@ -63,7 +70,9 @@ pub fn checkpoint(locked: Locked, rec: &Record, checked: &Checked, d: &Dump) -> 
             .context("writing descriptors.json")?;
     }
     let freezer = rec.cgroup.v2_dir().or_else(|| rec.cgroup.v1_dir("freezer").map(|(_, d)| d));
-    let args = criu::dump_args(d, rec.pid, &external_binds(checked), netns_ino, freezer);
+    let keys: Vec<String> =
+        external_mounts(checked, Path::new(&rec.bundle)).into_iter().map(|(dest, _)| dest).collect();
+    let args = criu::dump_args(d, rec.pid, &keys, netns_ino, freezer);
     let log_dir = d.common.work_path.as_deref().unwrap_or(&d.common.image_path);
     criu::run(&args, log_dir, if d.pre_dump { "pre-dump.log" } else { "dump.log" }, || Ok(()))?;
     if !d.leave_running && !d.pre_dump {

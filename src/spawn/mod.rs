@@ -47,6 +47,9 @@ pub struct Setup {
     pub general: bool,
     /// A second fork is needed to enter a pid or time namespace.
     pub needs_fork: bool,
+    /// No mount namespace of its own: the mounts under the rootfs before
+    /// create (delete unmounts the rest).
+    pub host_mounts: Option<crate::linux::rootfs::HostMounts>,
 }
 
 impl Setup {

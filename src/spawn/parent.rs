@@ -12,9 +12,8 @@ use crate::container::state::{Record, Status};
 use crate::container::store::{Locked, Store};
 use crate::linux::{console, idmap, netdev, procfs, resctrl, rlimits, rootfs, rootless, sys};
 use crate::spec::namespaces::{Kind, Mode};
-use crate::spec::types::Hooks;
 use crate::spec::validate::{self, Checked};
-use crate::{hooks, log, seccomp, spec, timefmt};
+use crate::{hooks, log, seccomp, spec};
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -216,10 +215,11 @@ fn build(
         rootless: req.opts.rootless,
         general,
         needs_fork,
+        host_mounts,
     };
     let mut kids = Vec::new();
     match spawn(&setup, unit.as_mut(), req, &mut kids, &mut journal) {
-        Ok((record, pty)) => Ok((Record { host_mounts, ..record }, pty)),
+        Ok(r) => Ok(r),
         Err(mut e) => {
             if e.is::<ChildExited>() {
                 // It is gone already: say how it died (SIGKILL here is usually the OOM killer).
@@ -450,30 +450,13 @@ fn spawn(
         };
         send_pidfd(sock, &fd)?;
     }
-    let (_, pid_start) = procfs::stat(init_pid).context("init exited during create")?;
+    let cgroup = Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed };
     let record = Record {
-        version: crate::container::state::VERSION,
-        oci_version: spec.oci_version.clone(),
-        id: s.id.clone(),
-        pid: init_pid,
-        pid_start,
-        bundle: s.bundle.to_string_lossy().into_owned(),
-        rootfs: s.rootfs.to_string_lossy().into_owned(),
-        created: timefmt::now(),
-        owner: String::new(),
-        annotations: spec.annotations.clone(),
-        hooks: Hooks {
-            poststart: spec.hooks.poststart.clone(),
-            poststop: spec.hooks.poststop.clone(),
-            ..Default::default()
-        },
-        cgroup: Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed },
-        pid_ns: s.checked.namespaces.is_private(Kind::Pid),
-        has_process: s.checked.process.is_some(),
         net_devices,
         netns_path: netns_path(s),
         rdt,
-        host_mounts: None,
+        host_mounts: s.host_mounts.clone(),
+        ..Record::new(&s.checked, &s.id, &s.bundle, &s.rootfs, init_pid, cgroup).context("init exited during create")?
     };
     Ok((record, pty))
 }
@@ -553,8 +536,7 @@ fn move_net_devices(s: &Setup, init_pid: i32, journal: &mut Journal) -> Result<V
     }
     let ns = sys::open(Path::new(&format!("/proc/{init_pid}/ns/net")), libc::O_RDONLY, 0)
         .context("linux.netDevices: opening the container's network namespace")?;
-    let (own, theirs) = (sys::fstat(&netdev::own_namespace()?)?, sys::fstat(&ns)?);
-    if (own.st_dev, own.st_ino) == (theirs.st_dev, theirs.st_ino) {
+    if netdev::is_own_namespace(&ns)? {
         bail!("linux.netDevices: the container's network namespace is berth's own");
     }
     journal.note(&Entry::NetDevices { moves: moves.clone(), netns: netns_path(s) })?;

@@ -2,17 +2,16 @@
 //! cgroup and limits as create makes them, then criu restores the process
 //! tree into that cgroup, as a child of berth, under the bundle's rootfs.
 
-use super::checkpoint::external_binds;
+use super::checkpoint::{external_mounts, host_source};
 use super::criu::{self, Common, RestoreInputs};
 use crate::cgroups::{apply, layout::Layout, Cgroup};
 use crate::container::journal::{self, Entry, Journal};
-use crate::container::state::{Record, VERSION};
+use crate::container::state::Record;
 use crate::container::store::{Locked, Store};
-use crate::linux::{procfs, sys};
+use crate::linux::sys;
 use crate::spec::namespaces::{Kind, Mode};
-use crate::spec::types::Hooks;
 use crate::spec::validate;
-use crate::{log, spec, timefmt};
+use crate::{log, spec};
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -67,8 +66,7 @@ fn make_mount_points(rootfs: &Path, checked: &validate::Checked, bundle: &Path) 
         if m.kind.as_deref() == Some("cgroup") || under_tmpfs {
             continue;
         }
-        let src = m.source.as_deref().map(|s| bundle.join(s));
-        let file = crate::spec::mount_opts::is_bind(m, o) && src.as_deref().is_some_and(|s| !s.is_dir());
+        let file = crate::spec::mount_opts::is_bind(m, o) && !host_source(m, bundle).is_dir();
         root.ensure(&m.destination, if file { NodeKind::File } else { NodeKind::Dir })
             .with_context(|| format!("restore: making the mount point {}", m.destination))?;
     }
@@ -116,15 +114,7 @@ fn restore_into(
     if let Some(fd) = &netns {
         inherit.push((fd.as_raw_fd(), criu::EXT_NETNS.to_string()));
     }
-    let binds = external_binds(checked)
-        .into_iter()
-        .zip(checked.mounts.iter().filter(|(m, o)| crate::spec::mount_opts::is_bind(m, o)))
-        .map(|(dest, (m, _))| {
-            let src = m.source.clone().unwrap_or_default();
-            let src = if Path::new(&src).is_absolute() { src } else { bundle.join(src).display().to_string() };
-            (dest, src)
-        })
-        .collect();
+    let binds = external_mounts(checked, bundle);
     make_mount_points(rootfs, checked, bundle)?;
     let criu_root = locked.dir.join("criu-root");
     std::fs::create_dir(&criu_root).context("creating the criu root")?;
@@ -162,29 +152,5 @@ fn restore_into(
         .context("criu's pid file holds no pid")?;
     let _ = std::fs::remove_file(&pid_file);
     journal.note_pid(pid)?;
-    let (_, pid_start) = procfs::stat(pid).context("the restored init exited at once")?;
-    Ok(Record {
-        version: VERSION,
-        oci_version: checked.spec.oci_version.clone(),
-        id: id.to_string(),
-        pid,
-        pid_start,
-        bundle: bundle.to_string_lossy().into_owned(),
-        rootfs: rootfs.to_string_lossy().into_owned(),
-        created: timefmt::now(),
-        owner: String::new(),
-        annotations: checked.spec.annotations.clone(),
-        hooks: Hooks {
-            poststart: checked.spec.hooks.poststart.clone(),
-            poststop: checked.spec.hooks.poststop.clone(),
-            ..Default::default()
-        },
-        cgroup,
-        pid_ns: checked.namespaces.is_private(Kind::Pid),
-        has_process: checked.spec.process.is_some(),
-        net_devices: Vec::new(),
-        netns_path: None,
-        rdt: None,
-        host_mounts: None,
-    })
+    Record::new(checked, id, bundle, rootfs, pid, cgroup).context("the restored init exited at once")
 }
