@@ -35,24 +35,56 @@ pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// A small file read without a stat: open, read to the end, close (a
-/// /proc or cgroup file gives its content to the first read). Up to `N`
-/// bytes; None when it cannot be read or is longer. `list` reads three of
-/// these per container.
+/// A small kernel file (/proc or cgroupfs: one record, which the kernel
+/// gives whole to the first read) read with one open, one read, one close:
+/// no stat, no second read for the end. Up to `N` bytes; None when it
+/// cannot be read or fills the buffer (then it may be longer). `list`
+/// reads two of these per container.
 pub fn read_small<const N: usize>(path: &Path) -> Option<([u8; N], usize)> {
     let mut f =
         std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).ok()?;
     let mut buf = [0u8; N];
-    let mut len = 0;
-    while len < N {
-        match f.read(&mut buf[len..]) {
-            Ok(0) => return Some((buf, len)),
-            Ok(n) => len += n,
+    loop {
+        match f.read(&mut buf) {
+            Ok(n) if n < N => return Some((buf, n)),
+            Ok(_) => return None,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return None,
         }
     }
-    None
+}
+
+/// A regular file berth wrote itself (state.json), up to `limit` bytes,
+/// without a stat: a read that returns less than it asked for has reached
+/// the end (POSIX, for regular files), so a file smaller than the first
+/// buffer costs one read.
+pub fn read_own(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOCTTY).open(path)?;
+    // Not zeroed first: the kernel fills what read reports, and only that is kept.
+    let mut data: Vec<u8> = Vec::with_capacity(16 << 10);
+    loop {
+        let spare = data.spare_capacity_mut();
+        // SAFETY: reads at most spare.len() bytes into memory the Vec owns.
+        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let short = (n as usize) < spare.len();
+        // SAFETY: the kernel wrote n bytes right after the initialized ones.
+        unsafe { data.set_len(data.len() + n as usize) };
+        if short {
+            return Ok(data);
+        }
+        if data.len() > limit {
+            return Err(std::io::Error::other(format!("{}: more than {limit} bytes", path.display())));
+        }
+        data.reserve(data.len().min(limit + 1 - data.len()).max(1));
+    }
 }
 
 /// Opens `path` (following links, as callers expect of config.json) and reads it like [`read_fd`].
@@ -81,6 +113,20 @@ mod tests {
         assert!(read_small::<8>(&dir.join("missing")).is_none());
         let (b, n) = read_small::<4096>(Path::new("/proc/self/stat")).unwrap();
         assert!(std::str::from_utf8(&b[..n]).unwrap().contains(')'));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn own_files_read_whole_at_every_size() {
+        let dir = std::env::temp_dir().join(format!("berth-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for len in [0usize, 1, 16 << 10, (16 << 10) + 1, 100_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(dir.join("f"), &data).unwrap();
+            assert_eq!(read_own(&dir.join("f"), 1 << 20).unwrap(), data, "{len} bytes");
+        }
+        assert!(read_own(&dir.join("f"), 50_000).is_err(), "over the limit");
+        assert!(read_own(&dir.join("missing"), 10).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -46,17 +46,21 @@ impl Layout {
         for e in crate::linux::mountinfo::parse(mountinfo) {
             // The last mount wins: a later mount at a hierarchy's path, or
             // above it, hides it (a tmpfs over /sys/fs/cgroup/unified, say).
-            hierarchies.retain(|h| !h.mount.starts_with(&e.mount_point));
+            hierarchies.retain(|h| !at_or_under(&h.mount, &e.mount_point));
             let v2 = match e.fstype.as_str() {
                 "cgroup2" => true,
                 "cgroup" => false,
                 _ => continue,
             };
-            let options: String = if v2 {
-                String::new()
-            } else {
-                e.super_options.split(',').filter(|o| is_controller_option(o)).collect::<Vec<_>>().join(",")
-            };
+            let mut options = String::new();
+            if !v2 {
+                for o in e.super_options.split(',').filter(|o| is_controller_option(o)) {
+                    if !options.is_empty() {
+                        options.push(',');
+                    }
+                    options.push_str(o);
+                }
+            }
             // One mount per hierarchy: the first (the host's own). A later
             // one elsewhere — the cgroup mount of a container that shares
             // berth's mount namespace, a bind — must not be taken for it.
@@ -70,6 +74,15 @@ impl Layout {
     }
 }
 
+/// Whether `path` is the mount point `mp` or lies under it. Both come
+/// from mountinfo, absolute and clean, so comparing text is enough (and
+/// far cheaper than by components).
+fn at_or_under(path: &std::path::Path, mp: &str) -> bool {
+    let p = path.as_os_str().as_encoded_bytes();
+    let m = mp.trim_end_matches('/').as_bytes();
+    p.starts_with(m) && (p.len() == m.len() || p[m.len()] == b'/')
+}
+
 /// Whether a v1 super option names a controller (or a named hierarchy).
 fn is_controller_option(o: &str) -> bool {
     const NOT: [&str; 6] = ["rw", "ro", "xattr", "clone_children", "cpuset_v2_mode", "noprefix"];
@@ -78,7 +91,6 @@ fn is_controller_option(o: &str) -> bool {
 
 /// This process's cgroup in one hierarchy, relative to the mount's root.
 fn own_path(own_cgroups: &str, v2: bool, options: &str, mount_root: &str) -> String {
-    let wanted: Vec<&str> = options.split(',').filter(|o| !o.is_empty()).collect();
     for line in own_cgroups.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
@@ -87,8 +99,7 @@ fn own_path(own_cgroups: &str, v2: bool, options: &str, mount_root: &str) -> Str
         let matches = if v2 {
             id == "0" && ctrls.is_empty()
         } else {
-            let have: Vec<&str> = ctrls.split(',').collect();
-            !have.is_empty() && have.iter().all(|c| wanted.contains(c)) && !ctrls.is_empty()
+            !ctrls.is_empty() && ctrls.split(',').all(|c| !c.is_empty() && options.split(',').any(|o| o == c))
         };
         if matches {
             let rel = path.strip_prefix(mount_root).unwrap_or(path);
@@ -101,6 +112,16 @@ fn own_path(own_cgroups: &str, v2: bool, options: &str, mount_root: &str) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn under_a_mount_point_by_whole_components() {
+        let p = std::path::Path::new("/sys/fs/cgroup/unified");
+        assert!(at_or_under(p, "/sys/fs/cgroup/unified"));
+        assert!(at_or_under(p, "/sys/fs/cgroup"));
+        assert!(at_or_under(p, "/"));
+        assert!(!at_or_under(p, "/sys/fs/cgroup/uni"));
+        assert!(!at_or_under(p, "/sys/fs/cgroup/unified/x"));
+    }
 
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

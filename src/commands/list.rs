@@ -36,15 +36,7 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         }
         return Ok(0);
     }
-    let recs: Vec<_> = ctx
-        .store()
-        .records()?
-        .into_iter()
-        .map(|r| {
-            let st = ctx.store().status(&r);
-            (r, st)
-        })
-        .collect();
+    let recs = ctx.store().summaries()?;
     match p.get("format").unwrap_or("table") {
         "table" => {
             let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];

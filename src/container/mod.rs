@@ -7,3 +7,4 @@ pub mod netdevs;
 pub mod notify;
 pub mod state;
 pub mod store;
+pub mod summary;

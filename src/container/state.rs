@@ -33,7 +33,8 @@ impl Status {
 
 /// The format of state.json this berth writes. Fields added later take
 /// `serde(default)`, so a record an older berth wrote still reads.
-pub const VERSION: u32 = 1;
+/// 2 added `freezer`.
+pub const VERSION: u32 = 2;
 
 /// The record kept in `<root>/<id>/state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +58,11 @@ pub struct Record {
     #[serde(default)]
     pub hooks: Hooks,
     pub cgroup: Cgroup,
+    /// The freezer that governs the container, (v2, directory), as picked
+    /// from `cgroup`: kept apart so that `list` need not parse the
+    /// hierarchies of every container (from version 2).
+    #[serde(default)]
+    pub freezer: Option<(bool, std::path::PathBuf)>,
     /// Whether the init has its own pid namespace (then killing it kills all).
     #[serde(default)]
     pub pid_ns: bool,
@@ -104,6 +110,7 @@ impl Record {
                 poststop: spec.hooks.poststop.clone(),
                 ..Default::default()
             },
+            freezer: crate::cgroups::freeze::freezer(&cgroup).map(|(v2, d)| (v2, d.to_path_buf())),
             cgroup,
             pid_ns: checked.namespaces.is_private(Kind::Pid),
             has_process: spec.process.is_some(),

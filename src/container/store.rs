@@ -2,6 +2,7 @@
 //! tmp+rename) and `exec.fifo`, one flock per container.
 
 use super::state::{status_of, Record, Status};
+use super::summary::Summary;
 use crate::linux::sys;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
@@ -118,35 +119,51 @@ impl Store {
         }
     }
 
-    /// Every container's record, read once each, sorted by id (a directory
-    /// without a readable state.json is skipped).
-    pub fn records(&self) -> Result<Vec<Record>> {
+    /// The names in the root that are container ids, unsorted.
+    fn entries(&self) -> Result<Vec<String>> {
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e).with_context(|| format!("reading {}", self.root.display())),
         };
-        let mut recs: Vec<Record> = rd
+        Ok(rd
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|id| check_id(id).is_ok())
-            .filter_map(|id| read_record(&self.dir(&id), &id).ok())
-            .collect();
+            .collect())
+    }
+
+    /// Every container's record, read once each, sorted by id (a directory
+    /// without a readable state.json is skipped).
+    pub fn records(&self) -> Result<Vec<Record>> {
+        let mut recs: Vec<Record> =
+            self.entries()?.into_iter().filter_map(|id| read_record(&self.dir(&id), &id).ok()).collect();
         recs.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(recs)
     }
 
-    pub fn ids(&self) -> Result<Vec<String>> {
-        let rd = match std::fs::read_dir(&self.root) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.root.display())),
-        };
-        let mut ids: Vec<String> = rd
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().join(STATE_FILE).exists())
-            .filter_map(|e| e.file_name().into_string().ok())
+    /// What `list` shows of every container, with its status, sorted by id:
+    /// one read of each state.json and only the look-ups its status needs.
+    pub fn summaries(&self) -> Result<Vec<(Summary, Status)>> {
+        let mut out: Vec<(Summary, Status)> = self
+            .entries()?
+            .into_iter()
+            .filter_map(|id| {
+                let dir = self.dir(&id);
+                let data = crate::files::read_own(&dir.join(STATE_FILE), RECORD_LIMIT).ok()?;
+                let s = Summary::parse(&data).ok()?;
+                let freezer = s.freezer.as_ref().map(|(v2, d)| (*v2, d.as_path()));
+                let status = live_status(&dir, s.pid, s.pid_start, freezer);
+                Some((s, status))
+            })
             .collect();
+        out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        Ok(out)
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let mut ids: Vec<String> =
+            self.entries()?.into_iter().filter(|id| self.dir(id).join(STATE_FILE).exists()).collect();
         ids.sort();
         Ok(ids)
     }
@@ -169,19 +186,12 @@ impl Store {
     }
 }
 
+/// The most of a state.json berth reads (records are a few KiB).
+const RECORD_LIMIT: usize = 16 << 20;
+
 fn read_record(dir: &Path, id: &str) -> Result<Record> {
     let p = dir.join(STATE_FILE);
-    // No stat for a size hint (std::fs::read does one): records are a few KiB.
-    let read = |p: &Path| -> std::io::Result<Vec<u8>> {
-        let mut data = Vec::with_capacity(8192);
-        // Through `take`: File's own read_to_end stats and seeks first.
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::fs::File::open(p)?, crate::files::CONFIG_LIMIT),
-            &mut data,
-        )?;
-        Ok(data)
-    };
-    let data = match read(&p) {
+    let data = match crate::files::read_own(&p, RECORD_LIMIT) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("container \"{id}\" does not exist")
@@ -194,8 +204,12 @@ fn read_record(dir: &Path, id: &str) -> Result<Record> {
 /// The live status: a dead init needs no more look-ups (no freezer read,
 /// no fifo stat), which keeps `list` cheap with many stopped containers.
 pub fn status_in(dir: &Path, rec: &Record) -> Status {
-    let alive = rec.init_alive();
-    let frozen = alive && crate::cgroups::freeze::is_frozen(&rec.cgroup);
+    live_status(dir, rec.pid, rec.pid_start, crate::cgroups::freeze::freezer(&rec.cgroup))
+}
+
+fn live_status(dir: &Path, pid: i32, pid_start: u64, freezer: Option<(bool, &Path)>) -> Status {
+    let alive = crate::linux::procfs::alive(pid, pid_start);
+    let frozen = alive && freezer.is_some_and(|(v2, d)| crate::cgroups::freeze::frozen_at(v2, d));
     status_of(alive, alive && !frozen && dir.join(FIFO).exists(), frozen)
 }
 

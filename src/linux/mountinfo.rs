@@ -19,17 +19,20 @@ pub fn parse(text: &str) -> Vec<Entry> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            if l.len() < 5 || r.len() < 3 {
-                return None;
-            }
+            // Fields by position, without collecting the line.
+            let mut l = left.split(' ');
+            let id = l.next()?.parse().ok()?;
+            let root = l.nth(2)?;
+            let mount_point = l.next()?;
+            let mut r = right.split(' ');
+            let fstype = r.next()?;
+            let super_options = r.nth(1)?;
             Some(Entry {
-                id: l[0].parse().ok()?,
-                root: l[3].to_string(),
-                mount_point: l[4].to_string(),
-                fstype: r[0].to_string(),
-                super_options: r[2].to_string(),
+                id,
+                root: root.to_string(),
+                mount_point: mount_point.to_string(),
+                fstype: fstype.to_string(),
+                super_options: super_options.to_string(),
             })
         })
         .collect()

@@ -96,10 +96,10 @@ pub fn stat(pid: i32) -> Option<(char, u64)> {
 pub fn parse_stat(s: &str) -> Option<(char, u64)> {
     // The command name may hold spaces and parentheses: split after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let state = fields.first()?.chars().next()?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
     // Field 22 of the whole line is the 20th after "pid (comm)".
-    let start = fields.get(19)?.parse().ok()?;
+    let start = fields.nth(18)?.parse().ok()?;
     Some((state, start))
 }
 
