@@ -212,6 +212,13 @@ fn pause_stops_progress_and_resume_restarts_it() {
     assert!(wait_until(5, || count() > 0), "the counter did not start");
     berth.ok(&["pause", &id]);
     assert_eq!(berth.status(&id), "paused");
+    // list reads its own summary of the record: the same freezer.
+    let listed = |id: &str| -> String {
+        let all: serde_json::Value = serde_json::from_str(&berth.ok(&["list", "-f", "json"])).unwrap();
+        let mine = all.as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap_or_default();
+        mine["status"].as_str().unwrap_or("").to_string()
+    };
+    assert_eq!(listed(&id), "paused");
     let a = count();
     // "No progress" needs a window of time: 15 turns of the loop.
     std::thread::sleep(Duration::from_millis(300));
@@ -219,6 +226,7 @@ fn pause_stops_progress_and_resume_restarts_it() {
     assert!(!berth.run(&["pause", &id]).status.success());
     berth.ok(&["resume", &id]);
     assert_eq!(berth.status(&id), "running");
+    assert_eq!(listed(&id), "running");
     assert!(wait_until(5, || count() > a), "no progress after resume");
     let out = berth.run(&["resume", &id]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not paused"));
