@@ -5,7 +5,7 @@ BIN := target/$(TARGET)/release/berth
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PREFIX ?= /usr/local
 
-.PHONY: build test unit integration test-v2 lint demo bench install clean
+.PHONY: build test unit integration test-v2 lint demo bench profile install clean
 
 # One static binary (glibc static-pie), no C libraries at run time.
 build:
@@ -35,6 +35,10 @@ demo: build
 
 bench: build
 	BERTH=$(abspath $(BIN)) scripts/bench.sh
+
+# Instruction counts (callgrind) of run, exec, list and one exec's start.
+profile:
+	scripts/profile.sh
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/berth

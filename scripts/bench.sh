@@ -3,8 +3,9 @@
 # hyperfine run per measure, ratios to crun. On a hybrid cgroup host the
 # whole bench runs in a private mount namespace where a tmpfs covers the
 # cgroup2 mount (crun refuses the hybrid layout; every runtime then sees
-# pure cgroup v1). Prints: run, exec, lifecycle, state, list at 0/25/50/100
-# containers, the `unshare --fork` floor, peak RSS, binary sizes.
+# pure cgroup v1). Prints: run and exec (back to back, and after 50 ms of
+# quiet), lifecycle, state, list at 0/25/50/100 containers, the
+# `unshare --fork` floor, peak RSS, binary sizes.
 set -euo pipefail
 : "${BERTH:?set BERTH to the berth binary}"
 RUNS=${RUNS:-40}
@@ -40,16 +41,21 @@ for entry in "berth=$BERTH" "crun=$(command -v crun || true)" "runc=$(command -v
   "$b" --root "$work/state-$n" run -d --bundle "$work/sleeper" "x-$n" </dev/null >/dev/null 2>&1
   runtimes+=("$entry")
 done
-hf() {  # hf NAME CMD-TEMPLATE (with @B@ for the binary, @S@ for its state dir, @N@ for its name)
+hf() {  # hf NAME CMD-TEMPLATE [HYPERFINE-ARGS] (with @B@ for the binary, @S@ for its state dir, @N@ for its name)
   local label=$1 tmpl=$2 args=()
   for e in "${runtimes[@]}"; do
     n=${e%%=*}; b=${e#*=}; c=${tmpl//@B@/$b}; c=${c//@S@/$work/state-$n}; c=${c//@N@/$n}
     args+=(-n "$n" "$c")
   done
-  hyperfine -N --warmup 3 --runs "$RUNS" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
+  hyperfine -N --warmup 3 --runs "$RUNS" "${@:3}" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
 }
 hf run "@B@ --root @S@ run --bundle $work/bundle r-@N@"
 hf exec "@B@ --root @S@ exec x-@N@ /bin/true"
+# The same after 50 ms of quiet, as on a host that does not start
+# containers back to back: on cgroup v1 a pid written into cgroup.procs
+# then waits out an RCU grace period (berth's child moves itself instead).
+hf runq "@B@ --root @S@ run --bundle $work/bundle q-@N@" --prepare "sleep 0.05"
+hf execq "@B@ --root @S@ exec x-@N@ /bin/true" --prepare "sleep 0.05"
 hf state "@B@ --root @S@ state x-@N@"
 hf list1 "@B@ --root @S@ list"
 life=()
@@ -69,7 +75,8 @@ row() {  # row LABEL FILE
 }
 echo "| measure (ms, x crun)       | crun           | runc           | berth          |"
 echo "|---|---|---|---|"
-row "run /bin/true" run; row "exec /bin/true" exec; row "create+start+wait+delete" life
+row "run /bin/true" run; row "exec /bin/true" exec
+row "run, host quiet 50 ms" runq; row "exec, host quiet 50 ms" execq; row "create+start+wait+delete" life
 row "state" state; row "list (1)" list1
 # list at scale: berth only keeps its own state of N sleepers.
 for count in 25 50 100; do

@@ -94,3 +94,27 @@ fn hook_env_and_args_are_its_own() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "my-hook bar clean\n");
 }
+
+/// The createRuntime hook (nvidia's, say, which grants devices to init's
+/// cgroup) must find init in every one of the container's cgroups: init
+/// moves itself into the v1 hierarchies now, before it asks for hooks.
+#[test]
+fn create_runtime_hook_finds_init_in_its_cgroups() {
+    let berth = Berth::new();
+    let logs = TempDir::new("berth-hookcg");
+    let seen = logs.0.join("cgroup");
+    let mut b = Bundle::new();
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
+        format!("read s; pid=$(echo \"$s\" | sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); cat /proc/$pid/cgroup > {}", seen.display())]}]});
+    b.sh("sleep 100");
+    let id = unique("hookcg");
+    let out = berth.create(&b, &id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid = berth.state(&id)["pid"].as_i64().unwrap();
+    let now = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let then = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(then, now, "the hook saw init elsewhere than where it is");
+    assert!(now.lines().all(|l| l.ends_with(&id)), "not in the container's cgroups: {now}");
+    berth.ok(&["delete", "-f", &id]);
+    assert_nothing_left(&berth, &id, Some(pid as i32));
+}

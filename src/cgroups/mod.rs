@@ -193,15 +193,32 @@ impl Cgroup {
         Ok(Some(fd))
     }
 
-    /// Moves `pid` into every hierarchy (`skip_v2` when CLONE_INTO_CGROUP put it there).
-    pub fn enter(&self, pid: i32, skip_v2: bool) -> Result<()> {
+    /// Moves `pid` into every hierarchy, but v2 when CLONE_INTO_CGROUP put
+    /// it there (`skip_v2`) and v1 when it moved itself (`skip_v1`, see
+    /// [`Cgroup::enter_v1_self`]).
+    pub fn enter(&self, pid: i32, skip_v2: bool, skip_v1: bool) -> Result<()> {
         for (h, d) in &self.dirs {
-            if h.v2 && skip_v2 {
+            if (h.v2 && skip_v2) || (!h.v2 && skip_v1) {
                 continue;
             }
             let f = d.join("cgroup.procs");
             crate::linux::sys::write_file(&f.to_string_lossy(), pid.to_string().as_bytes())
                 .with_context(|| format!("moving pid {pid} into {}", f.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Moves the calling process, which must have one thread (a child
+    /// just cloned), into every v1 hierarchy by writing "0" to `tasks`.
+    /// The kernel moves the caller itself without taking the global
+    /// threadgroup lock, whose first writer waits out an RCU grace period:
+    /// a pid written into cgroup.procs by the parent costs 10–15 ms on a
+    /// quiet host, this ≈ 0.3 ms for all hierarchies (measured on 6.18).
+    pub fn enter_v1_self(&self) -> Result<()> {
+        for (_, d) in self.dirs.iter().filter(|(h, _)| !h.v2) {
+            let f = d.join("tasks");
+            crate::linux::sys::write_file(&f.to_string_lossy(), b"0")
+                .with_context(|| format!("moving into {}", f.display()))?;
         }
         Ok(())
     }

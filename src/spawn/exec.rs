@@ -144,15 +144,19 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     let (parent_ch, child_ch) = sync::pair()?;
     let (forked, in_v2) =
         clone3_into(0, v2_fd.as_ref().map(|f| f.as_raw_fd()), false).context("forking the exec process")?;
+    // The child moves itself into the v1 hierarchies (see init's), unless
+    // it is already in the container's user namespace.
+    let self_v1 = joined & libc::CLONE_NEWUSER == 0;
     let pid = match forked {
         Forked::Child => {
             drop(parent_ch);
-            child_main(&child_ch, &pidfd, root.as_ref(), flags & !joined, req)
+            let self_cgroup = self_v1.then_some(&cgroup);
+            child_main(&child_ch, &pidfd, root.as_ref(), flags & !joined, self_cgroup, req)
         }
         Forked::Parent { pid, .. } => pid,
     };
     drop(child_ch);
-    match drive(&parent_ch, pid, &cgroup, in_v2, req) {
+    match drive(&parent_ch, pid, &cgroup, in_v2, self_v1, req) {
         Ok(pty) => Ok(Started { pid, pty }),
         Err(e) => {
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -162,8 +166,18 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     }
 }
 
-fn drive(ch: &ParentEnd, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) -> Result<Option<OwnedFd>> {
-    cgroup.enter(pid, in_v2)?;
+fn drive(
+    ch: &ParentEnd,
+    pid: i32,
+    cgroup: &Cgroup,
+    in_v2: bool,
+    self_v1: bool,
+    req: &Request,
+) -> Result<Option<OwnedFd>> {
+    cgroup.enter(pid, in_v2, self_v1)?;
+    if self_v1 {
+        ch.expect_moved()?;
+    }
     ch.send(Order::Go { host_pid: pid })?;
     let pty = loop {
         match ch.recv()? {
@@ -190,17 +204,35 @@ fn drive(ch: &ParentEnd, pid: i32, cgroup: &Cgroup, in_v2: bool, req: &Request) 
     }
 }
 
-fn child_main(ch: &ChildEnd, pidfd: &OwnedFd, root: Option<&OwnedFd>, flags: i32, req: &Request) -> ! {
+fn child_main(
+    ch: &ChildEnd,
+    pidfd: &OwnedFd,
+    root: Option<&OwnedFd>,
+    flags: i32,
+    self_cgroup: Option<&Cgroup>,
+    req: &Request,
+) -> ! {
     // 255: the process could not be set up (runc's exit status).
-    super::sync::child_main(ch, 255, || child(ch, pidfd, root, flags, req))
+    super::sync::child_main(ch, 255, || child(ch, pidfd, root, flags, self_cgroup, req))
 }
 
-fn child(ch: &ChildEnd, pidfd: &OwnedFd, root: Option<&OwnedFd>, flags: i32, req: &Request) -> Result<Infallible> {
+fn child(
+    ch: &ChildEnd,
+    pidfd: &OwnedFd,
+    root: Option<&OwnedFd>,
+    flags: i32,
+    self_cgroup: Option<&Cgroup>,
+    req: &Request,
+) -> Result<Infallible> {
     // Nothing of the parent's but stdio, preserved fds, the channel, the
     // pidfd and the container's root.
     let keep: Vec<i32> = [ch.raw(), pidfd.as_raw_fd()].into_iter().chain(root.map(|r| r.as_raw_fd())).collect();
     sys::close_from_except(3 + req.preserve_fds, &keep);
     ch.tie_to_parent()?;
+    if let Some(cg) = self_cgroup {
+        cg.enter_v1_self()?;
+        ch.send(Report::Moved)?;
+    }
     // Nothing in the container may ptrace us or reach /proc/<pid>/exe before execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
     match ch.recv()? {

@@ -18,17 +18,23 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Entry point of the cloned child.
-pub fn main(s: &Setup, ch: &ChildEnd) -> ! {
-    super::sync::child_main(ch, 1, || setup(s, ch))
+/// Entry point of the cloned child; `self_v1`: it moves itself into the
+/// container's v1 cgroups first.
+pub fn main(s: &Setup, ch: &ChildEnd, self_v1: bool) -> ! {
+    super::sync::child_main(ch, 1, || setup(s, ch, self_v1))
 }
 
-fn setup(s: &Setup, ch: &ChildEnd) -> Result<Infallible> {
+fn setup(s: &Setup, ch: &ChildEnd, self_v1: bool) -> Result<Infallible> {
     // Only stdio, the preserved descriptors and our channel come along
     // (the state lock, the cgroup handle and the log file stay with the parent).
     let mut keep: Vec<RawFd> = s.sources.iter().flatten().map(|f| f.as_raw_fd()).collect();
     keep.push(ch.raw());
     sys::close_from_except(3 + s.extra_fds, &keep);
     ch.tie_to_parent()?;
+    if self_v1 {
+        s.cgroup.enter_v1_self()?;
+        ch.send(Report::Moved)?;
+    }
     // Nothing in the container may ptrace us or open /proc/<init>/exe while
     // berth's code runs here (CVE-2019-5736); execve resets this. Rootless,
     // only once the maps are written: nothing else is in the container then.

@@ -342,12 +342,16 @@ fn spawn(
         s.checked.namespaces.new_flags() & !(libc::CLONE_NEWCGROUP | Kind::Time.clone_flag())
     };
     let cg_fd = if unit.is_some() { None } else { s.cgroup.open_v2()? };
+    // The child moves itself into the v1 hierarchies (far cheaper than our
+    // writing its pid) unless systemd places it or it is born in a user
+    // namespace, where it may not write the host's cgroup files.
+    let self_v1 = unit.is_none() && flags & libc::CLONE_NEWUSER == 0;
     let (forked, in_v2) = clone3_into(flags as u64, cg_fd.as_ref().map(|f| f.as_raw_fd()), true)
         .context("cloning the container's init")?;
     let (pid, pidfd) = match forked {
         Forked::Child => {
             drop(parent_ch);
-            init::main(s, &child_ch)
+            init::main(s, &child_ch, self_v1)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -358,7 +362,10 @@ fn spawn(
         Some(p) => start_unit(s, p, pid, journal)?,
         None => s.cgroup.clone(),
     };
-    placed.enter(pid, in_v2)?;
+    placed.enter(pid, in_v2, self_v1)?;
+    if self_v1 {
+        parent_ch.expect_moved()?;
+    }
     let rdt = join_rdt_group(s, pid, journal)?;
     let linux = spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);

@@ -32,6 +32,7 @@ enum Wire {
     Placed,
     MapsDone,
     HooksDone,
+    Moved,
     MapsPlease,
     InitPid(i32),
     HooksPlease,
@@ -57,6 +58,8 @@ pub enum Order {
 /// Child → parent, as the child sends it.
 #[derive(Debug, Clone, Copy)]
 pub enum Report<'a> {
+    /// The child moved itself into the container's v1 cgroups.
+    Moved,
     /// The user (or time) namespace exists: write the maps.
     MapsPlease,
     /// General path: the process that becomes init (host pid; 0 = this one).
@@ -72,6 +75,7 @@ pub enum Report<'a> {
 /// Child → parent, as the parent receives it.
 #[derive(Debug)]
 pub enum Received {
+    Moved,
     MapsPlease,
     InitPid(i32),
     HooksPlease,
@@ -163,6 +167,7 @@ impl ParentEnd {
     pub fn recv(&self) -> Result<Received> {
         let Some((w, fd)) = self.0.recv()? else { return Err(ChildExited.into()) };
         Ok(match (w, fd) {
+            (Wire::Moved, _) => Received::Moved,
             (Wire::MapsPlease, _) => Received::MapsPlease,
             (Wire::InitPid(p), _) => Received::InitPid(p),
             (Wire::HooksPlease, _) => Received::HooksPlease,
@@ -171,6 +176,14 @@ impl ParentEnd {
             (Wire::Error(chain), _) => return Err(error_from(chain)),
             (other, _) => bail!("sync: the child sent {other:?}"),
         })
+    }
+
+    /// Waits for the child's word that it moved itself into its cgroups.
+    pub fn expect_moved(&self) -> Result<()> {
+        match self.recv()? {
+            Received::Moved => Ok(()),
+            other => bail!("sync: expected Moved, got {other:?}"),
+        }
     }
 
     /// After `Ready` of an exec: the pair closes when execve succeeds; an
@@ -191,6 +204,7 @@ impl ChildEnd {
 
     pub fn send(&self, r: Report) -> Result<()> {
         let (w, fd) = match r {
+            Report::Moved => (Wire::Moved, None),
             Report::MapsPlease => (Wire::MapsPlease, None),
             Report::InitPid(p) => (Wire::InitPid(p), None),
             Report::HooksPlease => (Wire::HooksPlease, None),

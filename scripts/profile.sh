@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make profile: instruction counts (callgrind) of berth's hot paths, the
+# numbers that stay put on a noisy machine where times do not.
+#   run /bin/true  — the parent, and init up to its execve (dumped there)
+#   exec /bin/true — the parent, and the child up to its execve
+#   list           — with 100 created containers
+#   --version      — what every exec of berth costs before main's work
+# Needs a valgrind that knows openat2, fsopen/fsmount and mount_setattr
+# (3.22 or newer; Debian 12's 3.19 stops at the first of them): set
+# VALGRIND to it (and VALGRIND_LIB when it is unpacked, not installed).
+# berth's binary is bound read-only onto itself in a private mount
+# namespace, so berth skips the CVE-2019-5736 re-exec (valgrind cannot
+# follow an execveat of a detached mount); `--version`'s count stands for
+# that exec.
+set -euo pipefail
+VALGRIND=${VALGRIND:-valgrind}
+N=${N:-100}
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${BERTH_PROFILE_NS:-}" ]; then
+  CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR="$here/target/profile" \
+    RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target x86_64-unknown-linux-gnu --bin berth
+  exec env BERTH_PROFILE_NS=1 unshare -m --propagation private "$0" "$@"
+fi
+work=$(mktemp -d /tmp/berth-profile.XXXXXX)
+root=$work/state
+B=$work/berth
+cleanup() {
+  for id in $("$B" --root "$root" list -q 2>/dev/null); do "$B" --root "$root" delete -f "$id" >/dev/null 2>&1 || true; done
+  umount "$B" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cp "$here/target/profile/x86_64-unknown-linux-gnu/release/berth" "$B"
+mount --bind "$B" "$B" && mount -o remount,bind,ro "$B"
+BERTH=$B "$here/scripts/bundle.sh" "$work/bundle" /bin/true >/dev/null
+# init writes its profile inside the container: a writable rootfs with
+# the same path as the host's output directory.
+out=$work/out
+mkdir -p "$out" "$work/bundle/rootfs$out"
+jq '.root.readonly = false' "$work/bundle/config.json" >"$work/c" && mv "$work/c" "$work/bundle/config.json"
+cg() {  # cg NAME ARGS...: callgrind of berth ARGS, every process dumped before its execve
+  rm -f "$out"/* "$work/bundle/rootfs$out"/*
+  "$VALGRIND" --tool=callgrind --trace-children=no --dump-before=execve --callgrind-out-file="$out/$1.%p" \
+    "$B" --root "$root" "${@:2}" >/dev/null 2>"$work/vg.log" </dev/null ||
+    { echo "profile: berth ${*:2} failed under valgrind:" >&2; grep -v '^==' "$work/vg.log" >&2 || tail "$work/vg.log" >&2; exit 1; }
+}
+total() { grep -h '^summary:' "$@" | awk '{ s += $2 } END { print s + 0 }'; }
+# The child's profile starts with the parent's counts up to the clone:
+# its own part is what ran under the function that child starts in.
+own() { callgrind_annotate --inclusive=yes "$1" 2>/dev/null | awk -v f="$2" '$0 ~ f" \\[" { gsub(",", "", $1); print $1; exit }'; }
+row() { printf '| %-34s | %12s |\n' "$1" "$2"; }
+echo "| berth (callgrind, instructions)    |        count |"
+echo "|---|---|"
+child() {  # child NAME: the container-side process's own count (its profile is inside the rootfs)
+  own "$(ls "$work/bundle/rootfs$out/$1".*.1 2>/dev/null | head -1)" 'berth::spawn::sync::child_main'
+}
+cg run run --bundle "$work/bundle" p-run
+parent=$(total "$out"/run.[0-9]*); init=$(child run)
+row "run: berth (parent)" "$parent"
+row "run: init up to its execve" "$init"
+row "run: total" "$((parent + init))"
+jq '.process.args = ["sleep", "100000"]' "$work/bundle/config.json" >"$work/c"
+cp -r "$work/bundle" "$work/sleeper" && mv "$work/c" "$work/sleeper/config.json"
+"$B" --root "$root" run -d --bundle "$work/sleeper" p-x </dev/null >/dev/null 2>&1
+cg exec exec p-x /bin/true
+parent=$(total "$out"/exec.[0-9]*); proc=$(child exec)
+row "exec: berth (parent)" "$parent"
+row "exec: the process up to its execve" "$proc"
+row "exec: total" "$((parent + proc))"
+for i in $(seq 1 "$N"); do "$B" --root "$root" create --bundle "$work/sleeper" "p-s$i" </dev/null >/dev/null 2>&1; done
+cg list list
+row "list ($((N + 1)) containers)" "$(total "$out"/list.[0-9]*)"
+cg version --version
+row "--version (one exec's start)" "$(total "$out"/version.[0-9]*)"
