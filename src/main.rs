@@ -136,7 +136,11 @@ fn dispatch(args: &[String]) -> Result<i32> {
         linux::exeseal::ensure()?;
     }
     let ctx = Ctx {
-        rt: Runtime::new(g.get("root").map_or_else(default_root, PathBuf::from)),
+        // Relative to where berth was started (runc's rule), not to the
+        // bundle create changes into.
+        rt: Runtime::new(
+            g.get("root").map_or_else(default_root, |r| std::path::absolute(r).unwrap_or_else(|_| r.into())),
+        ),
         systemd_cgroup: g.has("systemd-cgroup"),
         rootless,
     };

@@ -611,3 +611,28 @@ fn main() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "inside\n");
     assert_nothing_left(&berth, &id, None);
 }
+
+/// A relative `--root` is taken from where berth was started (runc's
+/// rule): create used to put the state under the bundle it changes into,
+/// so the container it reported created did not exist for `state`.
+#[test]
+fn relative_root_is_taken_from_the_working_directory() {
+    let cwd = TempDir::new("berth-relroot");
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    b.write();
+    let id = unique("relroot");
+    let berth = |args: &[&str]| {
+        let mut c = std::process::Command::new(berth_bin());
+        c.current_dir(&cwd.0).args(["--root", "state"]).args(args);
+        capture(&mut c)
+    };
+    let out = berth(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(cwd.0.join("state").join(&id).join("state.json").exists(), "state not under the working directory");
+    assert!(!b.path().join("state").exists(), "state under the bundle");
+    let st = berth(&["state", &id]);
+    assert!(String::from_utf8_lossy(&st.stdout).contains("\"created\""), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(berth(&["delete", "-f", &id]).status.success());
+    assert!(!cwd.0.join("state").join(&id).exists());
+}
