@@ -5,7 +5,8 @@
 # cgroup2 mount (crun refuses the hybrid layout; every runtime then sees
 # pure cgroup v1). Prints: run and exec (back to back, and after 50 ms of
 # quiet), lifecycle, state, list at 0/25/50/100 containers, the
-# `unshare --fork` floor, peak RSS, binary sizes.
+# `unshare --fork` floor, the floor under list (its system calls in C,
+# scripts/list-floor.c), peak RSS, anonymous memory, binary sizes.
 set -euo pipefail
 : "${BERTH:?set BERTH to the berth binary}"
 RUNS=${RUNS:-40}
@@ -88,6 +89,11 @@ for count in 25 50 100; do
   hf "list$count" "@B@ --root @S@ list"; row "list ($count created)" "list$count"
 done
 printf '| %-26s | %.2f ms |\n' "unshare --fork floor" "$(mean floor floor)"
+# The floor under list: the same system calls per container in C, on berth's 100.
+if command -v gcc >/dev/null && gcc -O2 -static -o "$work/list-floor" "$(dirname "$0")/list-floor.c" 2>/dev/null; then
+  hyperfine -N --warmup 3 --runs "$RUNS" -n floor "$work/list-floor $work/state-berth" --export-json "$work/listfloor.json" >/dev/null 2>&1
+  printf '| %-26s | %.2f ms |\n' "list (100) syscalls in C" "$(mean listfloor floor)"
+fi
 # (a created container keeps the creator's stdio: time writes to a file)
 rss() { /usr/bin/time -o "$work/rss" -f %M "$@" </dev/null >/dev/null 2>&1; cat "$work/rss"; }
 # Peak RSS counts the mapped pages of the runtime's own binary and
