@@ -5,9 +5,9 @@
 #   exec /bin/true — the parent, and the child up to its execve
 #   list           — with 100 created containers
 #   --version      — what every exec of berth costs before main's work
-# Needs a valgrind that knows openat2, fsopen/fsmount and mount_setattr
-# (3.22 or newer; Debian 12's 3.19 stops at the first of them): set
-# VALGRIND to it (and VALGRIND_LIB when it is unpacked, not installed).
+# Needs a valgrind that knows openat2 (Debian 13's 3.24 does; Debian 12's
+# 3.19 stops there): set VALGRIND to it, and VALGRIND_LIB when it is
+# unpacked from its package rather than installed.
 # berth's binary is bound read-only onto itself in a private mount
 # namespace, so berth skips the CVE-2019-5736 re-exec (valgrind cannot
 # follow an execveat of a detached mount); `--version`'s count stands for
