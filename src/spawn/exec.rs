@@ -151,7 +151,9 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         Forked::Child => {
             drop(parent_ch);
             let self_cgroup = self_v1.then_some(&cgroup);
-            child_main(&child_ch, &pidfd, root.as_ref(), flags & !joined, self_cgroup, req)
+            let c = Child { ch: &child_ch, pidfd: &pidfd, root: root.as_ref(), flags: flags & !joined, self_cgroup };
+            // 255: the process could not be set up (runc's exit status).
+            super::sync::child_main(&child_ch, 255, || child(&c, req))
         }
         Forked::Parent { pid, .. } => pid,
     };
@@ -204,26 +206,20 @@ fn drive(
     }
 }
 
-fn child_main(
-    ch: &ChildEnd,
-    pidfd: &OwnedFd,
-    root: Option<&OwnedFd>,
+/// What the exec child works with, besides the request.
+struct Child<'a> {
+    ch: &'a ChildEnd,
+    pidfd: &'a OwnedFd,
+    /// The container's root, when berth must chroot into it (no mount namespace).
+    root: Option<&'a OwnedFd>,
+    /// The namespaces still to join with setns.
     flags: i32,
-    self_cgroup: Option<&Cgroup>,
-    req: &Request,
-) -> ! {
-    // 255: the process could not be set up (runc's exit status).
-    super::sync::child_main(ch, 255, || child(ch, pidfd, root, flags, self_cgroup, req))
+    /// Move into these cgroups' v1 hierarchies first.
+    self_cgroup: Option<&'a Cgroup>,
 }
 
-fn child(
-    ch: &ChildEnd,
-    pidfd: &OwnedFd,
-    root: Option<&OwnedFd>,
-    flags: i32,
-    self_cgroup: Option<&Cgroup>,
-    req: &Request,
-) -> Result<Infallible> {
+fn child(c: &Child, req: &Request) -> Result<Infallible> {
+    let Child { ch, pidfd, root, flags, self_cgroup } = *c;
     // Nothing of the parent's but stdio, preserved fds, the channel, the
     // pidfd and the container's root.
     let keep: Vec<i32> = [ch.raw(), pidfd.as_raw_fd()].into_iter().chain(root.map(|r| r.as_raw_fd())).collect();
