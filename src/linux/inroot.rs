@@ -54,6 +54,11 @@ impl Root {
     /// handle on the last one. A dangling symlink on the way is followed
     /// (inside the root) and its target created, as runc does.
     pub fn mkdir_all(&self, rel: &str) -> io::Result<OwnedFd> {
+        // Mostly it exists (an image's /proc, /dev): one lookup, the same
+        // one the walk below ends with.
+        if let Ok(fd) = self.open_at(rel, libc::O_PATH | libc::O_DIRECTORY, 0) {
+            return Ok(fd);
+        }
         self.mkdir_all_depth(Path::new(rel), 0)
     }
 
