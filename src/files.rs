@@ -60,7 +60,8 @@ pub fn read_small<const N: usize>(path: &Path) -> Option<([u8; N], usize)> {
 /// buffer costs one read.
 pub fn read_own(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
     use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOCTTY).open(path)?;
+    // Without blocking: a FIFO planted in its place gives an empty read, not a hang.
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
     // Not zeroed first: the kernel fills what read reports, and only that is kept.
     let mut data: Vec<u8> = Vec::with_capacity(16 << 10);
     loop {
@@ -127,6 +128,10 @@ mod tests {
         }
         assert!(read_own(&dir.join("f"), 50_000).is_err(), "over the limit");
         assert!(read_own(&dir.join("missing"), 10).is_err());
+        let fifo = std::ffi::CString::new(dir.join("fifo").to_str().unwrap()).unwrap();
+        // SAFETY: fifo is a valid path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert_eq!(read_own(&dir.join("fifo"), 10).unwrap(), b"", "a FIFO must not block");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

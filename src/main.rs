@@ -131,6 +131,35 @@ fn dispatch(args: &[String]) -> Result<i32> {
         "false" => Some(false),
         other => bail!("--rootless: {other:?} is not true, false or auto"),
     };
+    let command: fn(&Ctx, &[String]) -> Result<i32> = match cmd.as_str() {
+        "create" => commands::create::main,
+        "start" => commands::start::main,
+        "run" => commands::run::main,
+        "state" => commands::state::main,
+        "list" | "ls" => commands::list::main,
+        "kill" => commands::kill::main,
+        "delete" | "rm" => commands::delete::main,
+        "spec" => |_, rest| commands::spec::main(rest),
+        "help" => |_, _| {
+            print!("{USAGE}");
+            Ok(0)
+        },
+        "pause" => commands::pause::pause,
+        "resume" => commands::pause::resume,
+        "ps" => commands::ps::main,
+        "update" => commands::update::main,
+        "events" => commands::events::main,
+        "exec" => commands::exec::main,
+        "features" => |_, rest| commands::features::main(rest),
+        "checkpoint" => commands::checkpoint::checkpoint,
+        "restore" => commands::checkpoint::restore,
+        other => bail!("No help topic for '{other}'"),
+    };
+    if matches!(rest.first().map(String::as_str), Some("--help" | "-h")) {
+        // Callers probe for a command this way (podman: `checkpoint --help`).
+        println!("usage: berth {cmd} [command options] ID — see berth-{cmd}(8)");
+        return Ok(0);
+    }
     if matches!(cmd.as_str(), "create" | "run" | "exec") {
         // These put a berth process into a container (CVE-2019-5736).
         linux::exeseal::ensure()?;
@@ -145,57 +174,7 @@ fn dispatch(args: &[String]) -> Result<i32> {
         rootless,
     };
     log::debug(&format!("berth {cmd} {}", rest.join(" ")));
-    const COMMANDS: [&str; 20] = [
-        "create",
-        "start",
-        "run",
-        "state",
-        "list",
-        "ls",
-        "kill",
-        "delete",
-        "rm",
-        "spec",
-        "pause",
-        "resume",
-        "ps",
-        "update",
-        "events",
-        "exec",
-        "features",
-        "checkpoint",
-        "restore",
-        "help",
-    ];
-    if COMMANDS.contains(&cmd.as_str()) && matches!(rest.first().map(String::as_str), Some("--help" | "-h")) {
-        // Callers probe for a command this way (podman: `checkpoint --help`).
-        println!("usage: berth {cmd} [command options] ID — see berth-{cmd}(8)");
-        return Ok(0);
-    }
-    match cmd.as_str() {
-        "create" => commands::create::main(&ctx, rest),
-        "start" => commands::start::main(&ctx, rest),
-        "run" => commands::run::main(&ctx, rest),
-        "state" => commands::state::main(&ctx, rest),
-        "list" | "ls" => commands::list::main(&ctx, rest),
-        "kill" => commands::kill::main(&ctx, rest),
-        "delete" | "rm" => commands::delete::main(&ctx, rest),
-        "spec" => commands::spec::main(rest),
-        "help" => {
-            print!("{USAGE}");
-            Ok(0)
-        }
-        "pause" => commands::pause::pause(&ctx, rest),
-        "resume" => commands::pause::resume(&ctx, rest),
-        "ps" => commands::ps::main(&ctx, rest),
-        "update" => commands::update::main(&ctx, rest),
-        "events" => commands::events::main(&ctx, rest),
-        "exec" => commands::exec::main(&ctx, rest),
-        "features" => commands::features::main(rest),
-        "checkpoint" => commands::checkpoint::checkpoint(&ctx, rest),
-        "restore" => commands::checkpoint::restore(&ctx, rest),
-        other => bail!("No help topic for '{other}'"),
-    }
+    command(&ctx, rest)
 }
 
 fn main() {

@@ -155,20 +155,19 @@ impl Cgroup {
     /// one mkdir, no stat of every level); what it makes goes to `created`,
     /// parents before children.
     fn mkdir_p(&mut self, h: &Hierarchy, d: &Path) -> Result<()> {
-        match std::fs::create_dir(d) {
-            Ok(()) => self.created.push(d.to_path_buf()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        let made = match std::fs::create_dir(d) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match d.parent() {
                 Some(p) if p.starts_with(&h.mount) && p != h.mount => {
                     self.mkdir_p(h, p)?;
-                    match std::fs::create_dir(d) {
-                        Ok(()) => self.created.push(d.to_path_buf()),
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
-                    }
+                    std::fs::create_dir(d)
                 }
-                _ => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
+                _ => Err(e),
             },
+            r => r,
+        };
+        match made {
+            Ok(()) => self.created.push(d.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e).with_context(|| format!("creating cgroup {}", d.display())),
         }
         Ok(())

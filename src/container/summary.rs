@@ -93,7 +93,7 @@ mod tests {
     fn record(dirs: Vec<(Full, PathBuf)>) -> (Vec<u8>, Vec<u8>) {
         let cgroup = Cgroup { dirs, created: vec!["/sys/fs/cgroup/x".into()], unit: None };
         let rec = Record {
-            version: 1,
+            version: crate::container::state::VERSION,
             oci_version: "1.2.0".into(),
             id: "c1".into(),
             pid: 42,
