@@ -165,8 +165,15 @@ impl ParentEnd {
     /// The child's next report; its error (with its chain) becomes ours, and
     /// a closed pair is [`ChildExited`].
     pub fn recv(&self) -> Result<Received> {
-        let Some((w, fd)) = self.0.recv()? else { return Err(ChildExited.into()) };
-        Ok(match (w, fd) {
+        self.next()?.ok_or_else(|| ChildExited.into())
+    }
+
+    /// The child's next report, or `None` once the pair is closed (no
+    /// error made where closing is the good outcome: an error costs a
+    /// backtrace walk when RUST_BACKTRACE is set).
+    fn next(&self) -> Result<Option<Received>> {
+        let Some((w, fd)) = self.0.recv()? else { return Ok(None) };
+        Ok(Some(match (w, fd) {
             (Wire::Moved, _) => Received::Moved,
             (Wire::MapsPlease, _) => Received::MapsPlease,
             (Wire::InitPid(p), _) => Received::InitPid(p),
@@ -175,7 +182,7 @@ impl ParentEnd {
             (Wire::Ready, fd) => Received::Ready(fd),
             (Wire::Error(chain), _) => return Err(error_from(chain)),
             (other, _) => bail!("sync: the child sent {other:?}"),
-        })
+        }))
     }
 
     /// Waits for the child's word that it moved itself into its cgroups.
@@ -189,10 +196,9 @@ impl ParentEnd {
     /// After `Ready` of an exec: the pair closes when execve succeeds; an
     /// error arrives when it fails.
     pub fn wait_exec(&self) -> Result<()> {
-        match self.recv() {
-            Err(e) if e.is::<ChildExited>() => Ok(()),
-            Err(e) => Err(e),
-            Ok(r) => bail!("sync: unexpected {r:?} after Ready"),
+        match self.next()? {
+            None => Ok(()),
+            Some(r) => bail!("sync: unexpected {r:?} after Ready"),
         }
     }
 }
@@ -294,6 +300,19 @@ mod tests {
         assert!(child.expect(Order::MapsDone).unwrap_err().to_string().contains("expected MapsDone"));
         drop(child);
         assert!(parent.recv().unwrap_err().is::<ChildExited>());
+    }
+
+    #[test]
+    fn an_exec_succeeds_when_the_pair_closes_and_fails_with_the_childs_error() {
+        let (parent, child) = pair().unwrap();
+        drop(child);
+        parent.wait_exec().unwrap();
+        let (parent, child) = pair().unwrap();
+        child.fail(&anyhow::anyhow!("ENOENT").context("executing /nope"));
+        assert_eq!(format!("{:#}", parent.wait_exec().unwrap_err()), "executing /nope: ENOENT");
+        let (parent, child) = pair().unwrap();
+        child.send(Report::Moved).unwrap();
+        assert!(parent.wait_exec().unwrap_err().to_string().contains("after Ready"));
     }
 
     #[test]
