@@ -7,10 +7,10 @@ PREFIX ?= /usr/local
 
 .PHONY: build test unit integration test-v2 lint demo bench profile install clean
 
-# One static binary (glibc static-pie), no C libraries at run time.
+# One static binary (glibc static-pie), no C libraries at run time, its
+# hot code first (scripts/build.sh).
 build:
-	RUSTFLAGS='-C target-feature=+crt-static' BERTH_COMMIT=$(COMMIT) \
-		cargo build --release --target $(TARGET) --bin berth
+	BERTH_COMMIT=$(COMMIT) scripts/build.sh
 	@ls -l $(BIN)
 
 unit:
