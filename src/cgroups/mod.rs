@@ -269,7 +269,8 @@ impl Cgroup {
                 rmdir_tree(d);
             }
         }
-        for d in self.created.iter().rev() {
+        // The parents berth made (the container's own directories are gone).
+        for d in self.created.iter().rev().filter(|d| !ours.contains(d)) {
             let _ = std::fs::remove_dir(d);
         }
         // The shared default parent `/berth` goes when its last container does.
