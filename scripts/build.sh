@@ -13,10 +13,24 @@ order=$here/target/berth.order
 map=$here/target/berth.map
 mkdir -p "$here/target"
 [ -f "$order" ] || : >"$order"
-export RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,--symbol-ordering-file=$order \
--C link-arg=-Wl,--no-warn-symbol-ordering -C link-arg=-Wl,-Map=$map -C link-arg=-Wl,--no-demangle"
+# The order is lld's (--symbol-ordering-file): rustc links with it here
+# by default; with another linker the text keeps the default order.
+export RUSTFLAGS="-C target-feature=+crt-static"
+probe=$(mktemp -d)
+echo 'fn main() {}' >"$probe/p.rs"
+# shellcheck disable=SC2086 # the flags' words
+link=$(rustc --target "$target" $RUSTFLAGS --print link-args -o "$probe/p" "$probe/p.rs" 2>/dev/null || true)
+if [[ $link == *-fuse-ld=lld* ]]; then
+  RUSTFLAGS+=" -C link-arg=-Wl,--symbol-ordering-file=$order -C link-arg=-Wl,--no-warn-symbol-ordering"
+  RUSTFLAGS+=" -C link-arg=-Wl,-Map=$map -C link-arg=-Wl,--no-demangle"
+else
+  echo "build.sh: the linker is not lld: the hot code is not gathered" >&2
+  : >"$map"
+fi
+rm -rf "$probe"
 cd "$here"
 cargo build --release --target "$target" --bin berth
+[ -s "$map" ] || exit 0
 "$here/scripts/link-order.sh" "$map" "$here/scripts/hot-symbols.txt" >"$order.new"
 if cmp -s "$order.new" "$order"; then
   rm "$order.new"
