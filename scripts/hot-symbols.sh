@@ -11,31 +11,10 @@
 # and load address; those are mapped to the unstripped binary's symbols.
 # The list holds mangled names with their hash removed, so it survives
 # rebuilds; link-order.sh puts the hashes back from the linker's map.
-# Needs a valgrind that knows openat2 (see scripts/profile.sh: VALGRIND,
-# VALGRIND_LIB). Run it again when the hot paths change.
+# Needs valgrind as scripts/valgrind-setup.sh says, and perf for the
+# native half. Run it again when the hot paths change.
 set -euo pipefail
-VALGRIND=${VALGRIND:-valgrind}
-here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${BERTH_HOT_NS:-}" ]; then
-  CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR="$here/target/profile" \
-    RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target x86_64-unknown-linux-gnu --bin berth
-  exec env BERTH_HOT_NS=1 unshare -m --propagation private "$0" "$@"
-fi
-work=$(mktemp -d /tmp/berth-hot.XXXXXX)
-root=$work/state
-B=$work/berth
-cleanup() {
-  for id in $("$B" --root "$root" list -q 2>/dev/null); do "$B" --root "$root" delete -f "$id" >/dev/null 2>&1 || true; done
-  umount "$B" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cp "$here/target/profile/x86_64-unknown-linux-gnu/release/berth" "$B"
-# Read-only onto itself: berth then skips its CVE-2019-5736 re-exec,
-# which valgrind could not follow.
-mount --bind "$B" "$B" && mount -o remount,bind,ro "$B"
-BERTH=$B "$here/scripts/bundle.sh" "$work/bundle" /bin/true >/dev/null
-jq 'del(.process.rlimits)' "$work/bundle/config.json" >"$work/c" && mv "$work/c" "$work/bundle/config.json"
+. "$(dirname "$0")/valgrind-setup.sh"
 cp -r "$work/bundle" "$work/sleeper"
 jq '.process.args = ["sleep", "100000"]' "$work/bundle/config.json" >"$work/sleeper/config.json"
 mkdir -p "$work/trace"

@@ -5,40 +5,16 @@
 #   exec /bin/true — the parent, and the child up to its execve
 #   list           — with 100 created containers
 #   --version      — what every exec of berth costs before main's work
-# Needs a valgrind that knows openat2 (Debian 13's 3.24 does; Debian 12's
-# 3.19 stops there): set VALGRIND to it, and VALGRIND_LIB when it is
-# unpacked from its package rather than installed.
-# berth's binary is bound read-only onto itself in a private mount
-# namespace, so berth skips the CVE-2019-5736 re-exec (valgrind cannot
-# follow an execveat of a detached mount); `--version`'s count stands for
-# that exec.
+# berth skips its CVE-2019-5736 re-exec here (scripts/valgrind-setup.sh);
+# `--version`'s count stands for that exec.
 set -euo pipefail
-VALGRIND=${VALGRIND:-valgrind}
 N=${N:-100}
-here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${BERTH_PROFILE_NS:-}" ]; then
-  CARGO_PROFILE_RELEASE_STRIP=false CARGO_TARGET_DIR="$here/target/profile" \
-    RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target x86_64-unknown-linux-gnu --bin berth
-  exec env BERTH_PROFILE_NS=1 unshare -m --propagation private "$0" "$@"
-fi
-work=$(mktemp -d /tmp/berth-profile.XXXXXX)
-root=$work/state
-B=$work/berth
-cleanup() {
-  for id in $("$B" --root "$root" list -q 2>/dev/null); do "$B" --root "$root" delete -f "$id" >/dev/null 2>&1 || true; done
-  umount "$B" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cp "$here/target/profile/x86_64-unknown-linux-gnu/release/berth" "$B"
-mount --bind "$B" "$B" && mount -o remount,bind,ro "$B"
-BERTH=$B "$here/scripts/bundle.sh" "$work/bundle" /bin/true >/dev/null
+. "$(dirname "$0")/valgrind-setup.sh"
 # init writes its profile inside the container: a writable rootfs with
-# the same path as the host's output directory. No rlimits: valgrind
-# keeps RLIMIT_NOFILE for itself.
+# the same path as the host's output directory.
 out=$work/out
 mkdir -p "$out" "$work/bundle/rootfs$out"
-jq '.root.readonly = false | del(.process.rlimits)' "$work/bundle/config.json" >"$work/c" && mv "$work/c" "$work/bundle/config.json"
+jq '.root.readonly = false' "$work/bundle/config.json" >"$work/c" && mv "$work/c" "$work/bundle/config.json"
 cg() {  # cg NAME ARGS...: callgrind of berth ARGS, every process dumped before its execve
   rm -f "$out"/* "$work"/*/rootfs"$out"/*
   "$VALGRIND" --tool=callgrind --trace-children=no --dump-before=execve --callgrind-out-file="$out/$1.%p" \
