@@ -13,7 +13,7 @@ map=$here/target/berth.map
 B=$here/target/x86_64-unknown-linux-gnu/release/berth
 command -v perf >/dev/null || { echo "hot-faults: perf is missing: the list is valgrind's alone" >&2; exit 0; }
 work=$(mktemp -d /tmp/berth-faults.XXXXXX)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 "$here/scripts/build.sh" >/dev/null 2>&1
 BERTH=$B "$here/scripts/bundle.sh" "$work/bundle" /bin/true >/dev/null
 cp -r "$work/bundle" "$work/sleeper"

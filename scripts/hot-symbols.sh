@@ -43,7 +43,9 @@ for c in "state h-c" "start h-c" list "pause h-c" "resume h-c" "kill h-c KILL" "
 done
 # Addresses to symbols: the static-pie's load address is where
 # `--version` (one process, trace 01) began, less the entry point.
-nm --defined-only -S "$B" | awk 'NF == 4 && $3 ~ /^[tTwWrR]$/ { print $1, $2, $4 }' | sort >"$work/syms"
+# (A symbol without a size — crt's frame_dummy… — has no size column.)
+nm --defined-only -S "$B" | awk 'NF == 4 && $3 ~ /^[tTwWrR]$/ { print $1, $2, $4 }
+  NF == 3 && $2 ~ /^[tTwWrR]$/ { print $1, 0, $3 }' | sort >"$work/syms"
 entry=$(readelf -h "$B" | awk '/Entry point/ { print $4 }')
 first=$(awk '/^ ?I / { split($2, a, ","); print a[1]; exit }' "$work"/trace/01-version.*)
 python3 - "$work/syms" "$entry" "$first" "$work"/trace/* >"$here/scripts/hot-symbols.txt" <<'EOF'

@@ -17,7 +17,6 @@ use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
-/// Entry point of the cloned child.
 /// Entry point of the cloned child; `self_v1`: it moves itself into the
 /// container's v1 cgroups first.
 pub fn main(s: &Setup, ch: &ChildEnd, self_v1: bool) -> ! {
