@@ -8,13 +8,21 @@ use std::process::{Command, Output};
 
 struct Podman {
     dir: TempDir,
+    /// One podman at a time: a fresh --root opens podman's shared-memory
+    /// lock (/libpod_lock, one per host), and when two start together both
+    /// find it missing and the second to create it fails ("file exists").
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Podman {
     fn new() -> Podman {
         require_root();
         assert!(Path::new("/usr/bin/podman").exists(), "podman is not installed (apt-get install podman)");
-        let p = Podman { dir: TempDir::new("berth-podman") };
+        // A test that failed holding it poisons it; the next still runs.
+        let serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let p = Podman { dir: TempDir::new("berth-podman"), _serial: serial };
         let tar = rootfs_tar(&p.dir.0);
         let out = p.cmd(&["import", tar.to_str().unwrap(), "localhost/berthbox:latest"]);
         assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
