@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod entry;
 
 use berth::{linux, log, spec};
 

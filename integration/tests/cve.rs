@@ -58,7 +58,8 @@ fn cve_2024_21626_no_runtime_descriptor_reaches_the_container() {
 /// waits for a process whose command line names /bin/evil (the host's
 /// berth, if the runtime is vulnerable, run as the interpreter of
 /// `#!/proc/self/exe`), holds its /proc/PID/exe, and once that process is
-/// gone tries to write through it.
+/// gone tries to write through it. Its verdict appears whole (renamed
+/// into place): the test reads it as soon as it exists.
 const ATTACKER: &str = r#"
 evil=$1
 while :; do
@@ -70,10 +71,11 @@ while :; do
 done
 i=0
 while [ $i -lt 100 ]; do
-  if echo PWNED >> /proc/self/fd/3 2>/tmp/err; then echo wrote > /tmp/result; exit 0; fi
+  if echo PWNED >> /proc/self/fd/3 2>/tmp/err; then echo wrote > /tmp/result.tmp; mv /tmp/result.tmp /tmp/result; exit 0; fi
   i=$((i+1)); usleep 50000
 done
-echo "refused: $(cat /tmp/err)" > /tmp/result
+echo "refused: $(cat /tmp/err)" > /tmp/result.tmp
+mv /tmp/result.tmp /tmp/result
 sleep 100
 "#;
 
@@ -158,4 +160,65 @@ fn cve_2019_5736_exec_cannot_overwrite_the_host_binary() {
 #[test]
 fn cve_2019_5736_init_cannot_overwrite_the_host_binary() {
     attack_host_binary(true);
+}
+
+/// The system calls of one berth process under strace, by name: BIN run
+/// by `unshare -m sh -c "SETUP; strace ... BIN --root STATE ARGS"`, in a
+/// mount namespace of its own.
+fn syscalls_of(setup: &str, bin: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, Vec<String>) {
+    let dir = TempDir::new("berth-entry");
+    let trace = dir.0.join("trace");
+    let script = format!("{setup}\nexec strace -o \"$0\" -- \"$@\"");
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .arg(&trace)
+        .arg(bin)
+        .arg("--root")
+        .arg(dir.0.join("state"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&trace)
+        .unwrap_or_else(|e| panic!("no strace output ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let calls = text
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
+        .map(|l| l.split('(').next().unwrap_or_default().to_string())
+        .collect();
+    (out.status.code(), calls)
+}
+
+/// For the commands that enter a container, the host's binary runs no
+/// further than berth's ELF entry (src/entry.rs): it makes a read-only
+/// copy and re-executes it before glibc starts, so the throw-away image
+/// costs no libc start-up. Other commands, a binary already on a
+/// read-only mount and an image that claims to be the copy are not
+/// re-executed; the last is refused (by exeseal::ensure), not looped.
+#[test]
+fn the_host_binary_is_left_before_libc_starts() {
+    let bin = berth_bin();
+    let entry = ["execve", "openat", "fstatfs", "fcntl", "open_tree", "close", "mount_setattr", "execveat"];
+    for cmd in [&["exec", "no-such-container", "true"][..], &["create", "--bundle", "/nonexistent", "no-such"][..]] {
+        let (_, calls) = syscalls_of("", &bin, &[], cmd);
+        assert_eq!(calls[..entry.len()], entry, "berth {cmd:?} began: {calls:?}");
+        assert_eq!(calls.iter().filter(|c| c.starts_with("execve")).count(), 2, "berth {cmd:?}: {calls:?}");
+    }
+    let reexecs = |calls: &[String]| calls.iter().any(|c| c == "execveat" || c == "open_tree");
+    let (_, calls) = syscalls_of("", &bin, &[], &["state", "no-such-container"]);
+    assert!(!reexecs(&calls), "state re-executed: {calls:?}");
+    let (code, calls) = syscalls_of("", &bin, &[("_BERTH_SEALED_EXE", "1")], &["exec", "no-such-container", "true"]);
+    assert!(!reexecs(&calls), "a claimed copy re-executed: {calls:?}");
+    assert_eq!(code, Some(1), "a writable image claiming to be the copy is refused");
+    let ro = TempDir::new("berth-ro");
+    std::fs::copy(&bin, ro.0.join("berth")).unwrap();
+    let (code, calls) = syscalls_of(
+        &format!("mount --bind {d} {d} && mount -o remount,bind,ro {d} || exit 99", d = ro.0.display()),
+        &ro.0.join("berth"),
+        &[],
+        &["exec", "no-such-container", "true"],
+    );
+    assert_ne!(code, Some(99), "setting up the read-only mount");
+    assert!(!reexecs(&calls), "a binary on a read-only mount re-executed: {calls:?}");
 }

@@ -10,6 +10,11 @@
 //! (open_tree + mount_setattr, no copy, visible in no mount namespace), or,
 //! where that is not allowed, a sealed memfd copy. A binary already on a
 //! read-only mount, or already sealed, is used as it is.
+//!
+//! The binary's ELF entry point does the read-only bind and the
+//! re-execution before glibc starts (src/entry.rs), which saves a glibc
+//! start-up; `ensure` then finds the image safe. It stays the check that
+//! counts, and the path for whatever the entry could not do.
 
 use super::sys;
 use anyhow::{bail, Context, Result};
@@ -19,8 +24,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Set across the re-execution, so that a copy that still is not safe is
-/// an error rather than a loop.
-const MARK: &str = "_BERTH_SEALED_EXE";
+/// an error rather than a loop. The binary's ELF entry (src/entry.rs) sets
+/// and reads it too.
+pub const MARK: &str = "_BERTH_SEALED_EXE";
 
 const F_SEAL_SEAL: i32 = 0x1;
 const F_SEAL_SHRINK: i32 = 0x2;
