@@ -18,12 +18,18 @@
 //! open_tree without CAP_SYS_ADMIN) it leaves to `exeseal::ensure`, which
 //! runs in every case, checks the image and has the sealed-memfd fallback.
 //! Nothing here decides safety: it only saves the first start-up.
+//!
+//! The mount's descriptor stays open across the execveat (its number is
+//! the marker's value): closed by the exec, the detached mount would be
+//! dissolved on the way back to user space, and that waits out an RCU
+//! grace period. `exeseal::ensure` drops it in a helper instead.
 
-/// The marker the re-executed image finds in its environment, as `NAME=1`
-/// and NUL-terminated (`exeseal::MARK` is the name; a unit test keeps them
-/// the same). The entry matches it up to and including the `=`.
+/// The marker the re-executed image finds in its environment: `NAME=` and
+/// the descriptor of the read-only mount it runs from (`exeseal::MARK` is
+/// the name; a unit test keeps them the same). The entry matches a marker
+/// up to and including the `=`.
 #[used]
-static SEALED_MARK: [u8; 20] = *b"_BERTH_SEALED_EXE=1\0";
+static SEALED_MARK: [u8; 18] = *b"_BERTH_SEALED_EXE=";
 
 std::arch::global_asm!(
     ".pushsection .text.berth_entry,\"ax\",@progbits",
@@ -103,12 +109,13 @@ std::arch::global_asm!(
     "    js .Lbe_tree",
     "    test eax, 8",
     "    jnz .Lbe_close_exe",
-    // open_tree(exe, "", OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH)
+    // open_tree(exe, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): kept open
+    // across the execveat, for exeseal::ensure to drop apart.
     ".Lbe_tree:",
     "    mov eax, 428",
     "    mov edi, ebp",
     "    lea rsi, [rip + .Lbe_empty]",
-    "    mov edx, 0x81001",
+    "    mov edx, 0x1001",
     "    syscall",
     "    mov ebx, eax",
     "    mov eax, 3",
@@ -131,6 +138,36 @@ std::arch::global_asm!(
     "    syscall",
     "    test eax, eax",
     "    jnz .Lbe_close_tree",
+    // The marker, NAME=<tree's descriptor>, at rsp + 32 (rbp).
+    "    lea rsi, [rip + {mark}]",
+    "    lea rdi, [rsp + 32]",
+    "    mov rbp, rdi",
+    ".Lbe_name:",
+    "    mov al, [rsi]",
+    "    mov [rdi], al",
+    "    inc rsi",
+    "    inc rdi",
+    "    cmp al, 0x3d",
+    "    jne .Lbe_name",
+    "    mov r8, rdi",
+    "    mov eax, ebx",
+    "    mov ecx, 10",
+    ".Lbe_digits:",
+    "    inc r8",
+    "    xor edx, edx",
+    "    div ecx",
+    "    test eax, eax",
+    "    jnz .Lbe_digits",
+    "    mov byte ptr [r8], 0",
+    "    mov eax, ebx",
+    ".Lbe_digit:",
+    "    dec r8",
+    "    xor edx, edx",
+    "    div ecx",
+    "    add dl, 0x30",
+    "    mov [r8], dl",
+    "    test eax, eax",
+    "    jnz .Lbe_digit",
     // The environment with the marker after it, on the stack.
     "    lea rax, [r14*8 + 16]",
     "    sub rsp, rax",
@@ -145,8 +182,7 @@ std::arch::global_asm!(
     "    jmp .Lbe_copy",
     // execveat(tree, "", argv, envp, AT_EMPTY_PATH): no return on success.
     ".Lbe_exec_copy:",
-    "    lea rax, [rip + {mark}]",
-    "    mov [rsp + rcx*8], rax",
+    "    mov [rsp + rcx*8], rbp",
     "    mov qword ptr [rsp + rcx*8 + 8], 0",
     "    mov eax, 322",
     "    mov edi, ebx",
@@ -214,7 +250,7 @@ std::arch::global_asm!(
 mod tests {
     #[test]
     fn the_marker_is_exeseals() {
-        let want = format!("{}=1\0", berth::linux::exeseal::MARK);
+        let want = format!("{}=", berth::linux::exeseal::MARK);
         assert_eq!(super::SEALED_MARK.as_slice(), want.as_bytes());
     }
 }

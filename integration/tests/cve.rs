@@ -222,3 +222,45 @@ fn the_host_binary_is_left_before_libc_starts() {
     assert_ne!(code, Some(99), "setting up the read-only mount");
     assert!(!reexecs(&calls), "a binary on a read-only mount re-executed: {calls:?}");
 }
+
+/// The helper that drops the entry's detached mount apart from berth's
+/// own work (exeseal::release_apart) is berth's child: a berth that stays,
+/// a foreground `run`, reaps it and keeps the container's init as its only
+/// child.
+#[test]
+fn a_foreground_run_keeps_no_zombie_helper() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 60");
+    b.write();
+    let id = unique("zombie");
+    let mut run = berth.cmd();
+    run.args(["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    run.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = run.spawn().unwrap();
+    let pid = child.id();
+    let started = wait_until(30, || {
+        let out = berth.run(&["state", &id]);
+        String::from_utf8_lossy(&out.stdout).contains("\"running\"")
+    });
+    assert!(started, "berth run never started {id}");
+    let children = || -> Vec<(String, char)> {
+        let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        list.split_whitespace()
+            .map(|c| {
+                let stat = std::fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
+                let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()).unwrap_or('?');
+                (c.to_string(), state)
+            })
+            .collect()
+    };
+    let only_init = wait_until(10, || {
+        let c = children();
+        c.len() == 1 && c[0].1 != 'Z'
+    });
+    let seen = children();
+    berth.ok(&["kill", &id, "KILL"]);
+    let _ = child.wait();
+    let _ = berth.run(&["delete", "--force", &id]);
+    assert!(only_init, "berth run's children: {seen:?}");
+}

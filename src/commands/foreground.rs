@@ -75,6 +75,8 @@ fn copy_winsize(master: &OwnedFd) {
 /// Forwards signals to `pid` (and the terminal, if any) until it exits.
 pub fn wait(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
     let (sfd, old_mask) = signalfd()?;
+    // Its SIGCHLD may have come before the signalfd.
+    berth::linux::exeseal::reap_helper();
     let _raw = pty.as_ref().map(|m| {
         copy_winsize(m);
         RawMode::enter()
@@ -114,6 +116,7 @@ pub fn wait(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
         let Ok(Some(si)) = sfd.read_signal() else { continue };
         match si.ssi_signo as i32 {
             libc::SIGCHLD => {
+                berth::linux::exeseal::reap_helper();
                 if let Ok((p, st)) = sys::waitpid(pid, libc::WNOHANG) {
                     if p == pid {
                         status = Some(sys::exit_code(st));
