@@ -26,7 +26,7 @@ test-v2: build
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 test: lint unit test-v2 integration
 

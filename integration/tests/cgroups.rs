@@ -64,7 +64,7 @@ fn pids_limit_holds_a_fork_bomb() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "8");
     let current: u32 = lines[1].parse().unwrap();
-    assert!(current <= 8 && current >= 7, "pids.current {current}");
+    assert!((7..=8).contains(&current), "pids.current {current}");
 }
 
 #[test]

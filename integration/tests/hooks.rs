@@ -29,7 +29,7 @@ fn all_hooks_fire_in_order_with_state() {
     b.sh("echo main >> /hooklog/log");
     let id = unique("hooks");
     berth.output_of(&b, &id);
-    let text = std::fs::read_to_string(&host_log).unwrap();
+    let text = std::fs::read_to_string(host_log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let names: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
     // poststart runs beside the program, so it may log before or after "main".
