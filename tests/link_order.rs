@@ -62,6 +62,14 @@ fn hot_names_get_their_hashes_back_in_the_hot_lists_order() {
 }
 
 #[test]
+fn a_local_copy_matches_whatever_lto_numbered_it() {
+    let map =
+        [sym("_RNvXs1Y_NtCs1_3std4path2eq.1156"), sym("_ZN5berth3run17h0123456789abcdefE.77"), sym("_start")].concat();
+    let hot = "_RNvXs1Y_NtCs1_3std4path2eq.1125\n_ZN5berth3run\n";
+    assert_eq!(order(hot, &map), ["_RNvXs1Y_NtCs1_3std4path2eq.1156", "_ZN5berth3run17h0123456789abcdefE.77"]);
+}
+
+#[test]
 fn an_empty_list_orders_nothing() {
     assert!(order("", &sym("_start")).is_empty());
 }

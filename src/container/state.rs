@@ -33,8 +33,9 @@ impl Status {
 
 /// The format of state.json this berth writes. Fields added later take
 /// `serde(default)`, so a record an older berth wrote still reads.
-/// 2 added `freezer`.
-pub const VERSION: u32 = 2;
+/// 2 added `freezer`. 3 writes everything `list` reads before `hooks`
+/// (container::summary reads no further).
+pub const VERSION: u32 = 3;
 
 /// The record kept in `<root>/<id>/state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,15 +55,16 @@ pub struct Record {
     pub owner: String,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The freezer that governs the container, (v2, directory), as picked
+    /// from `cgroup`: kept apart so that `list` need not parse the
+    /// hierarchies of every container (from version 2). The last field
+    /// `list` reads: keep those above `hooks` (version 3).
+    #[serde(default)]
+    pub freezer: Option<(bool, std::path::PathBuf)>,
     /// The hooks that run after create: poststart and poststop.
     #[serde(default)]
     pub hooks: Hooks,
     pub cgroup: Cgroup,
-    /// The freezer that governs the container, (v2, directory), as picked
-    /// from `cgroup`: kept apart so that `list` need not parse the
-    /// hierarchies of every container (from version 2).
-    #[serde(default)]
-    pub freezer: Option<(bool, std::path::PathBuf)>,
     /// Whether the init has its own pid namespace (then killing it kills all).
     #[serde(default)]
     pub pid_ns: bool,

@@ -57,6 +57,9 @@ struct Before2<'a> {
 impl Summary {
     /// Reads one record.
     pub fn parse(data: &[u8]) -> serde_json::Result<Summary> {
+        if let Some(s) = Summary::parse_head(data) {
+            return Ok(s);
+        }
         let mut s: Summary = serde_json::from_slice(data)?;
         if s.version < 2 {
             let old: Before2 = serde_json::from_slice(data)?;
@@ -65,6 +68,22 @@ impl Summary {
             s.freezer = picked.map(|(v2, dir): (bool, &str)| (v2, PathBuf::from(dir)));
         }
         Ok(s)
+    }
+
+    /// A record from version 3 on holds all of a summary before its
+    /// `hooks` key: parse only that head, and leave the cgroup (most of
+    /// the bytes, and most of list's time when skipped by the parser)
+    /// unread. `,"hooks":` with its quotes bare cannot lie inside a string;
+    /// inside a nested object (an annotation named so), the head ends with
+    /// that object open and fails to parse. None sends the caller to the
+    /// whole record.
+    fn parse_head(data: &[u8]) -> Option<Summary> {
+        let cut = memchr::memmem::find(data, b",\"hooks\":")?;
+        let mut head = Vec::with_capacity(cut + 1);
+        head.extend_from_slice(&data[..cut]);
+        head.push(b'}');
+        let s: Summary = serde_json::from_slice(&head).ok()?;
+        (s.version >= 3).then_some(s)
     }
 
     pub fn oci_state(&self, status: super::state::Status) -> OciState<'_> {
@@ -121,6 +140,40 @@ mod tests {
 
     fn h(mount: &str, v2: bool, options: &str) -> Full {
         Full { mount: mount.into(), own: "/".into(), v2, options: options.into() }
+    }
+
+    #[test]
+    fn reads_only_the_head_of_a_version_3_record() {
+        let v1 = (h("/sys/fs/cgroup/freezer", false, "freezer"), PathBuf::from("/sys/fs/cgroup/freezer/c1"));
+        let (new, _) = record(vec![v1]);
+        let head = Summary::parse_head(&new).expect("a version 3 record parses from its head");
+        assert_eq!(head.freezer, Some((false, "/sys/fs/cgroup/freezer/c1".into())));
+        assert_eq!(head.annotations["a"], "b\"c");
+        // The cgroup is not needed: a head followed by garbage still reads.
+        let cut = memchr::memmem::find(&new, b",\"hooks\":").unwrap();
+        let mut torn = new[..cut].to_vec();
+        torn.extend_from_slice(b",\"hooks\":{not json");
+        assert!(Summary::parse_head(&torn).is_some());
+    }
+
+    #[test]
+    fn a_head_that_is_not_the_records_is_not_taken() {
+        let v1 = (h("/sys/fs/cgroup/freezer", false, "freezer"), PathBuf::from("/sys/fs/cgroup/freezer/c1"));
+        let (new, _) = record(vec![v1]);
+        let mut rec: Record = serde_json::from_slice(&new).unwrap();
+        // An annotation named `hooks` puts the pattern inside a nested object;
+        // one whose value spells it out keeps its quotes escaped.
+        rec.annotations =
+            [("a", "x"), ("hooks", ",\"hooks\":{}"), ("z", "y")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        let data = serde_json::to_vec(&rec).unwrap();
+        assert!(Summary::parse_head(&data).is_none());
+        let s = Summary::parse(&data).unwrap();
+        assert_eq!((s.annotations.len(), s.freezer.is_some()), (3, true));
+        // Before version 3 the order was another: no head is taken.
+        rec.version = 2;
+        let data = serde_json::to_vec(&rec).unwrap();
+        assert!(Summary::parse_head(&data).is_none());
+        assert_eq!(Summary::parse(&data).unwrap().freezer, Some((false, "/sys/fs/cgroup/freezer/c1".into())));
     }
 
     #[test]
