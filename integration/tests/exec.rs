@@ -187,7 +187,7 @@ fn exec_does_not_read_the_bundle_again() {
     assert_eq!(berth.ok(&["exec", &id, "sh", "-c", "echo $FROM"]), "create\n");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(berth.root.0.join(&id).join("state.json")).unwrap()).unwrap();
-    assert_eq!(state["version"], 2, "state.json says its format");
+    assert_eq!(state["version"], 3, "state.json says its format");
     berth.ok(&["delete", "--force", &id]);
 }
 
