@@ -187,5 +187,6 @@ fn main() {
             1
         }
     };
+    linux::exeseal::wait_helper();
     std::process::exit(code);
 }

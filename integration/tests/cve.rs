@@ -264,3 +264,21 @@ fn a_foreground_run_keeps_no_zombie_helper() {
     let _ = berth.run(&["delete", "--force", &id]);
     assert!(only_init, "berth run's children: {seen:?}");
 }
+
+/// A berth that fails at once leaves no process behind either: it waits
+/// for its helper (still dissolving the mount it ran from) before exiting.
+#[test]
+fn a_failing_create_leaves_no_helper_behind() {
+    let berth = Berth::new();
+    let mut lingering = Vec::new();
+    for round in 0..20 {
+        let id = unique("nohelper");
+        let out = berth.run(&["create", "--bundle", "/nonexistent-bundle", &id]);
+        assert_eq!(out.status.code(), Some(1), "round {round}");
+        let left = processes_mentioning(&id);
+        if !left.is_empty() {
+            lingering.push((round, left));
+        }
+    }
+    assert!(lingering.is_empty(), "berth processes outlived berth: {lingering:?}");
+}

@@ -104,7 +104,7 @@ fn entry_tree(fd: i32, exe: &OwnedFd) -> Option<OwnedFd> {
 /// out an expedited RCU grace period (namespace_unlock), 0.6-0.9 ms on
 /// the development host when the other CPU is busy: the helper waits it
 /// out beside berth's own work instead of in front of it. The helper is
-/// berth's child; whoever reaps berth's orphans reaps it if berth does not.
+/// berth's child, waited for before berth exits (`wait_helper`).
 fn release_apart(tree: OwnedFd) {
     // A child that shares our memory runs only this: a raw system call
     // (glibc's close would set errno, which is berth's thread-local), then
@@ -145,8 +145,20 @@ static HELPER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(
 /// Reaps the helper if it has finished: for a berth that stays (a
 /// foreground `run` or `exec`), so no zombie stays beside it.
 pub fn reap_helper() {
+    reap(libc::WNOHANG);
+}
+
+/// Waits for the helper: berth leaves no process of its own behind. By
+/// the time a command ends the helper is long done, unless the command
+/// failed within its first millisecond.
+pub fn wait_helper() {
+    reap(0);
+}
+
+fn reap(flags: i32) {
     let pid = HELPER.load(std::sync::atomic::Ordering::Relaxed);
-    if pid > 0 && matches!(sys::waitpid(pid, libc::WNOHANG), Ok((p, _)) if p == pid) {
+    // In a process cloned from berth (init) the helper is not a child: ECHILD.
+    if pid > 0 && matches!(sys::waitpid(pid, flags), Ok((p, _)) if p == pid) {
         HELPER.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }
