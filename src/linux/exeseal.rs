@@ -94,9 +94,16 @@ fn entry_tree(fd: i32, exe: &OwnedFd) -> Option<OwnedFd> {
     // SAFETY: both descriptors are open; a and b are valid out pointers.
     let same = unsafe { libc::fstat(fd, &mut a) == 0 && libc::fstat(exe.as_raw_fd(), &mut b) == 0 }
         && (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino);
+    if !same {
+        return None;
+    }
+    // The entry left it inheritable: no child of ours (a hook, init) may
+    // get it, should one be born before the helper closes it.
+    // SAFETY: F_SETFD on a descriptor that is open.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     // SAFETY: fd is open, ours (the entry opened it for this process) and
     // closed nowhere else.
-    same.then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Closes `tree`, the last reference to a detached mount, in a helper
@@ -211,7 +218,11 @@ mod tests {
         assert!(entry_tree(dir, &exe).is_none(), "another file");
         assert!(entry_tree(-1, &exe).is_none() && entry_tree(1, &exe).is_none());
         let ours = sys::open(Path::new("/proc/self/exe"), libc::O_PATH, 0).unwrap().into_raw_fd();
-        assert!(entry_tree(ours, &exe).is_some());
+        // SAFETY: F_SETFD/F_GETFD on our own open descriptor.
+        unsafe { libc::fcntl(ours, libc::F_SETFD, 0) };
+        let tree = entry_tree(ours, &exe).expect("an O_PATH handle on our binary");
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::fcntl(tree.as_raw_fd(), libc::F_GETFD) }, libc::FD_CLOEXEC, "taken close-on-exec");
         // SAFETY: the two refused descriptors are still ours to close.
         unsafe {
             libc::close(other);
