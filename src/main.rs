@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+#[cfg(target_arch = "x86_64")]
 mod entry;
 
 use berth::{linux, log, spec};
