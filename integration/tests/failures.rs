@@ -111,3 +111,33 @@ fn unsupported_global_flags_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rootless"));
 }
+
+/// On a v1 host init makes its own network, mount, uts and ipc namespaces
+/// while the parent makes the v1 cgroups. When init cannot, the error is
+/// init's (not a broken pipe on the parent's side), and nothing is left.
+/// strace makes unshare fail.
+#[test]
+fn an_init_that_cannot_make_its_namespaces_says_why_and_leaves_nothing() {
+    if cgroup_v2_only() {
+        eprintln!("skipped: on a cgroup v2 host clone3 makes every namespace");
+        return;
+    }
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("true");
+    b.write();
+    let id = unique("nounshare");
+    let out = capture(
+        std::process::Command::new("strace")
+            .args(["-f", "-o", "/dev/null", "-e", "trace=unshare", "-e", "inject=unshare:error=ENOSPC", "--"])
+            .arg(&berth.bin)
+            .arg("--root")
+            .arg(&berth.root.0)
+            .args(["run", "--bundle", b.path().to_str().unwrap(), &id]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("creating namespaces: No space left on device"), "{err}");
+    assert_nothing_left(&berth, &id, None);
+    assert_eq!(processes_mentioning(&id), Vec::<i32>::new(), "a process of {id} remains");
+}

@@ -135,6 +135,9 @@ fn cgroup_placement_and_namespace() {
     }
 }
 
+/// On a v1 host the freezer is checked after the clone (the v1 directories
+/// are made while init makes its namespaces): init is killed then, and the
+/// directories made before (the unified one of a hybrid host) are removed.
 #[test]
 fn a_frozen_existing_cgroup_is_refused() {
     let berth = Berth::new();
@@ -157,4 +160,8 @@ fn a_frozen_existing_cgroup_is_refused() {
     assert_eq!(code, 1);
     assert!(err.contains("container's cgroup unexpectedly frozen"), "{err}");
     assert!(!berth.root.0.join(&id).exists());
+    for m in cgroup_mounts() {
+        assert!(!m.join(&rel).exists(), "cgroup {} left behind", m.join(&rel).display());
+    }
+    assert_eq!(processes_mentioning(&id), Vec::<i32>::new(), "a process of {id} remains");
 }

@@ -88,16 +88,31 @@ impl Cgroup {
 
     /// Creates the container's cgroup in every hierarchy.
     pub fn create(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
-        for h in &layout.hierarchies {
-            let dir = path_in(h, cgroups_path, id);
-            if freeze::frozen(h, &dir) {
+        let mut cg = Cgroup::unmade(layout, cgroups_path, id);
+        cg.make(|_| true)?;
+        Ok(cg)
+    }
+
+    /// The container's directories in every hierarchy, none of them made yet.
+    pub fn unmade(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Cgroup {
+        let dirs = layout.hierarchies.iter().map(|h| (h.clone(), path_in(h, cgroups_path, id))).collect();
+        Cgroup { dirs, created: Vec::new(), unit: None }
+    }
+
+    /// Makes the directories of the hierarchies `which` picks, adding what
+    /// it made to `created` (create may make the v2 part before the clone
+    /// and the v1 part beside init's start). A failure removes what this
+    /// call made, and only that.
+    pub fn make(&mut self, which: impl Fn(&Hierarchy) -> bool) -> Result<()> {
+        let picked: Vec<(Hierarchy, PathBuf)> = self.dirs.iter().filter(|(h, _)| which(h)).cloned().collect();
+        for (h, dir) in &picked {
+            if freeze::frozen(h, dir) {
                 bail!("container's cgroup unexpectedly frozen: {} (thaw it first)", dir.display());
             }
         }
-        let mut cg = Cgroup::none();
-        for h in &layout.hierarchies {
-            let dir = path_in(h, cgroups_path, id);
-            let mut made = cg.mkdir_all(h, &dir);
+        let mut done = Cgroup::none();
+        for (h, dir) in picked {
+            let mut made = done.mkdir_all(&h, &dir);
             for _ in 0..5 {
                 // A concurrent delete may have removed the shared parent just now.
                 match &made {
@@ -105,21 +120,22 @@ impl Cgroup {
                         if e.downcast_ref::<std::io::Error>()
                             .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) =>
                     {
-                        made = cg.mkdir_all(h, &dir)
+                        made = done.mkdir_all(&h, &dir)
                     }
                     _ => break,
                 }
             }
             if let Err(e) = made {
-                cg.remove();
+                done.remove();
                 return Err(e);
             }
             if h.v2 {
-                apply::enable_all_v2(h, &dir);
+                apply::enable_all_v2(&h, &dir);
             }
-            cg.dirs.push((h.clone(), dir));
+            done.dirs.push((h, dir));
         }
-        Ok(cg)
+        self.created.extend(done.created);
+        Ok(())
     }
 
     /// `--systemd-cgroup`, once systemd has started the unit: what systemd
@@ -145,7 +161,7 @@ impl Cgroup {
                 dir.ancestors().take_while(|p| p.starts_with(&h.mount) && *p != h.mount).collect();
             chain.reverse();
             for d in chain {
-                inherit_cpuset(d)?;
+                inherit_cpuset(d, self.created.iter().any(|c| c == d))?;
             }
         }
         Ok(())
@@ -227,6 +243,18 @@ impl Cgroup {
         self.dirs.iter().map(|(_, d)| procs_in(d)).find(|v| !v.is_empty()).unwrap_or_default()
     }
 
+    /// Like [`Cgroup::pids`], but only where the directory existed before
+    /// this create: one berth just made holds nothing (create's check for a
+    /// busy cgroup read ten empty cgroup.procs files on a v1 host).
+    pub fn pids_before(&self) -> Vec<i32> {
+        self.dirs
+            .iter()
+            .filter(|(_, d)| !self.created.contains(d))
+            .map(|(_, d)| procs_in(d))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
+    }
+
     /// Kills what is left inside and removes what berth created. Errors
     /// are not fatal: a leftover is reported by the caller's checks.
     pub fn remove(&self) {
@@ -273,10 +301,11 @@ impl Cgroup {
         for d in self.created.iter().rev().filter(|d| !ours.contains(d)) {
             let _ = std::fs::remove_dir(d);
         }
-        // The shared default parent `/berth` goes when its last container does.
+        // The shared default parent `/berth` goes when its last container
+        // does (once: the pass above took it when this create made it).
         for (h, d) in &self.dirs {
             let shared = h.mount.join(DEFAULT_PARENT);
-            if d.parent() == Some(shared.as_path()) {
+            if d.parent() == Some(shared.as_path()) && !self.created.contains(&shared) {
                 let _ = std::fs::remove_dir(&shared);
             }
         }
@@ -299,7 +328,7 @@ fn missing_dirs(h: &Hierarchy, dir: &Path) -> Vec<PathBuf> {
 }
 
 fn procs_in(dir: &Path) -> Vec<i32> {
-    let s = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    let s = read_cgroup_file(&dir.join("cgroup.procs")).unwrap_or_default();
     s.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
@@ -315,6 +344,25 @@ pub(crate) fn procs_in_tree(dir: &Path) -> Vec<i32> {
 fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
     rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
+}
+
+/// A cgroup file's text: open, read until the end, close. No stat first
+/// (cgroupfs says size 0 anyway); a short read is not the end here, since a
+/// seq file hands out at most a page of records at a time.
+fn read_cgroup_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(buf).map_err(std::io::Error::other)
 }
 
 /// Removes `dir` after every cgroup below it, deepest first.
@@ -335,13 +383,13 @@ fn rmdir_retry(d: &Path) {
 }
 
 /// A new v1 cpuset cgroup starts empty and accepts no task: copy the parent's.
-fn inherit_cpuset(dir: &Path) -> Result<()> {
+/// `fresh`: berth made `dir` just now, so both are empty (no read needed).
+fn inherit_cpuset(dir: &Path, fresh: bool) -> Result<()> {
     let parent = dir.parent().unwrap_or(dir);
     for f in ["cpuset.cpus", "cpuset.mems"] {
-        let cur = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        if cur.trim().is_empty() {
-            let v = std::fs::read_to_string(parent.join(f))
-                .with_context(|| format!("reading {}", parent.join(f).display()))?;
+        if fresh || read_cgroup_file(&dir.join(f)).unwrap_or_default().trim().is_empty() {
+            let v =
+                read_cgroup_file(&parent.join(f)).with_context(|| format!("reading {}", parent.join(f).display()))?;
             crate::linux::sys::write_file(&dir.join(f).to_string_lossy(), v.trim().as_bytes())
                 .with_context(|| format!("writing {}", dir.join(f).display()))?;
         }

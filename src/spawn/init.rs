@@ -30,6 +30,13 @@ fn setup(s: &Setup, ch: &ChildEnd, self_v1: bool) -> Result<Infallible> {
     keep.push(ch.raw());
     sys::close_from_except(3 + s.extra_fds, &keep);
     ch.tie_to_parent()?;
+    if s.v1_after_clone {
+        let flags = s.init_unshares();
+        if flags != 0 {
+            sys::unshare(flags).context("creating namespaces")?;
+        }
+        ch.expect(Order::Made)?;
+    }
     if self_v1 {
         s.cgroup.enter_v1_self()?;
         ch.send(Report::Moved)?;

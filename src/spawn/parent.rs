@@ -167,10 +167,23 @@ fn build(
     // started it (a name taken by someone else must never be stopped here).
     let planned = Cgroup::planned(layout, path, &req.id);
     journal.note(&Entry::Cgroup(planned.clone()))?;
+    let (general, needs_fork) = Setup::plan_paths(&checked);
+    // The v1 directories are made after the clone, while init makes its
+    // namespaces, when init then moves itself into them (see Setup).
+    let v1_after_clone = unit.is_none()
+        && !req.opts.rootless
+        && !general
+        && !checked.namespaces.is_new(Kind::User)
+        && layout.hierarchies.iter().any(|h| !h.v2);
     // systemd makes a unit's cgroup once it has a process to put there.
-    let cgroup = match unit.is_some() {
-        true => planned,
-        false => match Cgroup::create(layout, path, &req.id) {
+    let cgroup = match (unit.is_some(), v1_after_clone) {
+        (true, _) => planned,
+        (false, true) => {
+            let mut cg = Cgroup::unmade(layout, path, &req.id);
+            cg.make(|h| h.v2)?;
+            cg
+        }
+        (false, false) => match Cgroup::create(layout, path, &req.id) {
             Ok(c) => c,
             Err(e) if req.opts.rootless && rootless::is_denied(&e) => {
                 // runc's rule: rootless without a cgroup of its own, limits are
@@ -192,11 +205,9 @@ fn build(
             Some(m)
         }
     };
-    let busy = cgroup.pids().len();
-    if busy > 0 {
-        log::warn(&format!("container's cgroup is not empty: {busy} process(es) found"));
+    if !v1_after_clone {
+        warn_if_busy(&cgroup);
     }
-    let (general, needs_fork) = Setup::plan_paths(&checked);
     let dumpable_until_go = req.opts.rootless && checked.namespaces.is_new(Kind::User);
     let setup = Setup {
         seccomp: filter,
@@ -216,9 +227,12 @@ fn build(
         general,
         needs_fork,
         host_mounts,
+        v1_after_clone,
     };
     let mut kids = Vec::new();
-    match spawn(&setup, unit.as_mut(), req, &mut kids, &mut journal) {
+    // What exists of the cgroup, as the parent knows it.
+    let mut made = setup.cgroup.clone();
+    match spawn(&setup, &mut made, unit.as_mut(), req, &mut kids, &mut journal) {
         Ok(r) => Ok(r),
         Err(mut e) => {
             if e.is::<ChildExited>() {
@@ -241,9 +255,17 @@ fn build(
             if let Some(p) = unit.as_mut().filter(|p| p.started) {
                 let _ = p.sd.stop(&p.unit.name);
             }
-            setup.cgroup.remove();
+            made.remove();
             Err(e)
         }
+    }
+}
+
+/// A cgroup that existed before may hold processes already: said, not refused.
+fn warn_if_busy(cgroup: &Cgroup) {
+    let busy = cgroup.pids_before().len();
+    if busy > 0 {
+        log::warn(&format!("container's cgroup is not empty: {busy} process(es) found"));
     }
 }
 
@@ -326,21 +348,18 @@ fn own_v2_cgroup(pid: i32) -> Option<String> {
 
 fn spawn(
     s: &Setup,
+    made: &mut Cgroup,
     mut unit: Option<&mut Placement>,
     req: &Request,
     kids: &mut Vec<i32>,
     journal: &mut Journal,
 ) -> Result<(Record, Option<OwnedFd>)> {
     let spec = &s.checked.spec;
-    if unit.is_none() {
-        apply_resources(s, &s.cgroup)?;
+    if unit.is_none() && !s.v1_after_clone {
+        apply_resources(s, made)?;
     }
     let (parent_ch, child_ch) = sync::pair()?;
-    let flags = if s.general {
-        0
-    } else {
-        s.checked.namespaces.new_flags() & !(libc::CLONE_NEWCGROUP | Kind::Time.clone_flag())
-    };
+    let flags = if s.general { 0 } else { s.clone_flags() };
     let cg_fd = if unit.is_some() { None } else { s.cgroup.open_v2()? };
     // The child moves itself into the v1 hierarchies (far cheaper than our
     // writing its pid) unless systemd places it or it is born in a user
@@ -358,9 +377,19 @@ fn spawn(
     drop(child_ch);
     kids.push(pid);
     journal.note_pid(pid)?;
+    if s.v1_after_clone {
+        made.make(|h| !h.v2)?;
+        warn_if_busy(made);
+        apply_resources(s, made)?;
+        // The child may be gone (its unshare failed): then its word says why.
+        if let Err(e) = parent_ch.send(Order::Made) {
+            parent_ch.expect_moved()?;
+            return Err(e);
+        }
+    }
     let placed = match unit.as_deref_mut() {
         Some(p) => start_unit(s, p, pid, journal)?,
-        None => s.cgroup.clone(),
+        None => made.clone(),
     };
     placed.enter(pid, in_v2, self_v1)?;
     if self_v1 {

@@ -7,6 +7,8 @@
 //!
 //! | step | child → parent        | parent → child        | when                      |
 //! |------|-----------------------|-----------------------|---------------------------|
+//! | 0    |                       | `Made`                | the v1 cgroups were made after the clone |
+//! | 0    | `Moved`               |                       | init moved itself into the v1 cgroups |
 //! | 1    |                       | `Placed`              | general path: in the cgroups, may fork |
 //! | 2    | `MapsPlease`          | `MapsDone`            | general path, new user/time ns |
 //! | 3    | `InitPid(pid or 0)`   |                       | general path              |
@@ -30,6 +32,7 @@ enum Wire {
         host_pid: i32,
     },
     Placed,
+    Made,
     MapsDone,
     HooksDone,
     Moved,
@@ -49,6 +52,8 @@ pub enum Order {
     Go { host_pid: i32 },
     /// General path: the child is in every cgroup and may fork.
     Placed,
+    /// The v1 directories exist now (made after the clone): move in.
+    Made,
     /// The id maps (and time offsets) are written.
     MapsDone,
     /// prestart and createRuntime hooks ran.
@@ -156,6 +161,7 @@ impl ParentEnd {
         let w = match o {
             Order::Go { host_pid } => Wire::Go { host_pid },
             Order::Placed => Wire::Placed,
+            Order::Made => Wire::Made,
             Order::MapsDone => Wire::MapsDone,
             Order::HooksDone => Wire::HooksDone,
         };
@@ -231,6 +237,7 @@ impl ChildEnd {
         Ok(match w {
             Wire::Go { host_pid } => Order::Go { host_pid },
             Wire::Placed => Order::Placed,
+            Wire::Made => Order::Made,
             Wire::MapsDone => Order::MapsDone,
             Wire::HooksDone => Order::HooksDone,
             other => bail!("sync: the parent sent {other:?}"),
