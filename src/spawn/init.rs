@@ -51,9 +51,12 @@ fn setup(s: &Setup, ch: &ChildEnd, self_v1: bool) -> Result<Infallible> {
     if s.general {
         enter_namespaces(s, ch)?;
     }
-    let host_pid = match ch.recv()? {
-        Order::Go { host_pid } => host_pid,
-        other => bail!("sync: expected Go, got {other:?}"),
+    // Without a user namespace, in its cgroups already, init may set the
+    // container up while the parent does its part; Go is read before the
+    // hooks (see Setup::go_late).
+    let host_pid = match s.go_late() {
+        true => None,
+        false => Some(expect_go(ch)?),
     };
     if s.dumpable_until_go {
         sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
@@ -133,6 +136,13 @@ fn enter_namespaces(s: &Setup, ch: &ChildEnd) -> Result<()> {
     }
 }
 
+fn expect_go(ch: &ChildEnd) -> Result<i32> {
+    match ch.recv()? {
+        Order::Go { host_pid } => Ok(host_pid),
+        other => bail!("sync: expected Go, got {other:?}"),
+    }
+}
+
 fn hook_state(s: &Setup, host_pid: i32, status: &str) -> Vec<u8> {
     hooks::setup_state(&s.checked.spec, &s.id, status, host_pid, &s.bundle)
 }
@@ -151,7 +161,7 @@ fn write_sysctls(sysctl: &std::collections::BTreeMap<String, String>) -> Result<
     Ok(())
 }
 
-fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
+fn container(s: &Setup, ch: &ChildEnd, host_pid: Option<i32>) -> Result<Infallible> {
     let spec = &s.checked.spec;
     let ns = &s.checked.namespaces;
     let linux = spec.linux();
@@ -197,6 +207,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
         .collect();
     let mut root: Option<Root> = None;
     let mut fifo = None;
+    let mut go = host_pid;
     for step in rootfs_plan::plan(&s.checked, s.no_pivot) {
         // The handle on the rootfs: opened once it is a mount point, again
         // as `/` once the root has changed, dropped before the change.
@@ -226,6 +237,11 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
                 r()?.mkdir_all(&cwd).with_context(|| format!("process.cwd: creating {cwd}"))?;
             }
             Step::Hooks => {
+                // Nothing from here on may start before the parent's Go.
+                let host_pid = match go {
+                    Some(p) => p,
+                    None => *go.insert(expect_go(ch)?),
+                };
                 fifo = Some(sys::open(&s.fifo, libc::O_RDWR, 0).context("opening exec.fifo")?);
                 root = None;
                 if !spec.hooks.prestart.is_empty() || !spec.hooks.create_runtime.is_empty() {
@@ -259,6 +275,7 @@ fn container(s: &Setup, ch: &ChildEnd, host_pid: i32) -> Result<Infallible> {
     drop(root);
     devices::reopen_stdio_dev_null()?;
     let fifo = fifo.context("rootfs plan: no Hooks step")?;
+    let host_pid = go.context("rootfs plan: no Go before the hooks")?;
 
     let Some(plan) = &s.checked.process else {
         // A container without a process: it exists, and `start` refuses it.

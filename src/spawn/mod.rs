@@ -67,6 +67,16 @@ impl Setup {
         (general, needs_fork)
     }
 
+    /// With `v1_after_clone` and no network devices to move: init is in
+    /// its cgroups once it has moved itself, so it sets the container up
+    /// without waiting for Go (which it reads before the hooks, the first
+    /// step that needs the parent's work: rlimits, OOM score, devices).
+    /// The parent's part and the handshake's round trip then run beside
+    /// init's mounts. (A device-specific linux.sysctl needs its device.)
+    pub fn go_late(&self) -> bool {
+        self.v1_after_clone && self.checked.spec.linux().net_devices.is_empty()
+    }
+
     /// The namespaces clone3 makes: the new ones but cgroup and time (init
     /// makes those later), and with `v1_after_clone` only pid.
     pub fn clone_flags(&self) -> i32 {

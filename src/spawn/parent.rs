@@ -381,18 +381,18 @@ fn spawn(
         made.make(|h| !h.v2)?;
         warn_if_busy(made);
         apply_resources(s, made)?;
-        // The child may be gone (its unshare failed): then its word says why.
-        if let Err(e) = parent_ch.send(Order::Made) {
-            parent_ch.expect_moved()?;
-            return Err(e);
-        }
+        // Placed in v2 (when the clone could not) before init goes on.
+        made.enter(pid, in_v2, true)?;
+        parent_ch.send_or_why(Order::Made)?;
     }
     let placed = match unit.as_deref_mut() {
         Some(p) => start_unit(s, p, pid, journal)?,
         None => made.clone(),
     };
-    placed.enter(pid, in_v2, self_v1)?;
-    if self_v1 {
+    if !s.v1_after_clone {
+        placed.enter(pid, in_v2, self_v1)?;
+    }
+    if self_v1 && !s.go_late() {
         parent_ch.expect_moved()?;
     }
     let rdt = join_rdt_group(s, pid, journal)?;
@@ -451,7 +451,11 @@ fn spawn(
         }
     }
     let net_devices = move_net_devices(s, init_pid, journal)?;
-    parent_ch.send(Order::Go { host_pid: init_pid })?;
+    parent_ch.send_or_why(Order::Go { host_pid: init_pid })?;
+    if s.go_late() {
+        // Init's first word, sent before anything it does after Go.
+        parent_ch.expect_moved()?;
+    }
 
     let state_for_hooks = |status: Status| hooks::setup_state(spec, &s.id, status.as_str(), init_pid, &s.bundle);
     let pty = loop {

@@ -168,6 +168,22 @@ impl ParentEnd {
         self.0.send(&w, None)
     }
 
+    /// Sends `o`; when the child has ended already (it failed while the
+    /// parent worked beside it), its own error instead of a broken pipe.
+    pub fn send_or_why(&self, o: Order) -> Result<()> {
+        let Err(e) = self.send(o) else { return Ok(()) };
+        let gone = e
+            .root_cause()
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| matches!(io.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)));
+        if !gone {
+            return Err(e);
+        }
+        // What it said before its error (Moved) is passed over.
+        while self.next()?.is_some() {}
+        Err(ChildExited.into())
+    }
+
     /// The child's next report; its error (with its chain) becomes ours, and
     /// a closed pair is [`ChildExited`].
     pub fn recv(&self) -> Result<Received> {
@@ -320,6 +336,21 @@ mod tests {
         let (parent, child) = pair().unwrap();
         child.send(Report::Moved).unwrap();
         assert!(parent.wait_exec().unwrap_err().to_string().contains("after Ready"));
+    }
+
+    #[test]
+    fn an_order_to_a_child_that_failed_gives_its_error_not_a_broken_pipe() {
+        let (parent, child) = pair().unwrap();
+        child.send(Report::Moved).unwrap();
+        child.fail(&anyhow::anyhow!("EACCES").context("mounts[2]: /x"));
+        drop(child);
+        let e = parent.send_or_why(Order::Go { host_pid: 7 }).unwrap_err();
+        assert_eq!(format!("{e:#}"), "mounts[2]: /x: EACCES");
+        let (parent, child) = pair().unwrap();
+        drop(child);
+        assert!(parent.send_or_why(Order::Made).unwrap_err().is::<ChildExited>());
+        let (parent, _child) = pair().unwrap();
+        parent.send_or_why(Order::Made).unwrap();
     }
 
     #[test]
