@@ -77,11 +77,15 @@ impl Cgroup {
     /// one of them (or of their parents) that does not exist yet. A create
     /// journals this before making anything.
     pub fn planned(layout: &Layout, cgroups_path: Option<&str>, id: &str) -> Cgroup {
+        Cgroup::unmade(layout, cgroups_path, id).plan(|_| true)
+    }
+
+    /// The plan (as [`Cgroup::planned`]) for the hierarchies `which` picks.
+    pub fn plan(&self, which: impl Fn(&Hierarchy) -> bool) -> Cgroup {
         let mut cg = Cgroup::none();
-        for h in &layout.hierarchies {
-            let dir = path_in(h, cgroups_path, id);
-            cg.created.extend(missing_dirs(h, &dir));
-            cg.dirs.push((h.clone(), dir));
+        for (h, dir) in self.dirs.iter().filter(|(h, _)| which(h)) {
+            cg.created.extend(missing_dirs(h, dir));
+            cg.dirs.push((h.clone(), dir.clone()));
         }
         cg
     }

@@ -135,21 +135,20 @@ fn build(
         Err(e) if req.opts.rootless && rootless::is_denied(&e) => Vec::new(),
         r => r?,
     };
-    // What exec and later commands read instead of the bundle.
-    locked.save_config(&raw)?;
-    let fifo = locked.fifo();
-    let c = sys::cpath(&fifo)?;
-    // SAFETY: c is a valid path.
-    sys::cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o622) }).context("creating exec.fifo")?;
-
-    let linux = checked.spec.linux();
-    if checked.namespaces.is_new(Kind::User) {
-        // Root in the container must be able to open the fifo.
-        let host = |maps: &[spec::types::IdMapping]| maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
-        if let (Some(uid), Some(gid)) = (host(&linux.uid_mappings), host(&linux.gid_mappings)) {
-            std::os::unix::fs::chown(&fifo, Some(uid), Some(gid)).context("chown of exec.fifo")?;
-        }
+    let (general, needs_fork) = Setup::plan_paths(&checked);
+    // The v1 directories are made after the clone, while init makes its
+    // namespaces, when init then moves itself into them (see Setup).
+    let v1_after_clone = !req.opts.systemd_cgroup
+        && !req.opts.rootless
+        && !general
+        && !checked.namespaces.is_new(Kind::User)
+        && layout.hierarchies.iter().any(|h| !h.v2);
+    let files = StateFiles { locked, raw: &raw };
+    if !v1_after_clone {
+        files.write(&checked)?;
     }
+    let fifo = locked.fifo();
+    let linux = checked.spec.linux();
     // Written down before it exists, so that a create killed from here on
     // leaves nothing `delete` cannot find.
     let mut journal = Journal::open(&locked.dir)?;
@@ -165,16 +164,9 @@ fn build(
     let path = unit.as_ref().map(|p| p.unit.path.as_str()).or(linux.cgroups_path.as_deref());
     // The unit is not in the plan: it is journalled once this create has
     // started it (a name taken by someone else must never be stopped here).
-    let planned = Cgroup::planned(layout, path, &req.id);
+    // (With v1_after_clone, the v1 part is planned after the clone.)
+    let planned = Cgroup::unmade(layout, path, &req.id).plan(|h| !v1_after_clone || h.v2);
     journal.note(&Entry::Cgroup(planned.clone()))?;
-    let (general, needs_fork) = Setup::plan_paths(&checked);
-    // The v1 directories are made after the clone, while init makes its
-    // namespaces, when init then moves itself into them (see Setup).
-    let v1_after_clone = unit.is_none()
-        && !req.opts.rootless
-        && !general
-        && !checked.namespaces.is_new(Kind::User)
-        && layout.hierarchies.iter().any(|h| !h.v2);
     // systemd makes a unit's cgroup once it has a process to put there.
     let cgroup = match (unit.is_some(), v1_after_clone) {
         (true, _) => planned,
@@ -232,7 +224,7 @@ fn build(
     let mut kids = Vec::new();
     // What exists of the cgroup, as the parent knows it.
     let mut made = setup.cgroup.clone();
-    match spawn(&setup, &mut made, unit.as_mut(), req, &mut kids, &mut journal) {
+    match spawn(&setup, &files, &mut made, unit.as_mut(), req, &mut kids, &mut journal) {
         Ok(r) => Ok(r),
         Err(mut e) => {
             if e.is::<ChildExited>() {
@@ -258,6 +250,33 @@ fn build(
             made.remove();
             Err(e)
         }
+    }
+}
+
+/// The state directory's files of a create: config.json, which exec and
+/// later commands read instead of the bundle, and exec.fifo, which init
+/// opens before the hooks.
+struct StateFiles<'a> {
+    locked: &'a Locked,
+    raw: &'a [u8],
+}
+
+impl StateFiles<'_> {
+    fn write(&self, checked: &Checked) -> Result<()> {
+        self.locked.save_config(self.raw)?;
+        let fifo = self.locked.fifo();
+        let c = sys::cpath(&fifo)?;
+        // SAFETY: c is a valid path.
+        sys::cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o622) }).context("creating exec.fifo")?;
+        let linux = checked.spec.linux();
+        if checked.namespaces.is_new(Kind::User) {
+            // Root in the container must be able to open the fifo.
+            let host = |maps: &[spec::types::IdMapping]| maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
+            if let (Some(uid), Some(gid)) = (host(&linux.uid_mappings), host(&linux.gid_mappings)) {
+                std::os::unix::fs::chown(&fifo, Some(uid), Some(gid)).context("chown of exec.fifo")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -348,6 +367,7 @@ fn own_v2_cgroup(pid: i32) -> Option<String> {
 
 fn spawn(
     s: &Setup,
+    files: &StateFiles,
     made: &mut Cgroup,
     mut unit: Option<&mut Placement>,
     req: &Request,
@@ -378,6 +398,9 @@ fn spawn(
     kids.push(pid);
     journal.note_pid(pid)?;
     if s.v1_after_clone {
+        // Beside init's unshare: what the clone did not need.
+        files.write(&s.checked)?;
+        journal.note(&Entry::Cgroup(made.plan(|h| !h.v2)))?;
         made.make(|h| !h.v2)?;
         warn_if_busy(made);
         apply_resources(s, made)?;
