@@ -9,6 +9,10 @@ use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{self, Mode, SFlag};
 use nix::unistd::{self, Gid, Uid, UnlinkatFlags};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// null, zero, full, random, urandom, tty: always there, read-write for all.
 pub fn defaults() -> Vec<Device> {
@@ -32,29 +36,61 @@ fn file_type(kind: &str) -> u32 {
     }
 }
 
-fn create_one(root: &Root, d: &Device, in_userns: bool) -> Result<()> {
+/// Handles on the directories nodes go in, resolved inside the root once
+/// per directory rather than once per node (all of /dev's are in one).
+struct Parents<'r> {
+    root: &'r Root,
+    last: Option<(String, OwnedFd)>,
+}
+
+impl<'r> Parents<'r> {
+    fn new(root: &'r Root) -> Self {
+        Parents { root, last: None }
+    }
+
+    /// The handle on `rel`'s parent and its last component's name.
+    fn of(&mut self, rel: &str) -> std::io::Result<(&OwnedFd, CString)> {
+        let parent = Path::new(rel).parent().map_or("/".into(), |p| p.to_string_lossy().into_owned());
+        let (fd, name) = match self.last.take() {
+            Some((p, fd)) if p == parent => {
+                let name = Path::new(rel).file_name().map(|n| CString::new(n.as_bytes()));
+                match name {
+                    Some(Ok(n)) => (fd, n),
+                    // No name, or a NUL in it: the full call says why.
+                    _ => self.root.parent_of(rel)?,
+                }
+            }
+            _ => self.root.parent_of(rel)?,
+        };
+        let (_, fd) = self.last.insert((parent, fd));
+        Ok((fd, name))
+    }
+}
+
+fn create_one(parents: &mut Parents, d: &Device, in_userns: bool) -> Result<()> {
     if in_userns {
         // mknod is not allowed in a user namespace: show the host's node instead.
-        let target = root.ensure(&d.path, NodeKind::File)?;
+        let target = parents.root.ensure(&d.path, NodeKind::File)?;
         return bind(&d.path, &target, false);
     }
-    let (dir, name) = root.parent_of(&d.path)?;
+    let (dir, name) = parents.of(&d.path)?;
     // A node already there is replaced; a missing one is fine.
-    let _ = unistd::unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    let _ = unistd::unlinkat(dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
     let kind = SFlag::from_bits_retain(file_type(&d.kind));
     let perm = Mode::from_bits_retain(d.file_mode.unwrap_or(0o666) & 0o7777);
     let dev = stat::makedev(d.major as u64, d.minor as u64);
-    stat::mknodat(&dir, name.as_c_str(), kind, perm, dev).context("mknod")?;
+    stat::mknodat(dir, name.as_c_str(), kind, perm, dev).context("mknod")?;
     let (uid, gid) = (Uid::from_raw(d.uid.unwrap_or(0)), Gid::from_raw(d.gid.unwrap_or(0)));
-    unistd::fchownat(&dir, name.as_c_str(), Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW).context("chown")?;
+    unistd::fchownat(dir, name.as_c_str(), Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW).context("chown")?;
     Ok(())
 }
 
 pub fn create_all(root: &Root, devices: &[Device], in_userns: bool) -> Result<()> {
     let mut all: Vec<Device> = defaults().into_iter().filter(|d| !devices.iter().any(|x| x.path == d.path)).collect();
     all.extend(devices.iter().cloned());
+    let mut parents = Parents::new(root);
     for (i, d) in all.iter().enumerate() {
-        create_one(root, d, in_userns).with_context(|| format!("creating device {} ({i})", d.path))?;
+        create_one(&mut parents, d, in_userns).with_context(|| format!("creating device {} ({i})", d.path))?;
     }
     Ok(())
 }
@@ -105,16 +141,17 @@ pub fn links(root: &Root) -> Result<()> {
     if std::path::Path::new("/proc/kcore").exists() {
         list.push(("/proc/kcore", "/dev/core"));
     }
+    let mut parents = Parents::new(root);
     for (to, at) in list {
-        let (dir, name) = root.parent_of(at)?;
-        match unistd::symlinkat(to, &dir, name.as_c_str()) {
+        let (dir, name) = parents.of(at)?;
+        match unistd::symlinkat(to, dir, name.as_c_str()) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(e).with_context(|| format!("linking {at}")),
         }
     }
-    let (dir, name) = root.parent_of("/dev/ptmx")?;
+    let (dir, name) = parents.of("/dev/ptmx")?;
     // A node already there is replaced; a missing one is fine.
-    let _ = unistd::unlinkat(&dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
-    unistd::symlinkat("pts/ptmx", &dir, name.as_c_str()).context("linking /dev/ptmx")?;
+    let _ = unistd::unlinkat(dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+    unistd::symlinkat("pts/ptmx", dir, name.as_c_str()).context("linking /dev/ptmx")?;
     Ok(())
 }

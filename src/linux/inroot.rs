@@ -59,7 +59,28 @@ impl Root {
         if let Ok(fd) = self.open_at(rel, libc::O_PATH | libc::O_DIRECTORY, 0) {
             return Ok(fd);
         }
+        // Else mostly only the last level is missing (dev/pts in a new
+        // /dev): made in its parent; anything else takes the walk.
+        if let Some(fd) = self.mkdir_last(rel) {
+            return Ok(fd);
+        }
         self.mkdir_all_depth(Path::new(rel), 0)
+    }
+
+    /// `rel`'s last directory made in its existing parent, or None to
+    /// leave it to the walk (a missing parent, a `..`, a dangling link).
+    fn mkdir_last(&self, rel: &str) -> Option<OwnedFd> {
+        let p = Path::new(rel);
+        if p.components().any(|c| c == Component::ParentDir) {
+            return None;
+        }
+        let name = cstr(p.file_name()?).ok()?;
+        let parent = self.open_at(&p.parent()?.to_string_lossy(), libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
+        // SAFETY: parent is a directory handle, name a valid one-component string.
+        if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
+            return None;
+        }
+        self.open_at(rel, libc::O_PATH | libc::O_DIRECTORY, 0).ok()
     }
 
     fn mkdir_all_depth(&self, rel: &Path, depth: u32) -> io::Result<OwnedFd> {
@@ -186,6 +207,14 @@ mod tests {
         assert!(!outside.join("x").exists());
         let (dir, name) = r.parent_of("/a/b/c").unwrap();
         assert_eq!((real(&dir), name.to_str().unwrap()), (root.join("a/b"), "c"));
+        // Only the last level missing: made in its parent.
+        assert_eq!(real(&r.mkdir_all("/a/b/c").unwrap()), root.join("a/b/c"));
+        // The last level a dangling link, its parent there: still followed inside.
+        symlink("/made/last", root.join("a/last")).unwrap();
+        assert_eq!(real(&r.mkdir_all("/a/last").unwrap()), root.join("made/last"));
+        // Its parent a link out of the root: the walk, inside.
+        assert_eq!(real(&r.mkdir_all("/out/y").unwrap()), root.join(outside.strip_prefix("/").unwrap()).join("y"));
+        assert!(!outside.join("y").exists());
         let f = r.ensure("/etc/file", NodeKind::File).unwrap();
         assert_eq!(real(&f), root.join("etc/file"));
         std::fs::remove_dir_all(root.parent().unwrap()).unwrap();
