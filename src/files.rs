@@ -54,6 +54,26 @@ pub fn read_small<const N: usize>(path: &Path) -> Option<([u8; N], usize)> {
     }
 }
 
+/// A kernel text file (/proc, cgroupfs) read to its end: open, read until
+/// a read returns nothing, close. No stat first (these say size 0, and std
+/// then starts at 32 bytes and doubles: seven reads for a mountinfo), and
+/// a short read is not taken for the end (a seq file gives a page of
+/// records at a time).
+pub fn read_kernel_text(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(buf).map_err(std::io::Error::other)
+}
+
 /// A regular file berth wrote itself (state.json), up to `limit` bytes,
 /// without a stat: a read that returns less than it asked for has reached
 /// the end (POSIX, for regular files), so a file smaller than the first
@@ -114,6 +134,25 @@ mod tests {
         assert!(read_small::<8>(&dir.join("missing")).is_none());
         let (b, n) = read_small::<4096>(Path::new("/proc/self/stat")).unwrap();
         assert!(std::str::from_utf8(&b[..n]).unwrap().contains(')'));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn kernel_text_is_read_to_its_end() {
+        // A seq file longer than one read's page, and one that fits in it.
+        for p in ["/proc/self/maps", "/proc/self/mountinfo", "/proc/self/status"] {
+            let whole = std::fs::read_to_string(p).unwrap();
+            let ours = read_kernel_text(Path::new(p)).unwrap();
+            // maps and status change between two reads only in the lines of
+            // this thread's own memory: compare their line counts.
+            assert_eq!(ours.lines().count(), whole.lines().count(), "{p}");
+        }
+        let dir = std::env::temp_dir().join(format!("berth-kt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = "x".repeat(10_000);
+        std::fs::write(dir.join("f"), &data).unwrap();
+        assert_eq!(read_kernel_text(&dir.join("f")).unwrap(), data);
+        assert!(read_kernel_text(&dir.join("missing")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

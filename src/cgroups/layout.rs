@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hierarchy {
@@ -36,8 +36,10 @@ impl Layout {
     }
 
     pub fn detect() -> Result<Layout> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-        let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+        let mountinfo = crate::files::read_kernel_text(Path::new("/proc/self/mountinfo"))
+            .context("reading /proc/self/mountinfo")?;
+        let own =
+            crate::files::read_kernel_text(Path::new("/proc/self/cgroup")).context("reading /proc/self/cgroup")?;
         Ok(Layout::parse(&mountinfo, &own))
     }
 

@@ -332,7 +332,7 @@ fn missing_dirs(h: &Hierarchy, dir: &Path) -> Vec<PathBuf> {
 }
 
 fn procs_in(dir: &Path) -> Vec<i32> {
-    let s = read_cgroup_file(&dir.join("cgroup.procs")).unwrap_or_default();
+    let s = crate::files::read_kernel_text(&dir.join("cgroup.procs")).unwrap_or_default();
     s.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
@@ -348,25 +348,6 @@ pub(crate) fn procs_in_tree(dir: &Path) -> Vec<i32> {
 fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
     rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
-}
-
-/// A cgroup file's text: open, read until the end, close. No stat first
-/// (cgroupfs says size 0 anyway); a short read is not the end here, since a
-/// seq file hands out at most a page of records at a time.
-fn read_cgroup_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 4096];
-    loop {
-        match f.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    String::from_utf8(buf).map_err(std::io::Error::other)
 }
 
 /// Removes `dir` after every cgroup below it, deepest first.
@@ -391,9 +372,9 @@ fn rmdir_retry(d: &Path) {
 fn inherit_cpuset(dir: &Path, fresh: bool) -> Result<()> {
     let parent = dir.parent().unwrap_or(dir);
     for f in ["cpuset.cpus", "cpuset.mems"] {
-        if fresh || read_cgroup_file(&dir.join(f)).unwrap_or_default().trim().is_empty() {
-            let v =
-                read_cgroup_file(&parent.join(f)).with_context(|| format!("reading {}", parent.join(f).display()))?;
+        if fresh || crate::files::read_kernel_text(&dir.join(f)).unwrap_or_default().trim().is_empty() {
+            let v = crate::files::read_kernel_text(&parent.join(f))
+                .with_context(|| format!("reading {}", parent.join(f).display()))?;
             crate::linux::sys::write_file(&dir.join(f).to_string_lossy(), v.trim().as_bytes())
                 .with_context(|| format!("writing {}", dir.join(f).display()))?;
         }

@@ -7,7 +7,7 @@ const INITIAL_MAP: &str = "0 0 4294967295";
 
 /// Whether this process is in a user namespace other than the initial one.
 pub fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
+    crate::files::read_kernel_text(std::path::Path::new("/proc/self/uid_map"))
         .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" ") != INITIAL_MAP)
         .unwrap_or(false)
 }

@@ -54,7 +54,7 @@ pub fn all_names() -> &'static [&'static str] {
 
 /// The highest capability number the running kernel knows.
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    crate::files::read_kernel_text(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(NAMES.len() as u32 - 1)
