@@ -12,7 +12,7 @@
 //! | 1    |                       | `Placed`              | general path: in the cgroups, may fork |
 //! | 2    | `MapsPlease`          | `MapsDone`            | general path, new user/time ns |
 //! | 3    | `InitPid(pid or 0)`   |                       | general path              |
-//! | 4    |                       | `Go { host_pid }`     | always (exec too)         |
+//! | 4    |                       | `Go { host_pid }`     | always (exec too); read just before the hooks with `Setup::go_late` |
 //! | 5    | `HooksPlease`         | `HooksDone`           | prestart/createRuntime hooks |
 //! | 6    | `Listener(fd)`        |                       | a NOTIFY profile (exec too) |
 //! | 7    | `Ready(pty)`          |                       | always (exec too)         |
