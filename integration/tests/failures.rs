@@ -141,3 +141,23 @@ fn an_init_that_cannot_make_its_namespaces_says_why_and_leaves_nothing() {
     assert_nothing_left(&berth, &id, None);
     assert_eq!(processes_mentioning(&id), Vec::<i32>::new(), "a process of {id} remains");
 }
+
+/// init sets the container up while the parent still writes its OOM score
+/// and sends Go: when init fails then (a sysctl the kernel lacks), its own
+/// error is told, never the parent's step that found it gone (EINVAL from
+/// oom_score_adj) nor the reset of a socket closed with Go unread.
+#[test]
+fn an_init_failing_beside_the_parents_part_is_heard() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.no_such_knob": "1"});
+    b.config["process"]["oomScoreAdj"] = json!(100);
+    b.sh("true");
+    for round in 0..30 {
+        let id = unique("ahead");
+        let (code, _, err) = berth.run_bundle(&b, &id);
+        assert_eq!(code, 1, "round {round}: {err}");
+        assert!(err.contains("linux.sysctl: setting net.ipv4.no_such_knob=1"), "round {round}: {err}");
+        assert_nothing_left(&berth, &id, None);
+    }
+}

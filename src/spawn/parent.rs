@@ -3,7 +3,7 @@
 //! A failure at any step removes everything made so far.
 
 use super::clone::{clone3_into, Forked};
-use super::sync::{self, ChildExited, Order, Received};
+use super::sync::{self, ChildExited, Order, ParentEnd, Received};
 use super::{init, Setup};
 use crate::cgroups::{apply, layout::Layout, systemd, Cgroup};
 use crate::container::journal::{self, Entry, Journal};
@@ -415,11 +415,75 @@ fn spawn(
     if !s.v1_after_clone {
         placed.enter(pid, in_v2, self_v1)?;
     }
-    if self_v1 && !s.go_late() {
+    if self_v1 {
         parent_ch.expect_moved()?;
     }
+    // With go_late init runs on from here: when a step below fails because
+    // init died meanwhile, init's own error is the one to tell.
+    let ahead = |e: anyhow::Error| match s.go_late() {
+        true => parent_ch.pending_error().unwrap_or(e),
+        false => e,
+    };
+    let (rdt, init_pid, net_devices) = parent_part(s, pid, &parent_ch, kids, journal).map_err(ahead)?;
+    parent_ch.send_or_why(Order::Go { host_pid: init_pid })?;
+
+    let state_for_hooks = |status: Status| hooks::setup_state(spec, &s.id, status.as_str(), init_pid, &s.bundle);
+    let pty = loop {
+        match parent_ch.recv()? {
+            Received::HooksPlease => {
+                let st = state_for_hooks(Status::Creating);
+                hooks::run_all("prestart", &spec.hooks.prestart, &st)?;
+                hooks::run_all("createRuntime", &spec.hooks.create_runtime, &st)?;
+                parent_ch.send(Order::HooksDone)?;
+            }
+            Received::Listener(fd) => {
+                if let Some((path, meta)) = s.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
+                    let state = serde_json::from_slice(&state_for_hooks(Status::Creating))?;
+                    seccomp::load::send_listener(path, meta, &fd, init_pid, state)?;
+                }
+            }
+            Received::Ready(fd) => break fd,
+            other => bail!("sync: unexpected {other:?}"),
+        }
+    };
+    let pty = match (&req.opts.console_socket, pty) {
+        (Some(sock), Some(master)) => {
+            console::send_to_socket(sock, &master)?;
+            None
+        }
+        (_, pty) => pty,
+    };
+    if let Some(sock) = &req.opts.pidfd_socket {
+        let fd = match (&pidfd, init_pid == pid) {
+            (Some(fd), true) => fd.try_clone()?,
+            _ => sys::pidfd_open(init_pid).context("opening a pidfd for init")?,
+        };
+        send_pidfd(sock, &fd)?;
+    }
+    let cgroup = Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed };
+    let record = Record {
+        net_devices,
+        netns_path: netns_path(s),
+        rdt,
+        host_mounts: s.host_mounts.clone(),
+        ..Record::new(&s.checked, &s.id, &s.bundle, &s.rootfs, init_pid, cgroup).context("init exited during create")?
+    };
+    Ok((record, pty))
+}
+
+/// The parent's part between init's move into its cgroups and Go: the
+/// Intel RDT group, the general path's id maps and second fork, rlimits and
+/// the OOM score from out here, network devices. Gives the RDT group, the
+/// pid of init (the general path's second child) and the devices moved.
+fn parent_part(
+    s: &Setup,
+    pid: i32,
+    parent_ch: &ParentEnd,
+    kids: &mut Vec<i32>,
+    journal: &mut Journal,
+) -> Result<(Option<resctrl::Group>, i32, Vec<netdev::Move>)> {
     let rdt = join_rdt_group(s, pid, journal)?;
-    let linux = spec.linux();
+    let linux = s.checked.spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);
     let mut init_pid = pid;
     let proc = std::cell::OnceCell::new();
@@ -474,54 +538,7 @@ fn spawn(
         }
     }
     let net_devices = move_net_devices(s, init_pid, journal)?;
-    parent_ch.send_or_why(Order::Go { host_pid: init_pid })?;
-    if s.go_late() {
-        // Init's first word, sent before anything it does after Go.
-        parent_ch.expect_moved()?;
-    }
-
-    let state_for_hooks = |status: Status| hooks::setup_state(spec, &s.id, status.as_str(), init_pid, &s.bundle);
-    let pty = loop {
-        match parent_ch.recv()? {
-            Received::HooksPlease => {
-                let st = state_for_hooks(Status::Creating);
-                hooks::run_all("prestart", &spec.hooks.prestart, &st)?;
-                hooks::run_all("createRuntime", &spec.hooks.create_runtime, &st)?;
-                parent_ch.send(Order::HooksDone)?;
-            }
-            Received::Listener(fd) => {
-                if let Some((path, meta)) = s.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
-                    let state = serde_json::from_slice(&state_for_hooks(Status::Creating))?;
-                    seccomp::load::send_listener(path, meta, &fd, init_pid, state)?;
-                }
-            }
-            Received::Ready(fd) => break fd,
-            other => bail!("sync: unexpected {other:?}"),
-        }
-    };
-    let pty = match (&req.opts.console_socket, pty) {
-        (Some(sock), Some(master)) => {
-            console::send_to_socket(sock, &master)?;
-            None
-        }
-        (_, pty) => pty,
-    };
-    if let Some(sock) = &req.opts.pidfd_socket {
-        let fd = match (&pidfd, init_pid == pid) {
-            (Some(fd), true) => fd.try_clone()?,
-            _ => sys::pidfd_open(init_pid).context("opening a pidfd for init")?,
-        };
-        send_pidfd(sock, &fd)?;
-    }
-    let cgroup = Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed };
-    let record = Record {
-        net_devices,
-        netns_path: netns_path(s),
-        rdt,
-        host_mounts: s.host_mounts.clone(),
-        ..Record::new(&s.checked, &s.id, &s.bundle, &s.rootfs, init_pid, cgroup).context("init exited during create")?
-    };
-    Ok((record, pty))
+    Ok((rdt, init_pid, net_devices))
 }
 
 /// `linux.intelRdt`: init joins its resctrl group (made, and given its

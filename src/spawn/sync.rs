@@ -117,7 +117,15 @@ impl End {
     /// One message, or None when the other end closed.
     fn recv(&self) -> Result<Option<(Wire, Option<OwnedFd>)>> {
         let mut buf = [0u8; MAX_MESSAGE];
-        let (n, fd, truncated) = fdpass::recv(&self.0, &mut buf).context("receiving a sync message")?;
+        let (n, fd, truncated) = match fdpass::recv(&self.0, &mut buf) {
+            // The other end closed with a message of ours unread (init that
+            // failed while running ahead of Go): the kernel reports that
+            // before what the other end sent, and clears it; the next read
+            // has the message.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => fdpass::recv(&self.0, &mut buf),
+            r => r,
+        }
+        .context("receiving a sync message")?;
         if truncated {
             bail!("sync: a message longer than {MAX_MESSAGE} bytes was cut");
         }
@@ -182,6 +190,24 @@ impl ParentEnd {
         // What it said before its error (Moved) is passed over.
         while self.next()?.is_some() {}
         Err(ChildExited.into())
+    }
+
+    /// The child's error if it has sent one already, without waiting: with
+    /// init running ahead (`Setup::go_late`), a step of the parent's that
+    /// failed because init died meanwhile (its OOM score: no mm) says less.
+    pub fn pending_error(&self) -> Option<anyhow::Error> {
+        loop {
+            let mut pfd = libc::pollfd { fd: self.0 .0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
+            if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 || pfd.revents == 0 {
+                return None;
+            }
+            match self.next() {
+                Ok(Some(_)) => {}
+                Ok(None) => return Some(ChildExited.into()),
+                Err(e) => return Some(e),
+            }
+        }
     }
 
     /// The child's next report; its error (with its chain) becomes ours, and
@@ -339,6 +365,15 @@ mod tests {
     }
 
     #[test]
+    fn a_child_that_failed_with_an_order_unread_is_heard() {
+        let (parent, child) = pair().unwrap();
+        parent.send(Order::Go { host_pid: 7 }).unwrap();
+        child.fail(&anyhow::anyhow!("ENOENT").context("linux.sysctl"));
+        drop(child);
+        assert_eq!(format!("{:#}", parent.recv().unwrap_err()), "linux.sysctl: ENOENT");
+    }
+
+    #[test]
     fn an_order_to_a_child_that_failed_gives_its_error_not_a_broken_pipe() {
         let (parent, child) = pair().unwrap();
         child.send(Report::Moved).unwrap();
@@ -349,8 +384,15 @@ mod tests {
         let (parent, child) = pair().unwrap();
         drop(child);
         assert!(parent.send_or_why(Order::Made).unwrap_err().is::<ChildExited>());
-        let (parent, _child) = pair().unwrap();
+        let (parent, child) = pair().unwrap();
         parent.send_or_why(Order::Made).unwrap();
+        assert!(parent.pending_error().is_none(), "nothing sent yet");
+        child.send(Report::Moved).unwrap();
+        assert!(parent.pending_error().is_none(), "no error among what was sent");
+        child.fail(&anyhow::anyhow!("EINVAL").context("hostname"));
+        assert_eq!(format!("{:#}", parent.pending_error().unwrap()), "hostname: EINVAL");
+        drop(child);
+        assert!(parent.pending_error().unwrap().is::<ChildExited>());
     }
 
     #[test]
