@@ -60,16 +60,29 @@ pub fn read_small<const N: usize>(path: &Path) -> Option<([u8; N], usize)> {
 /// a short read is not taken for the end (a seq file gives a page of
 /// records at a time).
 pub fn read_kernel_text(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)?;
+    // Not zeroed first: the kernel fills what read reports, and only that is kept.
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
-        match f.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        if buf.len() == buf.capacity() {
+            buf.reserve(4096);
         }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: reads at most spare.len() bytes into memory the Vec owns.
+        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        // SAFETY: the kernel wrote n bytes right after the initialized ones.
+        unsafe { buf.set_len(buf.len() + n as usize) };
     }
     String::from_utf8(buf).map_err(std::io::Error::other)
 }

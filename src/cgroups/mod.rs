@@ -165,7 +165,7 @@ impl Cgroup {
                 dir.ancestors().take_while(|p| p.starts_with(&h.mount) && *p != h.mount).collect();
             chain.reverse();
             for d in chain {
-                inherit_cpuset(d, self.created.iter().any(|c| c == d))?;
+                inherit_cpuset(d, listed(&self.created, d))?;
             }
         }
         Ok(())
@@ -253,7 +253,7 @@ impl Cgroup {
     pub fn pids_before(&self) -> Vec<i32> {
         self.dirs
             .iter()
-            .filter(|(_, d)| !self.created.contains(d))
+            .filter(|(_, d)| !listed(&self.created, d))
             .map(|(_, d)| procs_in(d))
             .find(|v| !v.is_empty())
             .unwrap_or_default()
@@ -276,7 +276,7 @@ impl Cgroup {
 
     fn remove_dirs(&self, own_all: bool) {
         let ours: Vec<&PathBuf> =
-            self.dirs.iter().map(|(_, d)| d).filter(|d| own_all || self.created.contains(d)).collect();
+            self.dirs.iter().map(|(_, d)| d).filter(|d| own_all || listed(&self.created, d)).collect();
         // Mostly the container is gone by now (its init ended, and with it
         // its pid namespace): then one rmdir per directory does it, with no
         // freezing, reading or signalling. Anything left makes rmdir fail.
@@ -302,18 +302,25 @@ impl Cgroup {
             }
         }
         // The parents berth made (the container's own directories are gone).
-        for d in self.created.iter().rev().filter(|d| !ours.contains(d)) {
+        for d in self.created.iter().rev().filter(|d| !ours.iter().any(|o| o.as_os_str() == d.as_os_str())) {
             let _ = std::fs::remove_dir(d);
         }
         // The shared default parent `/berth` goes when its last container
         // does (once: the pass above took it when this create made it).
         for (h, d) in &self.dirs {
             let shared = h.mount.join(DEFAULT_PARENT);
-            if d.parent() == Some(shared.as_path()) && !self.created.contains(&shared) {
+            if d.parent() == Some(shared.as_path()) && !listed(&self.created, &shared) {
                 let _ = std::fs::remove_dir(&shared);
             }
         }
     }
+}
+
+/// Whether `p` is in `list`, byte for byte: the paths all come from
+/// `path_in`, and a Path's own comparison walks the components of both
+/// (a quarter of create's instructions went to it).
+fn listed(list: &[PathBuf], p: &Path) -> bool {
+    list.iter().any(|c| c.as_os_str() == p.as_os_str())
 }
 
 /// `dir` and its parents inside the hierarchy that do not exist, outermost first.
