@@ -60,31 +60,37 @@ pub fn read_small<const N: usize>(path: &Path) -> Option<([u8; N], usize)> {
 /// a short read is not taken for the end (a seq file gives a page of
 /// records at a time).
 pub fn read_kernel_text(path: &Path) -> std::io::Result<String> {
-    use std::os::fd::AsRawFd;
     let f = std::fs::File::open(path)?;
-    // Not zeroed first: the kernel fills what read reports, and only that is kept.
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         if buf.len() == buf.capacity() {
             buf.reserve(4096);
         }
+        if read_on(&f, &mut buf)? == 0 {
+            break;
+        }
+    }
+    String::from_utf8(buf).map_err(std::io::Error::other)
+}
+
+/// One read(2) into `buf`'s spare capacity, appended; gives the count.
+/// Not zeroed first: the kernel fills what read reports, and only that is kept.
+fn read_on(f: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
         let spare = buf.spare_capacity_mut();
         // SAFETY: reads at most spare.len() bytes into memory the Vec owns.
         let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
+        if n >= 0 {
+            // SAFETY: the kernel wrote n bytes right after the initialized ones.
+            unsafe { buf.set_len(buf.len() + n as usize) };
+            return Ok(n as usize);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
             return Err(e);
         }
-        if n == 0 {
-            break;
-        }
-        // SAFETY: the kernel wrote n bytes right after the initialized ones.
-        unsafe { buf.set_len(buf.len() + n as usize) };
     }
-    String::from_utf8(buf).map_err(std::io::Error::other)
 }
 
 /// A regular file berth wrote itself (state.json), up to `limit` bytes,
@@ -92,26 +98,12 @@ pub fn read_kernel_text(path: &Path) -> std::io::Result<String> {
 /// the end (POSIX, for regular files), so a file smaller than the first
 /// buffer costs one read.
 pub fn read_own(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
-    use std::os::fd::AsRawFd;
     // Without blocking: a FIFO planted in its place gives an empty read, not a hang.
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
-    // Not zeroed first: the kernel fills what read reports, and only that is kept.
     let mut data: Vec<u8> = Vec::with_capacity(16 << 10);
     loop {
-        let spare = data.spare_capacity_mut();
-        // SAFETY: reads at most spare.len() bytes into memory the Vec owns.
-        let n = unsafe { libc::read(f.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let short = (n as usize) < spare.len();
-        // SAFETY: the kernel wrote n bytes right after the initialized ones.
-        unsafe { data.set_len(data.len() + n as usize) };
-        if short {
+        let room = data.capacity() - data.len();
+        if read_on(&f, &mut data)? < room {
             return Ok(data);
         }
         if data.len() > limit {

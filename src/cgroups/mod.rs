@@ -302,7 +302,7 @@ impl Cgroup {
             }
         }
         // The parents berth made (the container's own directories are gone).
-        for d in self.created.iter().rev().filter(|d| !ours.iter().any(|o| o.as_os_str() == d.as_os_str())) {
+        for d in self.created.iter().rev().filter(|d| !listed(&ours, d)) {
             let _ = std::fs::remove_dir(d);
         }
         // The shared default parent `/berth` goes when its last container
@@ -319,8 +319,8 @@ impl Cgroup {
 /// Whether `p` is in `list`, byte for byte: the paths all come from
 /// `path_in`, and a Path's own comparison walks the components of both
 /// (a quarter of create's instructions went to it).
-fn listed(list: &[PathBuf], p: &Path) -> bool {
-    list.iter().any(|c| c.as_os_str() == p.as_os_str())
+fn listed<P: AsRef<Path>>(list: &[P], p: &Path) -> bool {
+    list.iter().any(|c| c.as_ref().as_os_str() == p.as_os_str())
 }
 
 /// `dir` and its parents inside the hierarchy that do not exist, outermost first.

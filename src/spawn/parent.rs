@@ -5,7 +5,7 @@
 use super::clone::{clone3_into, Forked};
 use super::sync::{self, ChildExited, Order, ParentEnd, Received};
 use super::{init, Setup};
-use crate::cgroups::{apply, layout::Layout, systemd, Cgroup};
+use crate::cgroups::{apply, layout::Hierarchy, layout::Layout, systemd, Cgroup};
 use crate::container::journal::{self, Entry, Journal};
 use crate::container::notify;
 use crate::container::state::{Record, Status};
@@ -164,31 +164,26 @@ fn build(
     let path = unit.as_ref().map(|p| p.unit.path.as_str()).or(linux.cgroups_path.as_deref());
     // The unit is not in the plan: it is journalled once this create has
     // started it (a name taken by someone else must never be stopped here).
-    // (With v1_after_clone, the v1 part is planned after the clone.)
-    let planned = Cgroup::unmade(layout, path, &req.id).plan(|h| !v1_after_clone || h.v2);
+    // (With v1_after_clone, the v1 part is planned and made after the clone.)
+    let before_clone = |h: &Hierarchy| !v1_after_clone || h.v2;
+    let mut cgroup = Cgroup::unmade(layout, path, &req.id);
+    let planned = cgroup.plan(before_clone);
     journal.note(&Entry::Cgroup(planned.clone()))?;
     // systemd makes a unit's cgroup once it has a process to put there.
-    let cgroup = match (unit.is_some(), v1_after_clone) {
-        (true, _) => planned,
-        (false, true) => {
-            let mut cg = Cgroup::unmade(layout, path, &req.id);
-            cg.make(|h| h.v2)?;
-            cg
+    if unit.is_some() {
+        cgroup = planned;
+    } else if let Err(e) = cgroup.make(before_clone) {
+        if !(req.opts.rootless && rootless::is_denied(&e)) {
+            return Err(e);
         }
-        (false, false) => match Cgroup::create(layout, path, &req.id) {
-            Ok(c) => c,
-            Err(e) if req.opts.rootless && rootless::is_denied(&e) => {
-                // runc's rule: rootless without a cgroup of its own, limits are
-                // a warning here and an error for `update`.
-                if linux.resources.as_ref().is_some_and(|r| *r != Default::default()) {
-                    log::warn("rootless: no writable cgroup here, so linux.resources is not applied");
-                }
-                log::debug(&format!("rootless: running without a cgroup ({e:#})"));
-                Cgroup::none()
-            }
-            Err(e) => return Err(e),
-        },
-    };
+        // runc's rule: rootless without a cgroup of its own, limits are
+        // a warning here and an error for `update`.
+        if linux.resources.as_ref().is_some_and(|r| *r != Default::default()) {
+            log::warn("rootless: no writable cgroup here, so linux.resources is not applied");
+        }
+        log::debug(&format!("rootless: running without a cgroup ({e:#})"));
+        cgroup = Cgroup::none();
+    }
     let host_mounts = match checked.namespaces.is_private(Kind::Mount) {
         true => None,
         false => {
