@@ -116,6 +116,42 @@ fn unknown_and_duplicate_ids_use_runc_words() {
     berth.ok(&["delete", &id]);
 }
 
+/// A berth started with stdout closed must not hand that number to the
+/// first file it opens: `state` would then print into nothing (or into
+/// its own record), and a container would get berth's file as its stdout.
+#[test]
+fn a_closed_stdout_becomes_dev_null() {
+    use std::os::unix::process::CommandExt;
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("nostdout");
+    assert!(berth.create(&b, &id).status.success());
+    let closed = |args: &[&str]| {
+        let mut c = berth.cmd();
+        c.args(args).stdin(Stdio::null()).stderr(Stdio::piped());
+        // SAFETY: close is async-signal-safe; it runs in the forked child.
+        unsafe { c.pre_exec(|| if libc::close(1) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }) };
+        c.output().unwrap()
+    };
+    let out = closed(&["state", &id]);
+    assert!(
+        out.status.success(),
+        "state with stdout closed: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The container's stdout is berth's: /dev/null, so its echo succeeds.
+    let mut echo = Bundle::new();
+    echo.sh("echo to-nowhere");
+    echo.write();
+    let run_id = unique("nostdout-run");
+    let out = closed(&["run", "--bundle", echo.path().to_str().unwrap(), &run_id]);
+    assert!(out.status.success(), "run with stdout closed: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    berth.ok(&["delete", "-f", &id]);
+    assert_nothing_left(&berth, &run_id, None);
+}
+
 #[test]
 fn concurrent_deletes_of_one_id_succeed_once() {
     let berth = Berth::new();
