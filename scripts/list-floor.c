@@ -1,5 +1,6 @@
 /* The floor under `berth list`: the same system calls per container
- * (read state.json, read /proc/<pid>/stat, read the freezer state, stat
+ * (read state.json, read /proc/<pid>/stat, read the freezer state when
+ * it may be frozen: always on v2, on v1 only when the init is in 'D'; stat
  * exec.fifo) with no parsing beyond finding two fields and no output.
  * make bench compiles it (gcc -O2 -static) and times it beside list, so
  * what berth adds on top of the kernel's share shows. Not part of berth.
@@ -23,13 +24,16 @@ static long slurp(const char *path, char *buf, size_t cap) {
 	return n;
 }
 
-/* The freezer of a record ("freezer":[V2,"DIR"]): its state file's path. */
-static int freezer_file(const char *buf, char *out, size_t cap) {
+/* The freezer of a record ("freezer":[V2,"DIR"]): its state file's path,
+ * when a task in `state` may be frozen there. */
+static int freezer_file(const char *buf, char state, char *out, size_t cap) {
 	const char *p = strstr(buf, "\"freezer\":[");
 	if (!p)
 		return 0;
 	p += 11;
 	int v2 = strncmp(p, "true", 4) == 0;
+	if (!v2 && state != 'D')
+		return 0;
 	p = strchr(p, '"');
 	const char *q = p ? strchr(p + 1, '"') : NULL;
 	if (!q)
@@ -61,7 +65,9 @@ int main(int argc, char **argv) {
 		if (slurp(path, stat_buf, sizeof stat_buf) <= 0)
 			continue;
 		alive++;
-		if (freezer_file(buf, freezer, sizeof freezer))
+		const char *paren = strrchr(stat_buf, ')');
+		char state = paren && paren[1] ? paren[2] : 0;
+		if (freezer_file(buf, state, freezer, sizeof freezer))
 			slurp(freezer, stat_buf, sizeof stat_buf);
 		snprintf(path, sizeof path, "%s/%s/exec.fifo", argv[1], e->d_name);
 		stat(path, &st);

@@ -98,13 +98,22 @@ fn read_on(f: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 /// the end (POSIX, for regular files), so a file smaller than the first
 /// buffer costs one read.
 pub fn read_own(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    read_own_into(path, limit, &mut data)?;
+    Ok(data)
+}
+
+/// [`read_own`] into `data` (emptied first), whose room is kept from one
+/// file to the next: `list` reads every container's record through one.
+pub fn read_own_into(path: &Path, limit: usize, data: &mut Vec<u8>) -> std::io::Result<()> {
+    data.clear();
     // Without blocking: a FIFO planted in its place gives an empty read, not a hang.
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
-    let mut data: Vec<u8> = Vec::with_capacity(16 << 10);
+    data.reserve(16 << 10);
     loop {
         let room = data.capacity() - data.len();
-        if read_on(&f, &mut data)? < room {
-            return Ok(data);
+        if read_on(&f, data)? < room {
+            return Ok(());
         }
         if data.len() > limit {
             return Err(std::io::Error::other(format!("{}: more than {limit} bytes", path.display())));

@@ -145,18 +145,24 @@ impl Store {
     /// What `list` shows of every container, with its status, sorted by id:
     /// one read of each state.json and only the look-ups its status needs.
     pub fn summaries(&self) -> Result<Vec<(Summary, Status)>> {
-        let mut out: Vec<(Summary, Status)> = self
-            .entries()?
-            .into_iter()
-            .filter_map(|id| {
-                let dir = self.dir(&id);
-                let data = crate::files::read_own(&dir.join(STATE_FILE), RECORD_LIMIT).ok()?;
-                let s = Summary::parse(&data).ok()?;
-                let freezer = s.freezer.as_ref().map(|(v2, d)| (*v2, d.as_path()));
-                let status = live_status(&dir, s.pid, s.pid_start, freezer);
-                Some((s, status))
-            })
-            .collect();
+        // One path and one read buffer for all: a container costs no allocation but its summary's.
+        let mut path = self.root.clone();
+        let mut data = Vec::new();
+        let mut out: Vec<(Summary, Status)> = Vec::new();
+        for id in self.entries()? {
+            path.push(&id);
+            path.push(STATE_FILE);
+            if crate::files::read_own_into(&path, RECORD_LIMIT, &mut data).is_ok() {
+                if let Ok(s) = Summary::parse(&data) {
+                    path.set_file_name(FIFO);
+                    let freezer = s.freezer.as_ref().map(|(v2, d)| (*v2, d.as_path()));
+                    let status = live_status(&path, s.pid, s.pid_start, freezer);
+                    out.push((s, status));
+                }
+            }
+            path.pop();
+            path.pop();
+        }
         out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         Ok(out)
     }
@@ -204,13 +210,26 @@ fn read_record(dir: &Path, id: &str) -> Result<Record> {
 /// The live status: a dead init needs no more look-ups (no freezer read,
 /// no fifo stat), which keeps `list` cheap with many stopped containers.
 pub fn status_in(dir: &Path, rec: &Record) -> Status {
-    live_status(dir, rec.pid, rec.pid_start, crate::cgroups::freeze::freezer(&rec.cgroup))
+    live_status(&dir.join(FIFO), rec.pid, rec.pid_start, crate::cgroups::freeze::freezer(&rec.cgroup))
 }
 
-fn live_status(dir: &Path, pid: i32, pid_start: u64, freezer: Option<(bool, &Path)>) -> Status {
-    let alive = crate::linux::procfs::alive(pid, pid_start);
-    let frozen = alive && freezer.is_some_and(|(v2, d)| crate::cgroups::freeze::frozen_at(v2, d));
-    status_of(alive, alive && !frozen && dir.join(FIFO).exists(), frozen)
+/// The status of a container whose init is `pid` and whose exec.fifo is `fifo`.
+fn live_status(fifo: &Path, pid: i32, pid_start: u64, freezer: Option<(bool, &Path)>) -> Status {
+    let Some(state) = crate::linux::procfs::live_state(pid, pid_start) else {
+        return status_of(false, false, false);
+    };
+    let frozen = freezer.is_some_and(|(v2, d)| may_be_frozen(v2, state) && crate::cgroups::freeze::frozen_at(v2, d));
+    status_of(true, !frozen && fifo.exists(), frozen)
+}
+
+/// Whether a container whose init is in `state` may be paused, before its
+/// freezer is read (a cgroup file's open is the dearest look-up of a
+/// status). A task the v1 freezer holds is reported as uninterruptible
+/// ('D'), so any other letter means a v1 freezer that is not frozen. The
+/// v2 freezer parks tasks in an interruptible sleep ('S'), like any
+/// sleeping task: it is always read.
+fn may_be_frozen(v2: bool, state: char) -> bool {
+    v2 || state == 'D'
 }
 
 impl Locked {

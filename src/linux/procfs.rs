@@ -4,6 +4,7 @@
 use super::sys;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -89,23 +90,46 @@ impl Proc {
 
 /// (state letter, start time in clock ticks) of `pid`, from /proc/PID/stat.
 pub fn stat(pid: i32) -> Option<(char, u64)> {
-    let (b, n) = crate::files::read_small::<1024>(Path::new(&format!("/proc/{pid}/stat")))?;
-    parse_stat(std::str::from_utf8(&b[..n]).ok()?)
+    // The path in a stack buffer: `list` asks this of every container.
+    let mut path = [0u8; 32];
+    let n = {
+        use std::io::Write;
+        let mut w = &mut path[..];
+        write!(w, "/proc/{pid}/stat").ok()?;
+        32 - w.len()
+    };
+    let (b, len) = crate::files::read_small::<512>(Path::new(std::ffi::OsStr::from_bytes(&path[..n])))?;
+    parse_stat(&b[..len])
 }
 
-pub fn parse_stat(s: &str) -> Option<(char, u64)> {
+/// The state letter and start time (field 22) of a /proc/PID/stat line.
+pub fn parse_stat(line: &[u8]) -> Option<(char, u64)> {
     // The command name may hold spaces and parentheses: split after the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    // Field 22 of the whole line is the 20th after "pid (comm)".
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
+    let rest = line.get(line.iter().rposition(|&c| c == b')')? + 2..)?;
+    let state = *rest.first()?;
+    // Field 22 of the whole line is the 20th after "pid (comm)": after the 19th space.
+    let from = memchr::memchr_iter(b' ', rest).nth(18)? + 1;
+    let field = &rest[from..];
+    let field = &field[..memchr::memchr(b' ', field).unwrap_or(field.len())];
+    let start = std::str::from_utf8(field).ok()?.trim_end().parse().ok()?;
+    Some((char::from(state), start))
 }
 
 /// Whether `pid` is the same, still living process that started at `start`.
 pub fn alive(pid: i32, start: u64) -> bool {
-    pid > 0 && matches!(stat(pid), Some((st, s)) if s == start && st != 'Z' && st != 'X')
+    live_state(pid, start).is_some()
+}
+
+/// The state letter of `pid` if it is the same, still living process that
+/// started at `start`.
+pub fn live_state(pid: i32, start: u64) -> Option<char> {
+    if pid <= 0 {
+        return None;
+    }
+    match stat(pid) {
+        Some((st, s)) if s == start && st != 'Z' && st != 'X' => Some(st),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -115,7 +139,9 @@ mod tests {
     #[test]
     fn parses_odd_command_names() {
         let line = "42 (a b) c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10";
-        assert_eq!(parse_stat(line), Some(('S', 123456)));
+        assert_eq!(parse_stat(line.as_bytes()), Some(('S', 123456)));
+        assert_eq!(parse_stat(b"42 (x) S 1"), None);
+        assert_eq!(parse_stat(b"42 (x)"), None);
     }
 
     #[test]
