@@ -73,7 +73,8 @@ impl Runtime {
         std::env::set_current_dir(&req.opts.bundle)
             .with_context(|| format!("entering bundle {}", req.opts.bundle.display()))?;
         let created = parent::create(&self.store, req)?;
-        created.locked.save(&created.record)?;
+        // Written while init set the container up: state.json appears now.
+        created.locked.commit()?;
         Ok(created)
     }
 

@@ -56,9 +56,12 @@ impl Journal {
     }
 
     /// Notes a child that now exists (it cannot be recycled before we reap it).
-    pub fn note_pid(&mut self, pid: i32) -> Result<()> {
+    /// Notes a forked process with its start time, and gives that time
+    /// (the record keeps it too).
+    pub fn note_pid(&mut self, pid: i32) -> Result<u64> {
         let (_, start) = procfs::stat(pid).with_context(|| format!("reading the start time of pid {pid}"))?;
-        self.note(&Entry::Pid { pid, start })
+        self.note(&Entry::Pid { pid, start })?;
+        Ok(start)
     }
 }
 

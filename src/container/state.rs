@@ -5,7 +5,6 @@ use crate::spec::namespaces::Kind;
 use crate::spec::state::OciState;
 use crate::spec::types::Hooks;
 use crate::spec::validate::Checked;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -91,12 +90,13 @@ fn yes() -> bool {
 
 impl Record {
     /// A new container's record, as create and restore both write it: what
-    /// the checked config says, init's pid and start time, its cgroup.
-    /// The fields of features in use are filled in by the caller.
-    pub fn new(checked: &Checked, id: &str, bundle: &Path, rootfs: &Path, pid: i32, cgroup: Cgroup) -> Result<Record> {
-        let (_, pid_start) = crate::linux::procfs::stat(pid).with_context(|| format!("pid {pid} is gone"))?;
+    /// the checked config says, init's pid and start time (as the journal
+    /// noted them), its cgroup. The fields of features in use are filled in
+    /// by the caller.
+    pub fn new(checked: &Checked, id: &str, bundle: &Path, rootfs: &Path, init: (i32, u64), cgroup: Cgroup) -> Record {
+        let (pid, pid_start) = init;
         let spec = &checked.spec;
-        Ok(Record {
+        Record {
             version: VERSION,
             oci_version: spec.oci_version.clone(),
             id: id.to_string(),
@@ -120,7 +120,7 @@ impl Record {
             netns_path: None,
             rdt: None,
             host_mounts: None,
-        })
+        }
     }
 
     pub fn oci_state(&self, status: Status) -> OciState<'_> {

@@ -14,6 +14,8 @@ pub const STATE_FILE: &str = "state.json";
 /// The config.json create read, as it was then.
 pub const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
+/// A record written and not yet renamed to state.json.
+const STAGED_FILE: &str = ".state.json.tmp";
 
 pub struct Store {
     root: PathBuf,
@@ -259,17 +261,45 @@ impl Locked {
         f.write_all(data).with_context(|| format!("writing {}", p.display()))
     }
 
+    /// Writes the record as state.json (in full, or not at all).
     pub fn save(&self, rec: &Record) -> Result<()> {
-        let tmp = self.dir.join(".state.json.tmp");
+        self.stage(rec)?;
+        self.commit()
+    }
+
+    /// Writes the record beside state.json, under a name no reader looks
+    /// at; [`Locked::commit`] puts it in place. create stages the record
+    /// while init sets the container up, so that only the rename is left
+    /// once init is ready.
+    pub fn stage(&self, rec: &Record) -> Result<()> {
+        let tmp = self.dir.join(STAGED_FILE);
         let data = serde_json::to_vec(rec).context("encoding state")?;
-        std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, self.dir.join(STATE_FILE)).context("renaming state file")?;
-        Ok(())
+        std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))
+    }
+
+    /// Puts the staged record in place as state.json.
+    pub fn commit(&self) -> Result<()> {
+        std::fs::rename(self.dir.join(STAGED_FILE), self.dir.join(STATE_FILE)).context("renaming state file")
     }
 
     /// Removes the directory and everything in it; the lock goes with it.
+    /// The files berth makes there are unlinked by name, state.json first
+    /// (a directory without it is an aborted create's, whatever else is
+    /// left); only a directory that still holds something is walked.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))
+        for name in [STATE_FILE, CONFIG_FILE, super::journal::FILE, FIFO, STAGED_FILE] {
+            match std::fs::remove_file(self.dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing {}", self.dir.join(name).display()))
+                }
+                _ => {}
+            }
+        }
+        match std::fs::remove_dir(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => std::fs::remove_dir_all(&self.dir),
+            r => r,
+        }
+        .with_context(|| format!("removing {}", self.dir.display()))
     }
 }
 

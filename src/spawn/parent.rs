@@ -391,7 +391,7 @@ fn spawn(
     };
     drop(child_ch);
     kids.push(pid);
-    journal.note_pid(pid)?;
+    let start = journal.note_pid(pid)?;
     if s.v1_after_clone {
         // Beside init's unshare: what the clone did not need.
         files.write(&s.checked)?;
@@ -419,8 +419,20 @@ fn spawn(
         true => parent_ch.pending_error().unwrap_or(e),
         false => e,
     };
-    let (rdt, init_pid, net_devices) = parent_part(s, pid, &parent_ch, kids, journal).map_err(ahead)?;
+    let ParentPart { rdt, init, net_devices } =
+        parent_part(s, (pid, start), &parent_ch, kids, journal).map_err(ahead)?;
+    let init_pid = init.0;
     parent_ch.send_or_why(Order::Go { host_pid: init_pid })?;
+    // The record is whole now: written while init works, renamed once it is ready.
+    let cgroup = Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed };
+    let record = Record {
+        net_devices,
+        netns_path: netns_path(s),
+        rdt,
+        host_mounts: s.host_mounts.clone(),
+        ..Record::new(&s.checked, &s.id, &s.bundle, &s.rootfs, init, cgroup)
+    };
+    files.locked.stage(&record)?;
 
     let state_for_hooks = |status: Status| hooks::setup_state(spec, &s.id, status.as_str(), init_pid, &s.bundle);
     let pty = loop {
@@ -455,32 +467,31 @@ fn spawn(
         };
         send_pidfd(sock, &fd)?;
     }
-    let cgroup = Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed };
-    let record = Record {
-        net_devices,
-        netns_path: netns_path(s),
-        rdt,
-        host_mounts: s.host_mounts.clone(),
-        ..Record::new(&s.checked, &s.id, &s.bundle, &s.rootfs, init_pid, cgroup).context("init exited during create")?
-    };
     Ok((record, pty))
+}
+
+/// What [`parent_part`] gives the record.
+struct ParentPart {
+    rdt: Option<resctrl::Group>,
+    /// init's pid and start time (the general path's second child).
+    init: (i32, u64),
+    net_devices: Vec<netdev::Move>,
 }
 
 /// The parent's part between init's move into its cgroups and Go: the
 /// Intel RDT group, the general path's id maps and second fork, rlimits and
-/// the OOM score from out here, network devices. Gives the RDT group, the
-/// pid of init (the general path's second child) and the devices moved.
+/// the OOM score from out here, network devices.
 fn parent_part(
     s: &Setup,
-    pid: i32,
+    (pid, start): (i32, u64),
     parent_ch: &ParentEnd,
     kids: &mut Vec<i32>,
     journal: &mut Journal,
-) -> Result<(Option<resctrl::Group>, i32, Vec<netdev::Move>)> {
+) -> Result<ParentPart> {
     let rdt = join_rdt_group(s, pid, journal)?;
     let linux = s.checked.spec.linux();
     let user_new = s.checked.namespaces.is_new(Kind::User);
-    let mut init_pid = pid;
+    let mut init = (pid, start);
     let proc = std::cell::OnceCell::new();
     let host_proc = || -> Result<&procfs::Proc> {
         if proc.get().is_none() {
@@ -505,9 +516,8 @@ fn parent_part(
                 Received::InitPid(0) => break,
                 Received::InitPid(g) => {
                     kids.push(g);
-                    journal.note_pid(g)?;
+                    init = (g, journal.note_pid(g)?);
                     let _ = sys::waitpid(pid, 0);
-                    init_pid = g;
                     break;
                 }
                 other => bail!("sync: unexpected {other:?}"),
@@ -516,6 +526,7 @@ fn parent_part(
     } else if user_new {
         idmap::write(host_proc()?, pid, &linux.uid_mappings, &linux.gid_mappings)?;
     }
+    let init_pid = init.0;
     // From out here, where a user namespace does not stand in the way of
     // raising a hard limit or lowering the OOM score.
     if let Some(p) = &s.checked.process {
@@ -533,7 +544,7 @@ fn parent_part(
         }
     }
     let net_devices = move_net_devices(s, init_pid, journal)?;
-    Ok((rdt, init_pid, net_devices))
+    Ok(ParentPart { rdt, init, net_devices })
 }
 
 /// `linux.intelRdt`: init joins its resctrl group (made, and given its

@@ -151,6 +151,6 @@ fn restore_into(
         .parse()
         .context("criu's pid file holds no pid")?;
     let _ = std::fs::remove_file(&pid_file);
-    journal.note_pid(pid)?;
-    Record::new(checked, id, bundle, rootfs, pid, cgroup).context("the restored init exited at once")
+    let start = journal.note_pid(pid)?;
+    Ok(Record::new(checked, id, bundle, rootfs, (pid, start), cgroup))
 }
