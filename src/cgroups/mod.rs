@@ -164,9 +164,7 @@ impl Cgroup {
             let mut chain: Vec<&Path> =
                 dir.ancestors().take_while(|p| p.starts_with(&h.mount) && *p != h.mount).collect();
             chain.reverse();
-            for d in chain {
-                inherit_cpuset(d, listed(&self.created, d))?;
-            }
+            inherit_cpusets(&chain, &self.created)?;
         }
         Ok(())
     }
@@ -307,10 +305,17 @@ impl Cgroup {
         }
         // The shared default parent `/berth` goes when its last container
         // does (once: the pass above took it when this create made it).
+        // Other containers use it in every hierarchy: the first one that
+        // is still in use ends the pass (with hundreds of containers, as
+        // on a busy host, that is one failed rmdir rather than nine).
         for (h, d) in &self.dirs {
             let shared = h.mount.join(DEFAULT_PARENT);
             if d.parent() == Some(shared.as_path()) && !listed(&self.created, &shared) {
-                let _ = std::fs::remove_dir(&shared);
+                if let Err(e) = std::fs::remove_dir(&shared) {
+                    if e.raw_os_error() == Some(libc::EBUSY) {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -374,16 +379,35 @@ fn rmdir_retry(d: &Path) {
     }
 }
 
-/// A new v1 cpuset cgroup starts empty and accepts no task: copy the parent's.
-/// `fresh`: berth made `dir` just now, so both are empty (no read needed).
-fn inherit_cpuset(dir: &Path, fresh: bool) -> Result<()> {
-    let parent = dir.parent().unwrap_or(dir);
-    for f in ["cpuset.cpus", "cpuset.mems"] {
-        if fresh || crate::files::read_kernel_text(&dir.join(f)).unwrap_or_default().trim().is_empty() {
-            let v = crate::files::read_kernel_text(&parent.join(f))
-                .with_context(|| format!("reading {}", parent.join(f).display()))?;
-            crate::linux::sys::write_file(&dir.join(f).to_string_lossy(), v.trim().as_bytes())
-                .with_context(|| format!("writing {}", dir.join(f).display()))?;
+/// A new v1 cpuset cgroup starts empty and accepts no task: each level of
+/// `chain` (top first) that has no cpus or mems gets its parent's. A level
+/// berth made just now (in `created`) is empty without a read; the values
+/// a level ends with serve the level below, so no file is read twice.
+fn inherit_cpusets(chain: &[&Path], created: &[PathBuf]) -> Result<()> {
+    let mut above: [Option<String>; 2] = [None, None];
+    for d in chain {
+        let fresh = listed(created, d);
+        for (f, above) in ["cpuset.cpus", "cpuset.mems"].into_iter().zip(above.iter_mut()) {
+            let own = match fresh {
+                true => String::new(),
+                false => crate::files::read_kernel_text(&d.join(f)).unwrap_or_default().trim().to_string(),
+            };
+            let empty = own.is_empty();
+            let value = match (empty, above.take()) {
+                (false, _) => own,
+                (true, Some(v)) => v,
+                (true, None) => {
+                    let parent = d.parent().unwrap_or(d).join(f);
+                    let v = crate::files::read_kernel_text(&parent)
+                        .with_context(|| format!("reading {}", parent.display()))?;
+                    v.trim().to_string()
+                }
+            };
+            if empty {
+                crate::linux::sys::write_file(&d.join(f).to_string_lossy(), value.as_bytes())
+                    .with_context(|| format!("writing {}", d.join(f).display()))?;
+            }
+            *above = Some(value);
         }
     }
     Ok(())
@@ -395,6 +419,26 @@ mod tests {
 
     fn h(own: &str) -> Hierarchy {
         Hierarchy { mount: "/sys/fs/cgroup/memory".into(), own: own.into(), v2: false, options: "memory".into() }
+    }
+
+    #[test]
+    fn cpusets_are_inherited_level_by_level() {
+        let top = std::env::temp_dir().join(format!("berth-cpuset-{}", std::process::id()));
+        let (a, b, c) = (top.join("a"), top.join("a/b"), top.join("a/b/c"));
+        std::fs::create_dir_all(&c).unwrap();
+        let put = |d: &Path, cpus: &str, mems: &str| {
+            std::fs::write(d.join("cpuset.cpus"), cpus).unwrap();
+            std::fs::write(d.join("cpuset.mems"), mems).unwrap();
+        };
+        put(&a, "0-3\n", "0\n");
+        // b existed with its own cpus and no mems; c is new (empty, as the kernel makes it).
+        put(&b, "1\n", "");
+        put(&c, "", "");
+        inherit_cpusets(&[&b, &c], std::slice::from_ref(&c)).unwrap();
+        let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+        assert_eq!((read(&b, "cpuset.cpus"), read(&b, "cpuset.mems")), ("1\n".into(), "0".into()));
+        assert_eq!((read(&c, "cpuset.cpus"), read(&c, "cpuset.mems")), ("1".into(), "0".into()));
+        std::fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]

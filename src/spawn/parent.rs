@@ -394,7 +394,6 @@ fn spawn(
     let start = journal.note_pid(pid)?;
     if s.v1_after_clone {
         // Beside init's unshare: what the clone did not need.
-        files.write(&s.checked)?;
         journal.note(&Entry::Cgroup(made.plan(|h| !h.v2)))?;
         made.make(|h| !h.v2)?;
         warn_if_busy(made);
@@ -402,6 +401,8 @@ fn spawn(
         // Placed in v2 (when the clone could not) before init goes on.
         made.enter(pid, in_v2, true)?;
         parent_ch.send_or_why(Order::Made)?;
+        // Beside init's move and mounts: init opens exec.fifo only after Go.
+        files.write(&s.checked)?;
     }
     let placed = match unit.as_deref_mut() {
         Some(p) => start_unit(s, p, pid, journal)?,
