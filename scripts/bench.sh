@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: berth beside runc and crun on the same busybox bundle, one
-# hyperfine run per measure, ratios to crun. On a hybrid cgroup host the
+# hyperfine run per measure (three rounds for run and exec back to back),
+# ratios to crun. On a hybrid cgroup host the
 # whole bench runs in a private mount namespace where a tmpfs covers the
 # cgroup2 mount (crun refuses the hybrid layout; every runtime then sees
 # pure cgroup v1). Prints: run and exec (back to back, and after 50 ms of
@@ -50,8 +51,19 @@ hf() {  # hf NAME CMD-TEMPLATE [HYPERFINE-ARGS] (with @B@ for the binary, @S@ fo
   done
   hyperfine -N --warmup 3 --runs "$RUNS" "${@:3}" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
 }
-hf run "@B@ --root @S@ run --bundle $work/bundle r-@N@"
-hf exec "@B@ --root @S@ exec x-@N@ /bin/true"
+# Back to back, each runtime's runs follow one another, so a slow minute of
+# the host lands on one of them: run and exec take three rounds, the order
+# of the runtimes turned by one each round, and the rounds' means averaged.
+rounds() {  # rounds NAME CMD-TEMPLATE
+  local all=("${runtimes[@]}") r
+  for r in 0 1 2; do
+    runtimes=("${all[@]:r}" "${all[@]:0:r}")
+    hf "$1.$r" "$2"
+  done
+  runtimes=("${all[@]}")
+}
+rounds run "@B@ --root @S@ run --bundle $work/bundle r-@N@"
+rounds exec "@B@ --root @S@ exec x-@N@ /bin/true"
 # The same after 50 ms of quiet, as on a host that does not start
 # containers back to back: on cgroup v1 a pid written into cgroup.procs
 # then waits out an RCU grace period (berth's child moves itself instead).
@@ -66,7 +78,13 @@ for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}; s=$work/state-$n
 done
 hyperfine --shell bash --warmup 2 --runs "$((RUNS / 2))" "${life[@]}" --export-json "$work/life.json" >/dev/null 2>&1 || true
 hyperfine -N --warmup 3 --runs "$RUNS" -n floor "unshare --fork -p -m -i -u -n /bin/true" --export-json "$work/floor.json" >/dev/null 2>&1
-mean() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean * 1000' "$work/$1.json" 2>/dev/null | head -1; }
+# The mean of NAME's runs, over its rounds when it has them.
+mean() {
+  local files=("$work/$1".json) f
+  [ -e "${files[0]}" ] || files=("$work/$1".[0-9].json)
+  for f in "${files[@]}"; do jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean * 1000' "$f" 2>/dev/null; done |
+    awk 'NF { s += $1; n++ } END { if (n) print s / n }'
+}
 row() {  # row LABEL FILE
   local crun; crun=$(mean "$2" crun)
   printf '| %-26s |' "$1"
