@@ -52,12 +52,18 @@ pub fn all_names() -> &'static [&'static str] {
     &NAMES
 }
 
-/// The highest capability number the running kernel knows.
+/// The highest capability number the running kernel knows. Read once per
+/// process: create's check reads it before the clone, so init (and exec's
+/// child) find it in the memory they start with and do not open /proc
+/// again on their way to the container's process.
 pub fn last_cap() -> u32 {
-    crate::files::read_kernel_text(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(NAMES.len() as u32 - 1)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        crate::files::read_kernel_text(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(NAMES.len() as u32 - 1)
+    })
 }
 
 /// The five sets as bit masks.
