@@ -98,7 +98,10 @@ pub fn stat(pid: i32) -> Option<(char, u64)> {
         write!(w, "/proc/{pid}/stat").ok()?;
         32 - w.len()
     };
-    let (b, len) = crate::files::read_small::<512>(Path::new(std::ffi::OsStr::from_bytes(&path[..n])))?;
+    // The line is some 300 bytes, but its 52 numbers may reach ~1000 (large
+    // counters, addresses, rsslim's 20 digits); a line that does not fit
+    // reads as no process, which would make a running container stopped.
+    let (b, len) = crate::files::read_small::<1024>(Path::new(std::ffi::OsStr::from_bytes(&path[..n])))?;
     parse_stat(&b[..len])
 }
 
@@ -111,7 +114,7 @@ pub fn parse_stat(line: &[u8]) -> Option<(char, u64)> {
     let from = memchr::memchr_iter(b' ', rest).nth(18)? + 1;
     let field = &rest[from..];
     let field = &field[..memchr::memchr(b' ', field).unwrap_or(field.len())];
-    let start = std::str::from_utf8(field).ok()?.trim_end().parse().ok()?;
+    let start = std::str::from_utf8(field).ok()?.parse().ok()?;
     Some((char::from(state), start))
 }
 
