@@ -107,9 +107,9 @@ if [ "$($b cat /run/vm/mode)" = systemd ]; then
   u=/etc/systemd/system
   $b mkdir -p $u
   # The bus itself up before COMMAND, not just its socket: a daemon's first
-  # connection would otherwise start dbus-daemon under the tests, and
-  # systemd, taking the new bus on, stopped answering its private socket
-  # for a minute (the Docker test saw it).
+  # connection would otherwise start dbus-daemon (and pid 1's connection to
+  # it) under the tests. (The minute-long waits once blamed on that were
+  # berth's D-Bus handshake: see Conn::connect.)
   wants=""; [ "$($b cat /run/vm/dbus)" = 1 ] && wants="Wants=dbus.socket dbus.service"
   printf '[Unit]\nDescription=berth VM\nRequires=berth-vm.service\nAfter=berth-vm.service\n%s\nAllowIsolate=yes\n' "$wants" > $u/berth-vm.target
   # After what the bus pulled in (ordering only: without the bus, nothing waits).

@@ -387,12 +387,17 @@ impl Conn {
         sock.set_read_timeout(Some(CALL_TIMEOUT))?;
         let uid = nix::unistd::geteuid().as_raw().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
-        sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())?;
+        // BEGIN goes with AUTH, before the server's OK, as sd-bus's own
+        // clients send it. Sent after OK, BEGIN and the first message can
+        // reach the server in one read, and systemd 252's sd-bus then leaves
+        // that message unread until more bytes come: berth waited a minute
+        // for the reply to Subscribe (containerd's and Docker's tests saw it
+        // on a loaded VM).
+        sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;
         let line = read_line(&mut sock)?;
         if !line.starts_with("OK ") {
             bail!("D-Bus authentication at {} refused: {line}", path.display());
         }
-        sock.write_all(b"BEGIN\r\n")?;
         let mut c = Conn { sock, serial: 0, pending: Vec::new() };
         if bus {
             c.call(Some("org.freedesktop.DBus"), "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", &[])?;
@@ -534,6 +539,59 @@ mod tests {
         assert_eq!(&msg[16..20], b"\x01\x01o\x00");
         assert_eq!(&msg[20..24], &21u32.to_le_bytes());
         assert_eq!(msg.len() % 8, 0);
+    }
+
+    /// A server that answers OK only once BEGIN is in: a client that waits
+    /// for OK before sending BEGIN gets no OK (and would, against systemd,
+    /// risk its first message sharing a read with BEGIN).
+    #[test]
+    fn begin_is_sent_before_the_server_says_ok() {
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("berth-dbus-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bus");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.windows(7).any(|w| w == b"BEGIN\r\n") && Instant::now() < deadline {
+                if let Ok(n) = s.read(&mut buf) {
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            let before_ok = String::from_utf8_lossy(&got).into_owned();
+            if !before_ok.contains("BEGIN\r\n") {
+                return before_ok; // no OK: the client's connect fails
+            }
+            s.write_all(b"OK 0123456789abcdef0123456789abcdef\r\n").unwrap();
+            // The call that follows, answered with an empty METHOD_RETURN.
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut head = [0u8; 16];
+            s.read_exact(&mut head).unwrap();
+            let mut msg = head.to_vec();
+            msg.resize(message_len(&head).unwrap(), 0);
+            s.read_exact(&mut msg[16..]).unwrap();
+            let call = parse(&msg).unwrap();
+            let mut reply = b"l\x02\x00\x01".to_vec();
+            reply.extend_from_slice(&0u32.to_le_bytes()); // body length
+            reply.extend_from_slice(&1u32.to_le_bytes()); // serial
+            reply.extend_from_slice(&8u32.to_le_bytes()); // fields' length
+            reply.extend_from_slice(b"\x05\x01u\x00"); // REPLY_SERIAL, "u"
+            reply.extend_from_slice(&call.serial.to_le_bytes());
+            s.write_all(&reply).unwrap();
+            before_ok
+        });
+        let conn = Conn::connect(&path, false);
+        let called = conn.and_then(|mut c| c.call(None, "/a", "b.c", "Subscribe", &[]));
+        let before_ok = server.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(before_ok.starts_with("\0AUTH EXTERNAL "), "{before_ok:?}");
+        assert!(before_ok.ends_with("\r\nBEGIN\r\n"), "BEGIN did not come before OK: {before_ok:?}");
+        assert_eq!(called.unwrap(), Vec::<Value>::new());
     }
 
     #[test]
