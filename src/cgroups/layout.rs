@@ -44,12 +44,20 @@ impl Layout {
     }
 
     pub fn parse(mountinfo: &str, own_cgroups: &str) -> Layout {
+        // /proc/self/cgroup's lines: hierarchy id, controllers, path.
+        let own_cgroups: Vec<(&str, &str, &str)> = own_cgroups
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                Some((parts.next()?, parts.next()?, parts.next()?))
+            })
+            .collect();
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
-        for e in crate::linux::mountinfo::parse(mountinfo) {
+        for e in crate::linux::mountinfo::lines(mountinfo) {
             // The last mount wins: a later mount at a hierarchy's path, or
             // above it, hides it (a tmpfs over /sys/fs/cgroup/unified, say).
-            hierarchies.retain(|h| !at_or_under(&h.mount, &e.mount_point));
-            let v2 = match e.fstype.as_str() {
+            hierarchies.retain(|h| !at_or_under(&h.mount, e.mount_point));
+            let v2 = match e.fstype {
                 "cgroup2" => true,
                 "cgroup" => false,
                 _ => continue,
@@ -69,8 +77,8 @@ impl Layout {
             if hierarchies.iter().any(|h| h.v2 == v2 && h.options == options) {
                 continue;
             }
-            let own = own_path(own_cgroups, v2, &options, &e.root);
-            hierarchies.push(Hierarchy { mount: PathBuf::from(&e.mount_point), own, v2, options });
+            let own = own_path(&own_cgroups, v2, &options, e.root);
+            hierarchies.push(Hierarchy { mount: PathBuf::from(e.mount_point), own, v2, options });
         }
         Layout { hierarchies }
     }
@@ -92,12 +100,8 @@ fn is_controller_option(o: &str) -> bool {
 }
 
 /// This process's cgroup in one hierarchy, relative to the mount's root.
-fn own_path(own_cgroups: &str, v2: bool, options: &str, mount_root: &str) -> String {
-    for line in own_cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
+fn own_path(own_cgroups: &[(&str, &str, &str)], v2: bool, options: &str, mount_root: &str) -> String {
+    for &(id, ctrls, path) in own_cgroups {
         let matches = if v2 {
             id == "0" && ctrls.is_empty()
         } else {

@@ -14,26 +14,45 @@ pub struct Entry {
     pub super_options: String,
 }
 
+/// One line as borrowed text: the same fields, for a reader that keeps
+/// few of the lines (no allocation per line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    pub id: u64,
+    pub root: &'a str,
+    pub mount_point: &'a str,
+    pub fstype: &'a str,
+    pub super_options: &'a str,
+}
+
 /// Every well-formed line of `text`, in order (later mounts last).
+pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
+    text.split('\n').filter_map(line)
+}
+
+/// Fields by position in one pass over the words: id, parent, dev, root,
+/// mount point, options, optional fields up to `-`, fstype, source,
+/// super options.
+fn line(text: &str) -> Option<Line<'_>> {
+    let mut w = text.split(' ');
+    let id = w.next()?.parse().ok()?;
+    let root = w.nth(2)?;
+    let mount_point = w.next()?;
+    w.find(|f| *f == "-")?;
+    let fstype = w.next()?;
+    let super_options = w.nth(1)?;
+    Some(Line { id, root, mount_point, fstype, super_options })
+}
+
+/// Every well-formed line of `text`, owned.
 pub fn parse(text: &str) -> Vec<Entry> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            // Fields by position, without collecting the line.
-            let mut l = left.split(' ');
-            let id = l.next()?.parse().ok()?;
-            let root = l.nth(2)?;
-            let mount_point = l.next()?;
-            let mut r = right.split(' ');
-            let fstype = r.next()?;
-            let super_options = r.nth(1)?;
-            Some(Entry {
-                id,
-                root: root.to_string(),
-                mount_point: mount_point.to_string(),
-                fstype: fstype.to_string(),
-                super_options: super_options.to_string(),
-            })
+    lines(text)
+        .map(|l| Entry {
+            id: l.id,
+            root: l.root.to_string(),
+            mount_point: l.mount_point.to_string(),
+            fstype: l.fstype.to_string(),
+            super_options: l.super_options.to_string(),
         })
         .collect()
 }
@@ -85,5 +104,9 @@ mod tests {
                 super_options: "rw,errors=continue".into()
             }]
         );
+        // No optional fields, or several; a line cut before its super options.
+        let t = "22 1 0:20 / /sys rw - sysfs sysfs rw\n23 1 0:21 / /a rw shared:2 master:1 - tmpfs t rw,size=4k\n24 1 0:22 / /b rw - tmpfs t";
+        let got: Vec<(u64, &str, &str)> = lines(t).map(|l| (l.id, l.fstype, l.super_options)).collect();
+        assert_eq!(got, [(22, "sysfs", "rw"), (23, "tmpfs", "rw,size=4k")]);
     }
 }
