@@ -35,6 +35,26 @@ pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
+/// `read_small` with plain system calls into the caller's buffer: the
+/// number of bytes read, None when the file fills `buf` (or fails).
+pub fn read_small_into(path: &std::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: a NUL-terminated path and plain flags.
+    let fd = unsafe { libc::open(path.as_ptr(), OPEN_FLAGS | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let n = loop {
+        // SAFETY: buf is ours and writable for its whole length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break n;
+        }
+    };
+    // SAFETY: fd is ours, opened above, closed once.
+    unsafe { libc::close(fd) };
+    usize::try_from(n).ok().filter(|&n| n < buf.len())
+}
+
 /// A small kernel file (/proc or cgroupfs: one record, which the kernel
 /// gives whole to the first read) read with one open, one read, one close:
 /// no stat, no second read for the end. Up to `N` bytes; None when it

@@ -3,19 +3,21 @@
 use super::Ctx;
 use crate::cli::{self, bool_flag, val};
 use anyhow::{bail, Result};
+use std::borrow::Cow;
 
 /// Columns padded like Go's tabwriter(minwidth 12, padding 3).
-pub fn table(rows: &[Vec<String>]) -> String {
+pub fn table<S: AsRef<str>>(rows: &[Vec<S>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; cols];
     for r in rows {
         for (i, c) in r.iter().enumerate().take(cols.saturating_sub(1)) {
-            widths[i] = widths[i].max((c.chars().count() + 3).max(12));
+            widths[i] = widths[i].max((c.as_ref().chars().count() + 3).max(12));
         }
     }
     let mut out = String::new();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
+            let c = c.as_ref();
             out.push_str(c);
             if i + 1 < r.len() {
                 // Padded by hand: format!'s width costs ~1000 instructions a cell.
@@ -40,16 +42,18 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let recs = ctx.store().summaries()?;
     match p.get("format").unwrap_or("table") {
         "table" => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            // Cells borrowed from the summaries: only the pids are new text.
+            let mut rows: Vec<Vec<Cow<str>>> =
+                vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(Cow::from).to_vec()];
             for (r, st) in &recs {
                 let pid = if *st == berth::container::state::Status::Stopped { 0 } else { r.pid };
                 rows.push(vec![
-                    r.id.clone(),
-                    pid.to_string(),
-                    st.as_str().into(),
-                    r.bundle.clone(),
-                    r.created.clone(),
-                    r.owner.clone(),
+                    Cow::from(r.id.as_str()),
+                    Cow::from(pid.to_string()),
+                    Cow::from(st.as_str()),
+                    Cow::from(r.bundle.as_str()),
+                    Cow::from(r.created.as_str()),
+                    Cow::from(r.owner.as_str()),
                 ]);
             }
             print!("{}", table(&rows));

@@ -1,6 +1,7 @@
 //! Containers on disk and their lifecycle: records, status, the state
 //! directory, start/kill/delete.
 
+pub mod head;
 pub mod journal;
 pub mod lifecycle;
 pub mod netdevs;

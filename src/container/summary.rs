@@ -14,10 +14,10 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 pub struct Summary {
     #[serde(default)]
-    version: u32,
+    pub(super) version: u32,
     pub oci_version: String,
     pub id: String,
     pub pid: i32,
@@ -55,9 +55,10 @@ struct Before2<'a> {
 }
 
 impl Summary {
-    /// Reads one record.
+    /// Reads one record: from its head alone when it is a version 3
+    /// record as berth writes it (super::head), else all of it.
     pub fn parse(data: &[u8]) -> serde_json::Result<Summary> {
-        if let Some(s) = Summary::parse_head(data) {
+        if let Some(s) = super::head::read(data) {
             return Ok(s);
         }
         let mut s: Summary = serde_json::from_slice(data)?;
@@ -68,22 +69,6 @@ impl Summary {
             s.freezer = picked.map(|(v2, dir): (bool, &str)| (v2, PathBuf::from(dir)));
         }
         Ok(s)
-    }
-
-    /// A record from version 3 on holds all of a summary before its
-    /// `hooks` key: parse only that head, and leave the cgroup (most of
-    /// the bytes, and most of list's time when skipped by the parser)
-    /// unread. `,"hooks":` with its quotes bare cannot lie inside a string;
-    /// inside a nested object (an annotation named so), the head ends with
-    /// that object open and fails to parse. None sends the caller to the
-    /// whole record.
-    fn parse_head(data: &[u8]) -> Option<Summary> {
-        let cut = memchr::memmem::find(data, b",\"hooks\":")?;
-        let mut head = Vec::with_capacity(cut + 1);
-        head.extend_from_slice(&data[..cut]);
-        head.push(b'}');
-        let s: Summary = serde_json::from_slice(&head).ok()?;
-        (s.version >= 3).then_some(s)
     }
 
     pub fn oci_state(&self, status: super::state::Status) -> OciState<'_> {
@@ -146,33 +131,41 @@ mod tests {
     fn reads_only_the_head_of_a_version_3_record() {
         let v1 = (h("/sys/fs/cgroup/freezer", false, "freezer"), PathBuf::from("/sys/fs/cgroup/freezer/c1"));
         let (new, _) = record(vec![v1]);
-        let head = Summary::parse_head(&new).expect("a version 3 record parses from its head");
+        // An escaped quote is serde's to read; a plain record is the head's.
+        assert!(super::super::head::read(&new).is_none());
+        let mut rec: Record = serde_json::from_slice(&new).unwrap();
+        rec.annotations = [("a".to_string(), "b c".to_string())].into();
+        let plain = serde_json::to_vec(&rec).unwrap();
+        let head = super::super::head::read(&plain).expect("a version 3 record parses from its head");
         assert_eq!(head.freezer, Some((false, "/sys/fs/cgroup/freezer/c1".into())));
-        assert_eq!(head.annotations["a"], "b\"c");
+        assert_eq!(head.annotations["a"], "b c");
+        assert_eq!(Summary::parse(&plain).unwrap(), head);
         // The cgroup is not needed: a head followed by garbage still reads.
-        let cut = memchr::memmem::find(&new, b",\"hooks\":").unwrap();
-        let mut torn = new[..cut].to_vec();
+        let cut = memchr::memmem::find(&plain, b",\"hooks\":").unwrap();
+        let mut torn = plain[..cut].to_vec();
         torn.extend_from_slice(b",\"hooks\":{not json");
-        assert!(Summary::parse_head(&torn).is_some());
+        assert_eq!(super::super::head::read(&torn), Some(head));
     }
 
     #[test]
-    fn a_head_that_is_not_the_records_is_not_taken() {
+    fn an_annotation_named_hooks_is_an_annotation() {
         let v1 = (h("/sys/fs/cgroup/freezer", false, "freezer"), PathBuf::from("/sys/fs/cgroup/freezer/c1"));
         let (new, _) = record(vec![v1]);
         let mut rec: Record = serde_json::from_slice(&new).unwrap();
-        // An annotation named `hooks` puts the pattern inside a nested object;
-        // one whose value spells it out keeps its quotes escaped.
-        rec.annotations =
-            [("a", "x"), ("hooks", ",\"hooks\":{}"), ("z", "y")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        rec.annotations = [("a", "x"), ("hooks", "{}"), ("z", "y")].map(|(k, v)| (k.to_string(), v.to_string())).into();
         let data = serde_json::to_vec(&rec).unwrap();
-        assert!(Summary::parse_head(&data).is_none());
+        let s = super::super::head::read(&data).unwrap();
+        assert_eq!((s.annotations.len(), s.freezer.is_some()), (3, true));
+        // One whose value spells the key out keeps its quotes escaped: serde reads it.
+        rec.annotations.insert("hooks".into(), ",\"hooks\":{}".into());
+        let data = serde_json::to_vec(&rec).unwrap();
+        assert!(super::super::head::read(&data).is_none());
         let s = Summary::parse(&data).unwrap();
         assert_eq!((s.annotations.len(), s.freezer.is_some()), (3, true));
         // Before version 3 the order was another: no head is taken.
         rec.version = 2;
         let data = serde_json::to_vec(&rec).unwrap();
-        assert!(Summary::parse_head(&data).is_none());
+        assert!(super::super::head::read(&data).is_none());
         assert_eq!(Summary::parse(&data).unwrap().freezer, Some((false, "/sys/fs/cgroup/freezer/c1".into())));
     }
 

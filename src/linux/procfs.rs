@@ -4,7 +4,6 @@
 use super::sys;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -90,31 +89,57 @@ impl Proc {
 
 /// (state letter, start time in clock ticks) of `pid`, from /proc/PID/stat.
 pub fn stat(pid: i32) -> Option<(char, u64)> {
-    // The path in a stack buffer: `list` asks this of every container.
+    // `list` asks this of every container: the path is built in a stack
+    // buffer and the file read with plain system calls (std's open, the
+    // formatting and a returned array cost more than the kernel's read).
     let mut path = [0u8; 32];
-    let n = {
-        use std::io::Write;
-        let mut w = &mut path[..];
-        write!(w, "/proc/{pid}/stat").ok()?;
-        32 - w.len()
-    };
+    path[..6].copy_from_slice(b"/proc/");
+    let n = 6 + write_decimal(&mut path[6..], u32::try_from(pid).ok().filter(|&p| p > 0)?);
+    path[n..n + 6].copy_from_slice(b"/stat\0");
+    let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
     // The line is some 300 bytes, but its 52 numbers may reach ~1000 (large
     // counters, addresses, rsslim's 20 digits); a line that does not fit
     // reads as no process, which would make a running container stopped.
-    let (b, len) = crate::files::read_small::<1024>(Path::new(std::ffi::OsStr::from_bytes(&path[..n])))?;
-    parse_stat(&b[..len])
+    let mut buf = [0u8; 1024];
+    let len = crate::files::read_small_into(path, &mut buf)?;
+    parse_stat(&buf[..len])
+}
+
+/// Writes `v` in decimal at the start of `out` (room for 10 digits); the
+/// number of bytes written.
+fn write_decimal(out: &mut [u8], mut v: u32) -> usize {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    out[..d.len()].copy_from_slice(d);
+    d.len()
 }
 
 /// The state letter and start time (field 22) of a /proc/PID/stat line.
 pub fn parse_stat(line: &[u8]) -> Option<(char, u64)> {
     // The command name may hold spaces and parentheses: split after the last ')'.
-    let rest = line.get(line.iter().rposition(|&c| c == b')')? + 2..)?;
+    let rest = line.get(memchr::memrchr(b')', line)? + 2..)?;
     let state = *rest.first()?;
     // Field 22 of the whole line is the 20th after "pid (comm)": after the 19th space.
-    let from = memchr::memchr_iter(b' ', rest).nth(18)? + 1;
+    let mut spaces = 0;
+    let from = rest.iter().position(|&c| {
+        spaces += usize::from(c == b' ');
+        spaces == 19
+    })? + 1;
     let field = &rest[from..];
-    let field = &field[..memchr::memchr(b' ', field).unwrap_or(field.len())];
-    let start = std::str::from_utf8(field).ok()?.parse().ok()?;
+    let field = &field[..field.iter().position(|&c| c == b' ' || c == b'\n').unwrap_or(field.len())];
+    if field.is_empty() || field.len() > 20 || !field.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let start = field.iter().try_fold(0u64, |a, &c| a.checked_mul(10)?.checked_add(u64::from(c - b'0')))?;
     Some((char::from(state), start))
 }
 
@@ -145,6 +170,28 @@ mod tests {
         assert_eq!(parse_stat(line.as_bytes()), Some(('S', 123456)));
         assert_eq!(parse_stat(b"42 (x) S 1"), None);
         assert_eq!(parse_stat(b"42 (x)"), None);
+        let tail = " 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0";
+        assert_eq!(parse_stat(format!("7 (y) R{tail} 99\n").as_bytes()), Some(('R', 99)));
+        assert_eq!(parse_stat(format!("7 (y) R{tail} 9x 1").as_bytes()), None);
+        assert_eq!(parse_stat(format!("7 (y) R{tail} 99999999999999999999999 1").as_bytes()), None);
+    }
+
+    #[test]
+    fn stat_of_this_process_and_of_no_process() {
+        let me = std::process::id() as i32;
+        let (state, start) = stat(me).unwrap();
+        assert!("RSD".contains(state), "{state}");
+        let text = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+        let field22 = text.rsplit_once(')').unwrap().1.split(' ').nth(20).unwrap();
+        assert_eq!(start.to_string(), field22);
+        assert_eq!(stat(0), None);
+        assert_eq!(stat(-1), None);
+        assert_eq!(stat(i32::MAX), None);
+        let mut b = [0u8; 10];
+        let n = write_decimal(&mut b, u32::MAX);
+        assert_eq!(&b[..n], b"4294967295");
+        let n = write_decimal(&mut b, 0);
+        assert_eq!(&b[..n], b"0");
     }
 
     #[test]
