@@ -5,7 +5,8 @@
 
 use anyhow::{bail, Context, Result};
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -35,11 +36,13 @@ pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// `read_small` with plain system calls into the caller's buffer: the
-/// number of bytes read, None when the file fills `buf` (or fails).
-pub fn read_small_into(path: &std::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
-    // SAFETY: a NUL-terminated path and plain flags.
-    let fd = unsafe { libc::open(path.as_ptr(), OPEN_FLAGS | libc::O_CLOEXEC) };
+/// `read_small` with plain system calls into the caller's buffer, a
+/// relative `path` taken beneath `dir`: the number of bytes read, None
+/// when the file fills `buf` (or fails).
+pub fn read_small_into(dir: Option<BorrowedFd>, path: &std::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
+    let dir = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: a NUL-terminated path (beneath `dir` when relative), plain flags.
+    let fd = unsafe { libc::openat(dir, path.as_ptr(), OPEN_FLAGS | libc::O_CLOEXEC) };
     if fd < 0 {
         return None;
     }
@@ -53,6 +56,15 @@ pub fn read_small_into(path: &std::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
     // SAFETY: fd is ours, opened above, closed once.
     unsafe { libc::close(fd) };
     usize::try_from(n).ok().filter(|&n| n < buf.len())
+}
+
+/// Whether `rel` beneath `dir` exists (following a final link, like
+/// `Path::exists`).
+pub fn exists_at(dir: BorrowedFd, rel: &std::ffi::CStr) -> bool {
+    // SAFETY: fstatat writes into a zeroed struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: an open directory, a NUL-terminated path, a valid out pointer.
+    unsafe { libc::fstatat(dir.as_raw_fd(), rel.as_ptr(), &mut st, 0) == 0 }
 }
 
 /// A small kernel file (/proc or cgroupfs: one record, which the kernel
@@ -96,7 +108,6 @@ pub fn read_kernel_text(path: &Path) -> std::io::Result<String> {
 /// One read(2) into `buf`'s spare capacity, appended; gives the count.
 /// Not zeroed first: the kernel fills what read reports, and only that is kept.
 fn read_on(f: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    use std::os::fd::AsRawFd;
     loop {
         let spare = buf.spare_capacity_mut();
         // SAFETY: reads at most spare.len() bytes into memory the Vec owns.
@@ -126,9 +137,27 @@ pub fn read_own(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
 /// [`read_own`] into `data` (emptied first), whose room is kept from one
 /// file to the next: `list` reads every container's record through one.
 pub fn read_own_into(path: &Path, limit: usize, data: &mut Vec<u8>) -> std::io::Result<()> {
-    data.clear();
     // Without blocking: a FIFO planted in its place gives an empty read, not a hang.
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
+    read_own_file(f, path, limit, data)
+}
+
+/// [`read_own_into`] of `rel` beneath the directory `dir` (`list` opens
+/// each record from a handle on the state root: no walk of the root's
+/// path per container).
+pub fn read_own_at(dir: BorrowedFd, rel: &std::ffi::CStr, limit: usize, data: &mut Vec<u8>) -> std::io::Result<()> {
+    // SAFETY: a NUL-terminated path relative to an open directory, plain flags.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), rel.as_ptr(), OPEN_FLAGS | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened and is owned by nothing else.
+    let f = unsafe { std::fs::File::from_raw_fd(fd) };
+    read_own_file(f, Path::new(std::ffi::OsStr::from_bytes(rel.to_bytes())), limit, data)
+}
+
+fn read_own_file(f: std::fs::File, path: &Path, limit: usize, data: &mut Vec<u8>) -> std::io::Result<()> {
+    data.clear();
     data.reserve(16 << 10);
     loop {
         let room = data.capacity() - data.len();

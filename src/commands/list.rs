@@ -68,6 +68,9 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         }
         other => bail!("invalid format option {other:?}: table or json"),
     }
+    // The process ends next: freeing every summary's strings one by one
+    // would cost some 800 instructions a container for nothing.
+    std::mem::forget(recs);
     Ok(0)
 }
 

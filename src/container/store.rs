@@ -7,7 +7,7 @@ use crate::linux::sys;
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
@@ -147,36 +147,44 @@ impl Store {
     /// What `list` shows of every container, with its status, sorted by id:
     /// one read of each state.json and only the look-ups its status needs.
     pub fn summaries(&self) -> Result<Vec<(Summary, Status)>> {
-        // One path and one read buffer for all: a container costs no
-        // allocation but its summary's. The path is bytes cut back to the
-        // root after each (PathBuf::pop parses components: ~470
-        // instructions a call).
-        use std::os::unix::ffi::OsStrExt;
-        let mut path = self.root.as_os_str().as_bytes().to_vec();
-        let root_len = path.len();
+        let ids = self.entries()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Files are opened beneath handles on the root and on /proc: no
+        // walk of their paths per container. One relative path and one
+        // read buffer serve all: a container costs no allocation but its
+        // summary's.
+        let root = sys::open(&self.root, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .with_context(|| format!("opening {}", self.root.display()))?;
+        let proc = sys::open(Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY, 0).ok();
+        let proc = proc.as_ref().map(|p| p.as_fd());
+        let mut path: Vec<u8> = Vec::with_capacity(64);
         let mut data = Vec::new();
         let mut out: Vec<(Summary, Status)> = Vec::new();
-        for id in self.entries()? {
-            path.truncate(root_len);
-            path.push(b'/');
+        for id in ids {
+            path.clear();
             path.extend_from_slice(id.as_bytes());
             path.push(b'/');
             let dir_len = path.len();
             path.extend_from_slice(STATE_FILE.as_bytes());
-            if crate::files::read_own_into(Path::new(std::ffi::OsStr::from_bytes(&path)), RECORD_LIMIT, &mut data)
-                .is_ok()
-            {
-                if let Ok(s) = Summary::parse(&data) {
-                    path.truncate(dir_len);
-                    path.extend_from_slice(FIFO.as_bytes());
-                    let fifo = Path::new(std::ffi::OsStr::from_bytes(&path));
-                    let freezer = s.freezer.as_ref().map(|(v2, d)| (*v2, d.as_path()));
-                    let status = live_status(fifo, s.pid, s.pid_start, freezer);
-                    out.push((s, status));
-                }
+            path.push(0);
+            let Ok(rel) = std::ffi::CStr::from_bytes_with_nul(&path) else { continue };
+            if crate::files::read_own_at(root.as_fd(), rel, RECORD_LIMIT, &mut data).is_err() {
+                continue;
             }
+            let Ok(s) = Summary::parse(&data) else { continue };
+            path.truncate(dir_len);
+            path.extend_from_slice(FIFO.as_bytes());
+            path.push(0);
+            let fifo = std::ffi::CStr::from_bytes_with_nul(&path).ok();
+            let fifo_exists = || fifo.is_some_and(|f| crate::files::exists_at(root.as_fd(), f));
+            let freezer = s.freezer.as_ref().map(|(v2, d)| (*v2, d.as_path()));
+            let status = live_status(proc, fifo_exists, s.pid, s.pid_start, freezer);
+            out.push((s, status));
         }
-        out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        // Ids are unique: an unstable sort orders them all the same, for less.
+        out.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
         Ok(out)
     }
 
@@ -223,16 +231,25 @@ fn read_record(dir: &Path, id: &str) -> Result<Record> {
 /// The live status: a dead init needs no more look-ups (no freezer read,
 /// no fifo stat), which keeps `list` cheap with many stopped containers.
 pub fn status_in(dir: &Path, rec: &Record) -> Status {
-    live_status(&dir.join(FIFO), rec.pid, rec.pid_start, crate::cgroups::freeze::freezer(&rec.cgroup))
+    let fifo = dir.join(FIFO);
+    live_status(None, || fifo.exists(), rec.pid, rec.pid_start, crate::cgroups::freeze::freezer(&rec.cgroup))
 }
 
-/// The status of a container whose init is `pid` and whose exec.fifo is `fifo`.
-fn live_status(fifo: &Path, pid: i32, pid_start: u64, freezer: Option<(bool, &Path)>) -> Status {
-    let Some(state) = crate::linux::procfs::live_state(pid, pid_start) else {
+/// The status of a container whose init is `pid`, its /proc/PID/stat read
+/// beneath `proc` (or by path), `fifo_exists` saying whether its
+/// exec.fifo is still there.
+fn live_status(
+    proc: Option<BorrowedFd>,
+    fifo_exists: impl FnOnce() -> bool,
+    pid: i32,
+    pid_start: u64,
+    freezer: Option<(bool, &Path)>,
+) -> Status {
+    let Some(state) = crate::linux::procfs::live_state_in(proc, pid, pid_start) else {
         return status_of(false, false, false);
     };
     let frozen = freezer.is_some_and(|(v2, d)| may_be_frozen(v2, state) && crate::cgroups::freeze::frozen_at(v2, d));
-    status_of(true, !frozen && fifo.exists(), frozen)
+    status_of(true, !frozen && fifo_exists(), frozen)
 }
 
 /// Whether a container whose init is in `state` may be paused, before its

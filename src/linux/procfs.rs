@@ -3,7 +3,7 @@
 
 use super::sys;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -89,19 +89,29 @@ impl Proc {
 
 /// (state letter, start time in clock ticks) of `pid`, from /proc/PID/stat.
 pub fn stat(pid: i32) -> Option<(char, u64)> {
+    stat_in(None, pid)
+}
+
+/// [`stat`] from `proc`, a handle on /proc (`list` opens one for all its
+/// containers), or from `/proc` by path when None.
+pub fn stat_in(proc: Option<BorrowedFd>, pid: i32) -> Option<(char, u64)> {
     // `list` asks this of every container: the path is built in a stack
     // buffer and the file read with plain system calls (std's open, the
     // formatting and a returned array cost more than the kernel's read).
     let mut path = [0u8; 32];
-    path[..6].copy_from_slice(b"/proc/");
-    let n = 6 + write_decimal(&mut path[6..], u32::try_from(pid).ok().filter(|&p| p > 0)?);
+    let mut n = 0;
+    if proc.is_none() {
+        path[..6].copy_from_slice(b"/proc/");
+        n = 6;
+    }
+    n += write_decimal(&mut path[n..], u32::try_from(pid).ok().filter(|&p| p > 0)?);
     path[n..n + 6].copy_from_slice(b"/stat\0");
     let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
     // The line is some 300 bytes, but its 52 numbers may reach ~1000 (large
     // counters, addresses, rsslim's 20 digits); a line that does not fit
     // reads as no process, which would make a running container stopped.
     let mut buf = [0u8; 1024];
-    let len = crate::files::read_small_into(path, &mut buf)?;
+    let len = crate::files::read_small_into(proc, path, &mut buf)?;
     parse_stat(&buf[..len])
 }
 
@@ -151,10 +161,12 @@ pub fn alive(pid: i32, start: u64) -> bool {
 /// The state letter of `pid` if it is the same, still living process that
 /// started at `start`.
 pub fn live_state(pid: i32, start: u64) -> Option<char> {
-    if pid <= 0 {
-        return None;
-    }
-    match stat(pid) {
+    live_state_in(None, pid, start)
+}
+
+/// [`live_state`], reading from `proc` as [`stat_in`] does.
+pub fn live_state_in(proc: Option<BorrowedFd>, pid: i32, start: u64) -> Option<char> {
+    match stat_in(proc, pid) {
         Some((st, s)) if s == start && st != 'Z' && st != 'X' => Some(st),
         _ => None,
     }
