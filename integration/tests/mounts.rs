@@ -110,6 +110,32 @@ fn default_and_extra_devices() {
     assert_eq!(&lines[9..], ["pts/ptmx", "/proc/self/fd", "/proc/self/fd/0"]);
 }
 
+/// No /dev mount: the nodes go into the image's own /dev, where a planted
+/// regular file and a symlink stand at their names. Both are replaced by
+/// the device (never written through), and the image's other files stay.
+#[test]
+fn device_nodes_replace_what_the_image_put_at_their_names() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| {
+        m["destination"] != "/dev"
+            && m["destination"] != "/dev/pts"
+            && m["destination"] != "/dev/shm"
+            && m["destination"] != "/dev/mqueue"
+    });
+    let dev = b.rootfs().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    std::fs::write(dev.join("null"), "planted").unwrap();
+    let outside = TempDir::new("berth-devtarget");
+    std::fs::write(outside.0.join("target"), "untouched").unwrap();
+    std::os::unix::fs::symlink(outside.0.join("target"), dev.join("zero")).unwrap();
+    std::fs::write(dev.join("keep"), "mine").unwrap();
+    b.sh("stat -c '%n %F %t,%T' /dev/null /dev/zero; cat /dev/keep");
+    let out = berth.output_of(&b, &unique("devrepl"));
+    assert_eq!(out, "/dev/null character special file 1,3\n/dev/zero character special file 1,5\nmine");
+    assert_eq!(std::fs::read_to_string(outside.0.join("target")).unwrap(), "untouched");
+}
+
 #[test]
 fn device_cgroup_denies_unlisted_devices() {
     let berth = Berth::new();

@@ -74,12 +74,18 @@ fn create_one(parents: &mut Parents, d: &Device, in_userns: bool) -> Result<()> 
         return bind(&d.path, &target, false);
     }
     let (dir, name) = parents.of(&d.path)?;
-    // A node already there is replaced; a missing one is fine.
-    let _ = unistd::unlinkat(dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
     let kind = SFlag::from_bits_retain(file_type(&d.kind));
     let perm = Mode::from_bits_retain(d.file_mode.unwrap_or(0o666) & 0o7777);
     let dev = stat::makedev(d.major as u64, d.minor as u64);
-    stat::mknodat(dir, name.as_c_str(), kind, perm, dev).context("mknod")?;
+    // A node already there is replaced (on a fresh /dev there is none:
+    // the unlink comes only after mknod found one).
+    match stat::mknodat(dir, name.as_c_str(), kind, perm, dev) {
+        Err(Errno::EEXIST) => {
+            let _ = unistd::unlinkat(dir, name.as_c_str(), UnlinkatFlags::NoRemoveDir);
+            stat::mknodat(dir, name.as_c_str(), kind, perm, dev).context("mknod")?;
+        }
+        r => r.context("mknod")?,
+    }
     let (uid, gid) = (Uid::from_raw(d.uid.unwrap_or(0)), Gid::from_raw(d.gid.unwrap_or(0)));
     unistd::fchownat(dir, name.as_c_str(), Some(uid), Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW).context("chown")?;
     Ok(())
