@@ -36,26 +36,31 @@ pub fn read_fd(fd: OwnedFd, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// `read_small` with plain system calls into the caller's buffer, a
-/// relative `path` taken beneath `dir`: the number of bytes read, None
-/// when the file fills `buf` (or fails).
-pub fn read_small_into(dir: Option<BorrowedFd>, path: &std::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
+/// Opens `path` for reading as berth reads every file here (without
+/// blocking, never as a terminal), beneath `dir` when it is relative.
+fn open_at(dir: Option<BorrowedFd>, path: &std::ffi::CStr) -> std::io::Result<std::fs::File> {
     let dir = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
     // SAFETY: a NUL-terminated path (beneath `dir` when relative), plain flags.
     let fd = unsafe { libc::openat(dir, path.as_ptr(), OPEN_FLAGS | libc::O_CLOEXEC) };
     if fd < 0 {
-        return None;
+        return Err(std::io::Error::last_os_error());
     }
-    let n = loop {
-        // SAFETY: buf is ours and writable for its whole length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break n;
+    // SAFETY: fd was just opened and is owned by nothing else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// [`read_small`] into the caller's buffer, a relative `path` taken
+/// beneath `dir`: the number of bytes read, None when the file fills `buf`
+/// (or fails). No allocation: `list` reads /proc/PID/stat through it.
+pub fn read_small_into(dir: Option<BorrowedFd>, path: &std::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
+    let mut f = open_at(dir, path).ok()?;
+    loop {
+        match f.read(buf) {
+            Ok(n) if n < buf.len() => return Some(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            _ => return None,
         }
-    };
-    // SAFETY: fd is ours, opened above, closed once.
-    unsafe { libc::close(fd) };
-    usize::try_from(n).ok().filter(|&n| n < buf.len())
+    }
 }
 
 /// Whether `rel` beneath `dir` exists (following a final link, like
@@ -73,17 +78,10 @@ pub fn exists_at(dir: BorrowedFd, rel: &std::ffi::CStr) -> bool {
 /// cannot be read or fills the buffer (then it may be longer). `list`
 /// reads two of these per container.
 pub fn read_small<const N: usize>(path: &Path) -> Option<([u8; N], usize)> {
-    let mut f =
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).ok()?;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut buf = [0u8; N];
-    loop {
-        match f.read(&mut buf) {
-            Ok(n) if n < N => return Some((buf, n)),
-            Ok(_) => return None,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return None,
-        }
-    }
+    let n = read_small_into(None, &path, &mut buf)?;
+    Some((buf, n))
 }
 
 /// A kernel text file (/proc, cgroupfs) read to its end: open, read until
@@ -129,30 +127,19 @@ fn read_on(f: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 /// the end (POSIX, for regular files), so a file smaller than the first
 /// buffer costs one read.
 pub fn read_own(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    // Without blocking: a FIFO planted in its place gives an empty read, not a hang.
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
     let mut data = Vec::new();
-    read_own_into(path, limit, &mut data)?;
+    read_own_file(f, path, limit, &mut data)?;
     Ok(data)
 }
 
-/// [`read_own`] into `data` (emptied first), whose room is kept from one
-/// file to the next: `list` reads every container's record through one.
-pub fn read_own_into(path: &Path, limit: usize, data: &mut Vec<u8>) -> std::io::Result<()> {
-    // Without blocking: a FIFO planted in its place gives an empty read, not a hang.
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)?;
-    read_own_file(f, path, limit, data)
-}
-
-/// [`read_own_into`] of `rel` beneath the directory `dir` (`list` opens
-/// each record from a handle on the state root: no walk of the root's
-/// path per container).
+/// [`read_own`] of `rel` beneath the directory `dir`, into `data` (emptied
+/// first), whose room is kept from one file to the next: `list` reads
+/// every container's record through one, opened from a handle on the
+/// state root (no walk of the root's path per container).
 pub fn read_own_at(dir: BorrowedFd, rel: &std::ffi::CStr, limit: usize, data: &mut Vec<u8>) -> std::io::Result<()> {
-    // SAFETY: a NUL-terminated path relative to an open directory, plain flags.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), rel.as_ptr(), OPEN_FLAGS | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd was just opened and is owned by nothing else.
-    let f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let f = open_at(Some(dir), rel)?;
     read_own_file(f, Path::new(std::ffi::OsStr::from_bytes(rel.to_bytes())), limit, data)
 }
 

@@ -55,9 +55,8 @@ impl Journal {
         self.0.write_all(&line).context("writing the create journal")
     }
 
-    /// Notes a child that now exists (it cannot be recycled before we reap it).
-    /// Notes a forked process with its start time, and gives that time
-    /// (the record keeps it too).
+    /// Notes a forked child with its start time (it cannot be recycled
+    /// before we reap it), and gives that time (the record keeps it too).
     pub fn note_pid(&mut self, pid: i32) -> Result<u64> {
         let (_, start) = procfs::stat(pid).with_context(|| format!("reading the start time of pid {pid}"))?;
         self.note(&Entry::Pid { pid, start })?;
