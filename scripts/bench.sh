@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
 # make bench: berth beside runc and crun on the same busybox bundle, one
 # hyperfine run per measure (three rounds for run and exec back to back),
-# ratios to crun. On a hybrid cgroup host the
-# whole bench runs in a private mount namespace where a tmpfs covers the
-# cgroup2 mount (crun refuses the hybrid layout; every runtime then sees
-# pure cgroup v1). Prints: run and exec (back to back, and after 50 ms of
-# quiet), lifecycle, state, list at 0/25/50/100 containers, the
-# `unshare --fork` floor, the floor under list (its system calls in C,
-# scripts/list-floor.c), peak RSS, anonymous memory, binary sizes.
+# ratios to crun. The whole bench runs in a private mount namespace: the
+# runtimes' state roots are on a tmpfs there, as /run is on a production
+# host (on this host's ext4, mounted with discard, every runtime's state
+# directory costs synchronous discards), and on a hybrid cgroup host a
+# tmpfs covers the cgroup2 mount (crun refuses the hybrid layout; every
+# runtime then sees pure cgroup v1). Prints: run and exec (back to back,
+# and after 50 ms of quiet), lifecycle, state, list at 0/25/50/100
+# containers, each beside its floor where it has one (the kernel's work
+# that any runtime does for it, in C: scripts/run-floor.c, exec-floor.c,
+# list-floor.c), the `unshare --fork` floor, peak RSS, anonymous memory,
+# binary sizes.
 set -euo pipefail
 : "${BERTH:?set BERTH to the berth binary}"
 RUNS=${RUNS:-40}
 need=(); command -v hyperfine >/dev/null || need+=(hyperfine); [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
-if [ -z "${BERTH_BENCH_NS:-}" ] && [ -d /sys/fs/cgroup/unified ] && grep -q " /sys/fs/cgroup/unified .* - cgroup2 " /proc/self/mountinfo; then
+if [ -z "${BERTH_BENCH_NS:-}" ]; then
   # Private mount namespace: the host's mounts stay as they are.
-  exec env BERTH_BENCH_NS=1 unshare -m --propagation private bash -c \
-    'mount -t tmpfs none /sys/fs/cgroup/unified && exec "$0"' "$0"
+  exec env BERTH_BENCH_NS=1 unshare -m --propagation private "$0" "$@"
+fi
+if [ -d /sys/fs/cgroup/unified ] && grep -q " /sys/fs/cgroup/unified .* - cgroup2 " /proc/self/mountinfo; then
+  mount -t tmpfs none /sys/fs/cgroup/unified
 fi
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+states=$work/run
+mkdir "$states" && mount -t tmpfs -o mode=0711 berth-bench "$states"
 cleanup() {
   for e in "${runtimes[@]:-}"; do
     n=${e%%=*}; b=${e#*=}
-    for id in $("$b" --root "$work/state-$n" list -q 2>/dev/null); do "$b" --root "$work/state-$n" delete -f "$id" >/dev/null 2>&1 || true; done
+    for id in $("$b" --root "$states/state-$n" list -q 2>/dev/null); do "$b" --root "$states/state-$n" delete -f "$id" >/dev/null 2>&1 || true; done
   done
+  umount "$states" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,42 +46,55 @@ runtimes=()
 for entry in "berth=$BERTH" "crun=$(command -v crun || true)" "runc=$(command -v runc || true)"; do
   n=${entry%%=*}; b=${entry#*=}
   [ -n "$b" ] || continue
-  if ! err=$("$b" --root "$work/state-$n" run --bundle "$work/bundle" "check-$n" 2>&1 >/dev/null); then
+  if ! err=$("$b" --root "$states/state-$n" run --bundle "$work/bundle" "check-$n" 2>&1 >/dev/null); then
     echo "bench: $n cannot run this bundle here ($err); skipped" >&2; continue
   fi
-  "$b" --root "$work/state-$n" run -d --bundle "$work/sleeper" "x-$n" </dev/null >/dev/null 2>&1
+  "$b" --root "$states/state-$n" run -d --bundle "$work/sleeper" "x-$n" </dev/null >/dev/null 2>&1
   runtimes+=("$entry")
 done
-hf() {  # hf NAME CMD-TEMPLATE [HYPERFINE-ARGS] (with @B@ for the binary, @S@ for its state dir, @N@ for its name)
-  local label=$1 tmpl=$2 args=()
-  for e in "${runtimes[@]}"; do
-    n=${e%%=*}; b=${e#*=}; c=${tmpl//@B@/$b}; c=${c//@S@/$work/state-$n}; c=${c//@N@/$n}
-    args+=(-n "$n" "$c")
+# The floors, in C, where gcc is here and they run: FLOOR_run, FLOOR_exec
+# and FLOOR_list hold their commands (the list floor reads berth's state).
+FLOOR_run="" FLOOR_exec="" FLOOR_list=""
+if command -v gcc >/dev/null; then
+  for f in run exec list; do gcc -O2 -static -o "$work/$f-floor" "$(dirname "$0")/$f-floor.c" 2>/dev/null || true; done
+  xpid=$("$BERTH" --root "$states/state-berth" state x-berth | jq -r .pid)
+  declare -A try=([run]="$work/run-floor $work/bundle/rootfs berth-bench-floor-$$" [exec]="$work/exec-floor $xpid"
+    [list]="$work/list-floor $states/state-berth")
+  for f in run exec list; do
+    if [ -x "$work/$f-floor" ] && err=$(${try[$f]} 2>&1 >/dev/null); then declare "FLOOR_$f=${try[$f]}"
+    else echo "bench: the $f floor does not run here (${err:-no gcc build}); left out" >&2; fi
   done
+fi
+hf() {  # hf NAME CMD-TEMPLATE [HYPERFINE-ARGS] (with @B@ for the binary, @S@ for its state dir, @N@ for its name)
+  # Every runtime, and $FLOOR as "floor" when set; the order turned by $TURN.
+  local label=$1 tmpl=$2 names=() cmds=() args=() i j
+  for e in "${runtimes[@]}"; do
+    n=${e%%=*}; b=${e#*=}; c=${tmpl//@B@/$b}; c=${c//@S@/$states/state-$n}; c=${c//@N@/$n}
+    names+=("$n"); cmds+=("$c")
+  done
+  if [ -n "${FLOOR:-}" ]; then names+=(floor); cmds+=("$FLOOR"); fi
+  for i in "${!names[@]}"; do j=$(((i + ${TURN:-0}) % ${#names[@]})); args+=(-n "${names[j]}" "${cmds[j]}"); done
   hyperfine -N --warmup 3 --runs "$RUNS" "${@:3}" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
 }
 # Back to back, each runtime's runs follow one another, so a slow minute of
 # the host lands on one of them: run and exec take three rounds, the order
-# of the runtimes turned by one each round, and the rounds' means averaged.
+# of the runtimes (and the floor) turned by one each round, and the
+# rounds' means averaged.
 rounds() {  # rounds NAME CMD-TEMPLATE
-  local all=("${runtimes[@]}") r
-  for r in 0 1 2; do
-    runtimes=("${all[@]:r}" "${all[@]:0:r}")
-    hf "$1.$r" "$2"
-  done
-  runtimes=("${all[@]}")
+  local r
+  for r in 0 1 2; do TURN=$r hf "$1.$r" "$2"; done
 }
-rounds run "@B@ --root @S@ run --bundle $work/bundle r-@N@"
-rounds exec "@B@ --root @S@ exec x-@N@ /bin/true"
+FLOOR=$FLOOR_run rounds run "@B@ --root @S@ run --bundle $work/bundle r-@N@"
+FLOOR=$FLOOR_exec rounds exec "@B@ --root @S@ exec x-@N@ /bin/true"
 # The same after 50 ms of quiet, as on a host that does not start
 # containers back to back: on cgroup v1 a pid written into cgroup.procs
 # then waits out an RCU grace period (berth's child moves itself instead).
-hf runq "@B@ --root @S@ run --bundle $work/bundle q-@N@" --prepare "sleep 0.05"
-hf execq "@B@ --root @S@ exec x-@N@ /bin/true" --prepare "sleep 0.05"
+FLOOR=$FLOOR_run hf runq "@B@ --root @S@ run --bundle $work/bundle q-@N@" --prepare "sleep 0.05"
+FLOOR=$FLOOR_exec hf execq "@B@ --root @S@ exec x-@N@ /bin/true" --prepare "sleep 0.05"
 hf state "@B@ --root @S@ state x-@N@"
 hf list1 "@B@ --root @S@ list"
 life=()
-for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}; s=$work/state-$n
+for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}; s=$states/state-$n
   # Polled with bash's own match: a jq per poll would weigh more than the runtimes.
   life+=(-n "$n" "$b --root $s create --bundle $work/bundle l-$n && $b --root $s start l-$n && while [[ ! \"\$($b --root $s state l-$n)\" =~ \\\"status\\\":\\ ?\\\"stopped\\\" ]]; do :; done; $b --root $s delete l-$n")
 done
@@ -88,30 +110,26 @@ mean() {
 row() {  # row LABEL FILE
   local crun; crun=$(mean "$2" crun)
   printf '| %-26s |' "$1"
-  for n in crun runc berth; do
+  for n in crun runc berth floor; do
     v=$(mean "$2" $n); if [ -z "$v" ]; then printf ' %-14s |' "-"; continue; fi
     if [ -n "$crun" ]; then printf ' %6.2f (%sx) |' "$v" "$(awk -v a="$v" -v b="$crun" 'BEGIN { printf "%.2f", a / b }')"; else printf ' %6.2f ms      |' "$v"; fi
   done; echo
 }
-echo "| measure (ms, x crun)       | crun           | runc           | berth          |"
-echo "|---|---|---|---|"
+echo "| measure (ms, x crun)       | crun           | runc           | berth          | floor in C     |"
+echo "|---|---|---|---|---|"
 row "run /bin/true" run; row "exec /bin/true" exec
 row "run, host quiet 50 ms" runq; row "exec, host quiet 50 ms" execq; row "create+start+wait+delete" life
 row "state" state; row "list (1)" list1
 # list at scale: berth only keeps its own state of N sleepers.
 for count in 25 50 100; do
   for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}
-    have=$("$b" --root "$work/state-$n" list -q | grep -c '^s-' || true)
-    for i in $(seq "$have" $((count - 1))); do "$b" --root "$work/state-$n" create --bundle "$work/sleeper" "s-$i" </dev/null >/dev/null 2>&1; done
+    have=$("$b" --root "$states/state-$n" list -q | grep -c '^s-' || true)
+    for i in $(seq "$have" $((count - 1))); do "$b" --root "$states/state-$n" create --bundle "$work/sleeper" "s-$i" </dev/null >/dev/null 2>&1; done
   done
+  FLOOR=""; [ "$count" = 100 ] && FLOOR=$FLOOR_list
   hf "list$count" "@B@ --root @S@ list"; row "list ($count created)" "list$count"
 done
 printf '| %-26s | %.2f ms |\n' "unshare --fork floor" "$(mean floor floor)"
-# The floor under list: the same system calls per container in C, on berth's 100.
-if command -v gcc >/dev/null && gcc -O2 -static -o "$work/list-floor" "$(dirname "$0")/list-floor.c" 2>/dev/null; then
-  hyperfine -N --warmup 3 --runs "$RUNS" -n floor "$work/list-floor $work/state-berth" --export-json "$work/listfloor.json" >/dev/null 2>&1
-  printf '| %-26s | %.2f ms |\n' "list (100) syscalls in C" "$(mean listfloor floor)"
-fi
 # (a created container keeps the creator's stdio: time writes to a file)
 rss() { /usr/bin/time -o "$work/rss" -f %M "$@" </dev/null >/dev/null 2>&1; cat "$work/rss"; }
 # Peak RSS counts the mapped pages of the runtime's own binary and
@@ -133,11 +151,11 @@ anon() {  # anon BINARY STATE NAME
 }
 stale_hot=""
 for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}
-  create_rss=$(rss "$b" --root "$work/state-$n" create --bundle "$work/bundle" m-$n)
+  create_rss=$(rss "$b" --root "$states/state-$n" create --bundle "$work/bundle" m-$n)
   printf '| %-6s peak RSS create / exec | %s / %s KiB | anon while run waits %s KiB | binary %s bytes |\n' "$n" \
-    "$create_rss" "$(rss "$b" --root "$work/state-$n" exec x-$n /bin/true)" \
-    "$(anon "$b" "$work/state-$n" "$n")" "$(stat -Lc %s "$b")"
-  "$b" --root "$work/state-$n" delete -f "m-$n" >/dev/null 2>&1 || true
+    "$create_rss" "$(rss "$b" --root "$states/state-$n" exec x-$n /bin/true)" \
+    "$(anon "$b" "$states/state-$n" "$n")" "$(stat -Lc %s "$b")"
+  "$b" --root "$states/state-$n" delete -f "m-$n" >/dev/null 2>&1 || true
   # Most of berth's peak RSS is its own text: hot functions outside the
   # list in scripts/hot-symbols.txt (new or renamed ones) spread it.
   if [ "$n" = berth ] && [[ "$create_rss" =~ ^[0-9]+$ ]] && [ "$create_rss" -gt 1300 ]; then
