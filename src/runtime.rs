@@ -65,7 +65,13 @@ impl Runtime {
     /// The request `create` and `run` hand to the parent side.
     pub fn request(&self, id: &str, opts: &CreateOptions, listen_fds: u32, attached: bool) -> Result<Request> {
         let bundle = opts.bundle.canonicalize().with_context(|| format!("bundle {}", opts.bundle.display()))?;
-        Ok(Request { id: id.to_string(), opts: CreateOptions { bundle, ..opts.clone() }, listen_fds, attached })
+        Ok(Request {
+            id: id.to_string(),
+            opts: CreateOptions { bundle, ..opts.clone() },
+            listen_fds,
+            attached,
+            start_at_once: false,
+        })
     }
 
     /// Creates what `req` describes and saves its record.

@@ -28,10 +28,17 @@ pub fn options(p: &Parsed, ctx: &Ctx) -> Result<CreateOptions> {
     })
 }
 
-/// Creates the container and writes the pid file; shared with `run`.
-pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool) -> Result<Created> {
+/// Creates the container and writes the pid file; shared with `run`, which
+/// passes `start` to have init go on to its process at once where nothing
+/// must happen between the create and the start: no pid file to write, no
+/// console socket to hand the terminal to, no sd_notify socket to bind.
+pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool, start: bool) -> Result<Created> {
     let pid_file = p.get("pid-file").map(abs).transpose()?;
-    let req = ctx.rt.request(&id, &options(p, ctx)?, listen_fds(), attached)?;
+    let mut req = ctx.rt.request(&id, &options(p, ctx)?, listen_fds(), attached)?;
+    req.start_at_once = start
+        && pid_file.is_none()
+        && req.opts.console_socket.is_none()
+        && berth::container::notify::host_socket().is_none();
     let created = ctx.rt.create_request(&req)?;
     if let Some(pf) = pid_file {
         if let Err(e) = parent::write_pid_file(&pf, created.record.pid) {
@@ -45,6 +52,6 @@ pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool) -> Result<Creat
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let p = cli::parse(args, &CREATE_FLAGS, None)?;
     let id = id_arg(&p, "create")?;
-    create(ctx, &p, id, false)?;
+    create(ctx, &p, id, false, false)?;
     Ok(0)
 }

@@ -20,9 +20,13 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
         // pid namespace of their own) comes to berth, not to the host's init.
         berth::linux::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1)?;
     }
-    let created = create(ctx, &p, id, !detach)?;
+    let created = create(ctx, &p, id, !detach, true)?;
     let rec = created.record.clone();
-    if let Err(e) = lifecycle::start(&created.locked, &rec) {
+    let started = match created.released {
+        true => lifecycle::started(&created.locked, &rec),
+        false => lifecycle::start(&created.locked, &rec),
+    };
+    if let Err(e) = started {
         let _ = lifecycle::destroy(created.locked, &rec);
         return Err(e);
     }

@@ -41,11 +41,29 @@ pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
         None => None,
     };
     f.write_all(b"0").context("releasing the container's init")?;
-    std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
-    hooks::run_all_warn("poststart", &rec.hooks.poststart, &hook_state(rec, Status::Running));
+    after_start(locked, rec)?;
     if let Some((sock, host)) = notify {
         notify::relay_ready(&sock, &host, rec.pid)?;
     }
+    Ok(())
+}
+
+/// The end of `run`'s start when create let init go on by itself (the
+/// start token was in exec.fifo before init was ready): what `start` does
+/// after releasing init.
+pub fn started(locked: &Locked, rec: &Record) -> Result<()> {
+    if !rec.has_process {
+        bail!("cannot start container {}: config.json has no process", rec.id);
+    }
+    after_start(locked, rec)
+}
+
+/// exec.fifo removed (the container is running from now on), then the
+/// poststart hooks.
+fn after_start(locked: &Locked, rec: &Record) -> Result<()> {
+    let fifo = locked.fifo();
+    std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
+    hooks::run_all_warn("poststart", &rec.hooks.poststart, &hook_state(rec, Status::Running));
     Ok(())
 }
 

@@ -52,6 +52,11 @@ pub struct Request {
     pub listen_fds: u32,
     /// `run` in the foreground may take the pty itself.
     pub attached: bool,
+    /// `run`: init is let go on to its process as soon as it is ready,
+    /// without `start`'s round trip through exec.fifo. The start token is
+    /// put in the fifo before Go (see [`prime_start`]); the caller then
+    /// ends the start with `lifecycle::started`.
+    pub start_at_once: bool,
 }
 
 pub struct Created {
@@ -59,6 +64,8 @@ pub struct Created {
     pub record: Record,
     /// The pty master when `run` keeps the terminal.
     pub pty: Option<OwnedFd>,
+    /// Init goes on to its process by itself (`Request::start_at_once`).
+    pub released: bool,
 }
 
 /// config.json, checked against what a request can do.
@@ -110,7 +117,7 @@ pub fn create(store: &Store, req: &Request) -> Result<Created> {
     }
     let locked = store.create(&req.id)?;
     match build(&locked, req, loaded, rootfs, &layout) {
-        Ok((record, pty)) => Ok(Created { locked, record, pty }),
+        Ok((record, pty)) => Ok(Created { locked, record, pty, released: req.start_at_once }),
         Err(e) => {
             let _ = locked.remove();
             Err(e)
@@ -423,6 +430,11 @@ fn spawn(
     let ParentPart { rdt, init, net_devices } =
         parent_part(s, (pid, start), &parent_ch, kids, journal).map_err(ahead)?;
     let init_pid = init.0;
+    // Held until init, which opens the fifo after Go, is ready.
+    let _started = match req.start_at_once {
+        true => Some(prime_start(&s.fifo)?),
+        false => None,
+    };
     parent_ch.send_or_why(Order::Go { host_pid: init_pid })?;
     // The record is whole now: written while init works, renamed once it is ready.
     let cgroup = Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed };
@@ -469,6 +481,16 @@ fn spawn(
         send_pidfd(sock, &fd)?;
     }
     Ok((record, pty))
+}
+
+/// Puts `start`'s token in exec.fifo ahead of time: init, which reads it
+/// once it is ready, then goes on to its process at once. The descriptor
+/// keeps the token in the fifo until init has the fifo open itself.
+fn prime_start(fifo: &Path) -> Result<OwnedFd> {
+    // Read and write: no reader is needed for the open, and none blocks.
+    let f = sys::open(fifo, libc::O_RDWR, 0).context("opening exec.fifo")?;
+    nix::unistd::write(&f, b"0").context("writing the start token to exec.fifo")?;
+    Ok(f)
 }
 
 /// What [`parent_part`] gives the record.
