@@ -215,7 +215,7 @@ impl Cgroup {
     /// [`Cgroup::enter_v1_self`]).
     pub fn enter(&self, pid: i32, skip_v2: bool, skip_v1: bool) -> Result<()> {
         for (h, d) in &self.dirs {
-            if (h.v2 && skip_v2) || (!h.v2 && skip_v1) {
+            if Self::skipped(h, skip_v2, skip_v1) {
                 continue;
             }
             let f = d.join("cgroup.procs");
@@ -223,6 +223,15 @@ impl Cgroup {
                 .with_context(|| format!("moving pid {pid} into {}", f.display()))?;
         }
         Ok(())
+    }
+
+    /// Whether [`Cgroup::enter`] with these skips has anything to write.
+    pub fn enter_writes(&self, skip_v2: bool, skip_v1: bool) -> bool {
+        self.dirs.iter().any(|(h, _)| !Self::skipped(h, skip_v2, skip_v1))
+    }
+
+    fn skipped(h: &Hierarchy, skip_v2: bool, skip_v1: bool) -> bool {
+        (h.v2 && skip_v2) || (!h.v2 && skip_v1)
     }
 
     /// Moves the calling process, which must have one thread (a child
@@ -439,6 +448,19 @@ mod tests {
         assert_eq!((read(&b, "cpuset.cpus"), read(&b, "cpuset.mems")), ("1\n".into(), "0".into()));
         assert_eq!((read(&c, "cpuset.cpus"), read(&c, "cpuset.mems")), ("1".into(), "0".into()));
         std::fs::remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn enter_writes_only_where_the_child_did_not_place_itself() {
+        let v2 = Hierarchy { mount: "/sys/fs/cgroup/unified".into(), own: "/".into(), v2: true, options: "".into() };
+        let both = Cgroup { dirs: vec![(h("/"), "/m/c".into()), (v2.clone(), "/u/c".into())], ..Cgroup::none() };
+        // (cloned into v2, moved itself into v1)
+        assert!(!both.enter_writes(true, true));
+        assert!(both.enter_writes(false, true));
+        assert!(both.enter_writes(true, false));
+        let v2_only = Cgroup { dirs: vec![(v2, "/u/c".into())], ..Cgroup::none() };
+        assert!(!v2_only.enter_writes(true, false));
+        assert!(!Cgroup::none().enter_writes(false, false));
     }
 
     #[test]

@@ -147,18 +147,29 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     // The child moves itself into the v1 hierarchies (see init's), unless
     // it is already in the container's user namespace.
     let self_v1 = joined & libc::CLONE_NEWUSER == 0;
+    // Where the child places itself (cloned into v2, moved into v1) it
+    // goes on without waiting for the parent.
+    let placed_by_parent = cgroup.enter_writes(in_v2, self_v1);
     let pid = match forked {
         Forked::Child => {
             drop(parent_ch);
             let self_cgroup = self_v1.then_some(&cgroup);
-            let c = Child { ch: &child_ch, pidfd: &pidfd, root: root.as_ref(), flags: flags & !joined, self_cgroup };
+            let c = Child {
+                ch: &child_ch,
+                pidfd: &pidfd,
+                root: root.as_ref(),
+                flags: flags & !joined,
+                self_cgroup,
+                placed_by_parent,
+            };
             // 255: the process could not be set up (runc's exit status).
             super::sync::child_main(&child_ch, 255, || child(&c, req))
         }
         Forked::Parent { pid, .. } => pid,
     };
     drop(child_ch);
-    match drive(&parent_ch, pid, &cgroup, in_v2, self_v1, req) {
+    let placing = placed_by_parent.then_some(Placing { cgroup: &cgroup, in_v2, self_v1 });
+    match drive(&parent_ch, pid, placing, req) {
         Ok(pty) => Ok(Started { pid, pty }),
         Err(e) => {
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -168,19 +179,22 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     }
 }
 
-fn drive(
-    ch: &ParentEnd,
-    pid: i32,
-    cgroup: &Cgroup,
+/// The parent's part of placing the child in its cgroups: the hierarchies
+/// the child did not enter itself.
+struct Placing<'a> {
+    cgroup: &'a Cgroup,
     in_v2: bool,
     self_v1: bool,
-    req: &Request,
-) -> Result<Option<OwnedFd>> {
-    cgroup.enter(pid, in_v2, self_v1)?;
-    if self_v1 {
-        ch.expect_moved()?;
+}
+
+fn drive(ch: &ParentEnd, pid: i32, placing: Option<Placing>, req: &Request) -> Result<Option<OwnedFd>> {
+    if let Some(Placing { cgroup, in_v2, self_v1 }) = placing {
+        cgroup.enter(pid, in_v2, self_v1)?;
+        if self_v1 {
+            ch.expect_moved()?;
+        }
+        ch.send(Order::Go { host_pid: pid })?;
     }
-    ch.send(Order::Go { host_pid: pid })?;
     let pty = loop {
         match ch.recv()? {
             Received::Listener(fd) => {
@@ -216,10 +230,12 @@ struct Child<'a> {
     flags: i32,
     /// Move into these cgroups' v1 hierarchies first.
     self_cgroup: Option<&'a Cgroup>,
+    /// The parent places it in the rest of its cgroups: wait for its Go.
+    placed_by_parent: bool,
 }
 
 fn child(c: &Child, req: &Request) -> Result<Infallible> {
-    let Child { ch, pidfd, root, flags, self_cgroup } = *c;
+    let Child { ch, pidfd, root, flags, self_cgroup, placed_by_parent } = *c;
     // Nothing of the parent's but stdio, preserved fds, the channel, the
     // pidfd and the container's root.
     let keep: Vec<i32> = [ch.raw(), pidfd.as_raw_fd()].into_iter().chain(root.map(|r| r.as_raw_fd())).collect();
@@ -227,13 +243,17 @@ fn child(c: &Child, req: &Request) -> Result<Infallible> {
     ch.tie_to_parent()?;
     if let Some(cg) = self_cgroup {
         cg.enter_v1_self()?;
-        ch.send(Report::Moved)?;
+        if placed_by_parent {
+            ch.send(Report::Moved)?;
+        }
     }
     // Nothing in the container may ptrace us or reach /proc/<pid>/exe before execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0)?;
-    match ch.recv()? {
-        Order::Go { .. } => {}
-        other => bail!("sync: expected Go, got {other:?}"),
+    if placed_by_parent {
+        match ch.recv()? {
+            Order::Go { .. } => {}
+            other => bail!("sync: expected Go, got {other:?}"),
+        }
     }
     // Outside the user namespace, where a hard limit may still be raised.
     rlimits::apply(0, &req.plan.rlimits)?;

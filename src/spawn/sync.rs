@@ -8,11 +8,11 @@
 //! | step | child → parent        | parent → child        | when                      |
 //! |------|-----------------------|-----------------------|---------------------------|
 //! | 0    |                       | `Made`                | the v1 cgroups were made after the clone |
-//! | 0    | `Moved`               |                       | init moved itself into the v1 cgroups |
+//! | 0    | `Moved`               |                       | init moved itself into the v1 cgroups (exec too, when the parent places it in the others) |
 //! | 1    |                       | `Placed`              | general path: in the cgroups, may fork |
 //! | 2    | `MapsPlease`          | `MapsDone`            | general path, new user/time ns |
 //! | 3    | `InitPid(pid or 0)`   |                       | general path              |
-//! | 4    |                       | `Go { host_pid }`     | always (exec too); read just before the hooks with `Setup::go_late` |
+//! | 4    |                       | `Go { host_pid }`     | always; read just before the hooks with `Setup::go_late`; exec only when the parent places the child in a cgroup (v2 without CLONE_INTO_CGROUP, v1 from a user namespace) |
 //! | 5    | `HooksPlease`         | `HooksDone`           | prestart/createRuntime hooks |
 //! | 6    | `Listener(fd)`        |                       | a NOTIFY profile (exec too) |
 //! | 7    | `Ready(pty)`          |                       | always (exec too)         |
