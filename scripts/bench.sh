@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: berth beside runc and crun on the same busybox bundle, one
-# hyperfine run per measure (three rounds for run and exec back to back),
+# hyperfine run per measure (three rounds for run and exec back to back, and list of 100),
 # ratios to crun. The whole bench runs in a private mount namespace: the
 # runtimes' state roots are on a tmpfs there, as /run is on a production
 # host (on this host's ext4, mounted with discard, every runtime's state
@@ -77,7 +77,7 @@ hf() {  # hf NAME CMD-TEMPLATE [HYPERFINE-ARGS] (with @B@ for the binary, @S@ fo
   hyperfine -N --warmup 3 --runs "$RUNS" "${@:3}" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
 }
 # Back to back, each runtime's runs follow one another, so a slow minute of
-# the host lands on one of them: run and exec take three rounds, the order
+# the host lands on one of them: run, exec and list of 100 take three rounds, the order
 # of the runtimes (and the floor) turned by one each round, and the
 # rounds' means averaged.
 rounds() {  # rounds NAME CMD-TEMPLATE
@@ -126,8 +126,10 @@ for count in 25 50 100; do
     have=$("$b" --root "$states/state-$n" list -q | grep -c '^s-' || true)
     for i in $(seq "$have" $((count - 1))); do "$b" --root "$states/state-$n" create --bundle "$work/sleeper" "s-$i" </dev/null >/dev/null 2>&1; done
   done
-  FLOOR=""; [ "$count" = 100 ] && FLOOR=$FLOOR_list
-  hf "list$count" "@B@ --root @S@ list"; row "list ($count created)" "list$count"
+  # At 100, beside its floor: three rounds, as run and exec.
+  if [ "$count" = 100 ]; then FLOOR=$FLOOR_list rounds "list$count" "@B@ --root @S@ list"
+  else hf "list$count" "@B@ --root @S@ list"; fi
+  row "list ($count created)" "list$count"
 done
 printf '| %-26s | %.2f ms |\n' "unshare --fork floor" "$(mean floor floor)"
 # (a created container keeps the creator's stdio: time writes to a file)
