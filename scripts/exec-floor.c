@@ -11,25 +11,18 @@
  * berth. Usage: exec-floor PID */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/capability.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void die(const char *what) {
-	perror(what);
-	_exit(1);
-}
+#include "floor-privileges.h"
 
 #define MAX_H 32
 static char tasks[MAX_H][4200];
@@ -96,23 +89,6 @@ static int differing(const char *pid) {
 			flags |= ns[i].flag;
 	}
 	return flags;
-}
-
-static void privileges(void) {
-	const unsigned long keep = 1UL << CAP_AUDIT_WRITE | 1UL << CAP_KILL | 1UL << CAP_NET_BIND_SERVICE;
-	struct rlimit nofile = {1024, 1024};
-	if (setrlimit(RLIMIT_NOFILE, &nofile) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
-		die("prctl");
-	for (int c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
-		if (!(keep >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0))
-			die("PR_CAPBSET_DROP");
-	if (setgroups(0, NULL) || setresgid(0, 0, 0) || setresuid(0, 0, 0))
-		die("ids");
-	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2] = {{(unsigned)keep, (unsigned)keep, 0}, {0, 0, 0}};
-	if (syscall(SYS_capset, &h, d))
-		die("capset");
 }
 
 int main(int argc, char **argv) {

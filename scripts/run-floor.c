@@ -15,10 +15,8 @@
  * berth. Usage: run-floor ROOTFS NAME (NAME: the cgroup directories'). */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,22 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "floor-privileges.h"
+
 #define MAX_H 32
 static char dirs[MAX_H][512];
 static int ndirs, v2;
-
-static void die(const char *what) {
-	perror(what);
-	_exit(1);
-}
 
 static int copy_file(const char *from, const char *to) {
 	char buf[256];
@@ -171,22 +164,6 @@ static void paths(void) {
 	}
 }
 
-/* Bounding set, ids and the three capabilities of the config. */
-static void privileges(void) {
-	const unsigned long keep = 1UL << CAP_AUDIT_WRITE | 1UL << CAP_KILL | 1UL << CAP_NET_BIND_SERVICE;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
-		die("prctl");
-	for (int c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
-		if (!(keep >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0))
-			die("PR_CAPBSET_DROP");
-	if (setgroups(0, NULL) || setresgid(0, 0, 0) || setresuid(0, 0, 0))
-		die("ids");
-	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2] = {{(unsigned)keep, (unsigned)keep, 0}, {0, 0, 0}};
-	if (syscall(SYS_capset, &h, d))
-		die("capset");
-}
-
 static int init(const char *rootfs, int made) {
 	if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET))
 		die("unshare");
@@ -194,9 +171,8 @@ static int init(const char *rootfs, int made) {
 	if (read(made, &c, 1) != 1)
 		_exit(1);
 	join_cgroups();
-	struct rlimit nofile = {1024, 1024};
-	if (setrlimit(RLIMIT_NOFILE, &nofile) || sethostname("berth", 5))
-		die("rlimit, hostname");
+	if (sethostname("berth", 5))
+		die("hostname");
 	mnt(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
 	mnt(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL);
 	if (chdir(rootfs))
