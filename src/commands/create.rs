@@ -32,10 +32,13 @@ pub fn options(p: &Parsed, ctx: &Ctx) -> Result<CreateOptions> {
 /// passes `start` to have init go on to its process at once where nothing
 /// must happen between the create and the start: no pid file to write, no
 /// console socket to hand the terminal to, no sd_notify socket to bind.
+/// Not rootless: exec.fifo may belong to the container's root there, and
+/// berth may not read it.
 pub fn create(ctx: &Ctx, p: &Parsed, id: String, attached: bool, start: bool) -> Result<Created> {
     let pid_file = p.get("pid-file").map(abs).transpose()?;
     let mut req = ctx.rt.request(&id, &options(p, ctx)?, listen_fds(), attached)?;
     req.start_at_once = start
+        && !req.opts.rootless
         && pid_file.is_none()
         && req.opts.console_socket.is_none()
         && berth::container::notify::host_socket().is_none();
