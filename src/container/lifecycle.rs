@@ -26,9 +26,7 @@ pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
         Status::Running | Status::Paused => bail!("cannot start an already running container"),
         Status::Creating => bail!("cannot start a container that is still being created"),
     }
-    if !rec.has_process {
-        bail!("cannot start container {}: config.json has no process", rec.id);
-    }
+    has_process(rec)?;
     let fifo = locked.fifo();
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -52,10 +50,16 @@ pub fn start(locked: &Locked, rec: &Record) -> Result<()> {
 /// start token was in exec.fifo before init was ready): what `start` does
 /// after releasing init.
 pub fn started(locked: &Locked, rec: &Record) -> Result<()> {
+    has_process(rec)?;
+    after_start(locked, rec)
+}
+
+/// A container created without a process exists, and cannot be started.
+fn has_process(rec: &Record) -> Result<()> {
     if !rec.has_process {
         bail!("cannot start container {}: config.json has no process", rec.id);
     }
-    after_start(locked, rec)
+    Ok(())
 }
 
 /// exec.fifo removed (the container is running from now on), then the

@@ -168,8 +168,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         Forked::Parent { pid, .. } => pid,
     };
     drop(child_ch);
-    let placing = placed_by_parent.then_some(Placing { cgroup: &cgroup, in_v2, self_v1 });
-    match drive(&parent_ch, pid, placing, req) {
+    match drive(&parent_ch, pid, &cgroup, in_v2, self_v1, req) {
         Ok(pty) => Ok(Started { pid, pty }),
         Err(e) => {
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -179,16 +178,17 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
     }
 }
 
-/// The parent's part of placing the child in its cgroups: the hierarchies
-/// the child did not enter itself.
-struct Placing<'a> {
-    cgroup: &'a Cgroup,
+fn drive(
+    ch: &ParentEnd,
+    pid: i32,
+    cgroup: &Cgroup,
     in_v2: bool,
     self_v1: bool,
-}
-
-fn drive(ch: &ParentEnd, pid: i32, placing: Option<Placing>, req: &Request) -> Result<Option<OwnedFd>> {
-    if let Some(Placing { cgroup, in_v2, self_v1 }) = placing {
+    req: &Request,
+) -> Result<Option<OwnedFd>> {
+    // The hierarchies the child did not enter itself; it waits for Go
+    // only then (its `placed_by_parent`).
+    if cgroup.enter_writes(in_v2, self_v1) {
         cgroup.enter(pid, in_v2, self_v1)?;
         if self_v1 {
             ch.expect_moved()?;
