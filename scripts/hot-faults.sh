@@ -27,7 +27,7 @@ b exec f-c /bin/true
 b state f-c; b start f-c; b list; b pause f-c; b resume f-c; b kill f-c KILL; b delete -f f-c
 EOS
 # Faults to symbols: a fault in a mapping of berth's text (the binary, or
-# "/" for the read-only copy it re-executes from), not yet in the order.
+# "/" for the read-only mount it maps itself from), not yet in the order.
 cat >"$work/faults.py" <<'EOF'
 import bisect, re, sys
 mapf, orderf, binary = sys.argv[1:4]

@@ -25,10 +25,12 @@ trace() {  # trace LABEL BINARY ARGS...: berth ARGS under lackey; a process it f
     "$2" --root "$root" "${@:3}" </dev/null >/dev/null 2>&1
 }
 must() { trace "$@" || { echo "hot-symbols: berth ${*:3} failed under valgrind" >&2; exit 1; }; }
-# Outside valgrind, create, run and exec re-execute berth from a read-only
-# copy (CVE-2019-5736) and find the mark it set: the mark stands for that
-# here. The way to the re-exec is traced once from a writable copy, up to
-# the execveat (valgrind cannot follow it; what runs after is cut).
+# Outside valgrind, create, run and exec move berth's image onto a
+# read-only mount (CVE-2019-5736). Under valgrind that falls back to a
+# re-execution, which valgrind cannot follow: the mark that a re-executed
+# berth finds stands for it here. The way there is traced once from a
+# writable copy, up to the execveat (what runs after is cut); what the
+# native path touches besides, hot-faults.sh adds.
 must version "$B" --version  # one process: its first instruction is the entry point
 cp "$B" "$work/unsealed"
 trace unsealed "$work/unsealed" create --bundle "$work/sleeper" h-u || true

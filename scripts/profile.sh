@@ -5,8 +5,7 @@
 #   exec /bin/true — the parent, and the child up to its execve
 #   list           — with 100 created containers
 #   --version      — what every exec of berth costs before main's work
-# berth skips its CVE-2019-5736 re-exec here (scripts/valgrind-setup.sh);
-# `--version`'s count stands for that exec.
+# berth skips its CVE-2019-5736 step here (scripts/valgrind-setup.sh).
 set -euo pipefail
 N=${N:-100}
 . "$(dirname "$0")/valgrind-setup.sh"

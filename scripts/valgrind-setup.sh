@@ -5,7 +5,9 @@
 #   $work   a scratch directory, removed on exit with every container in it
 #   $root   the state directory (--root)
 #   $B      berth, bound read-only onto itself: berth then skips its
-#           CVE-2019-5736 re-exec, which valgrind cannot follow
+#           CVE-2019-5736 step (mapping itself from a read-only mount,
+#           which does not succeed under valgrind: berth would re-execute,
+#           and valgrind cannot follow that)
 #   $work/bundle  a busybox bundle running /bin/true, without rlimits
 #           (valgrind keeps RLIMIT_NOFILE for itself)
 # Needs a valgrind that knows openat2 (Debian 13's 3.24 does; Debian 12's

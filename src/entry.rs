@@ -2,27 +2,35 @@
 //! before glibc's `_start`.
 //!
 //! `create`, `run` and `exec` must not run from the host's binary
-//! (CVE-2019-5736, see `berth::linux::exeseal`): they re-execute berth from a
-//! detached read-only bind mount of it. Done from Rust, that costs a whole
-//! glibc start-up in an image that is thrown away at once, and glibc's
-//! start-up is mostly CPUID instructions (features, then every cache level
-//! through leaves 2 and 4), each one a trap to the hypervisor on a virtual
-//! machine: about 0.8 ms on the development host, where the exec itself
-//! takes 0.09 ms. So the entry does the re-execution itself, with raw
-//! system calls and no memory but the stack, and only then lets glibc start.
+//! (CVE-2019-5736, see `berth::linux::exeseal`): every page of berth's
+//! image must come from a detached read-only bind mount of it. The entry
+//! makes that mount and maps every PT_LOAD segment again from the binary
+//! opened through it: the same pages, offsets and protections, at the same
+//! addresses. That must happen here, before glibc's start-up relocates the
+//! writable segments: mapped again now, they are still as the file has
+//! them (but for the zeroed tail past a segment's file bytes, which the
+//! entry zeroes again). `exeseal::ensure` then makes the file
+//! /proc/self/exe; the kernel allows that only once no mapping of the old
+//! one is left, so a segment missed here fails safe.
 //!
-//! It re-executes when an argument is exactly `create`, `run` or `exec` (a
-//! container named so costs one needless exec, nothing else), the marker is
-//! not in the environment yet, and the image is neither on a read-only
-//! mount nor a sealed memfd. Whatever it cannot do (no /proc, no
-//! open_tree without CAP_SYS_ADMIN) it leaves to `exeseal::ensure`, which
-//! runs in every case, checks the image and has the sealed-memfd fallback.
-//! Nothing here decides safety: it only saves the first start-up.
+//! This replaced a re-execution from the mount: a second exec, ~0.3 ms of
+//! `exec` on the development host. Where the mapping cannot be done (no
+//! header at file offset 0, a refused mmap) the entry still re-executes,
+//! from raw system calls, before glibc starts: glibc's start-up is mostly
+//! CPUID instructions, each a trap to the hypervisor on a virtual machine.
 //!
-//! The mount's descriptor stays open across the execveat (its number is
-//! the marker's value): closed by the exec, the detached mount would be
-//! dissolved on the way back to user space, and that waits out an RCU
-//! grace period. `exeseal::ensure` drops it in a helper instead.
+//! It acts when an argument is exactly `create`, `run` or `exec` (a
+//! container named so costs the mapping, nothing else), the marker is not
+//! in the environment yet, and the image is neither on a read-only mount
+//! nor a sealed memfd. Whatever it cannot do (no /proc, no open_tree
+//! without CAP_SYS_ADMIN) it leaves to `exeseal::ensure`, which runs in
+//! every case, checks the image and has the sealed-memfd fallback.
+//! Nothing here decides safety.
+//!
+//! The mount's descriptor stays open: closed, the detached mount would be
+//! dissolved, and that waits out an RCU grace period. `exeseal::ensure`
+//! drops it in a helper instead; across a re-execution its number is the
+//! marker's value.
 
 /// The marker the re-executed image finds in its environment: `NAME=` and
 /// the descriptor of the read-only mount it runs from (`exeseal::MARK` is
@@ -109,13 +117,12 @@ std::arch::global_asm!(
     "    js .Lbe_tree",
     "    test eax, 8",
     "    jnz .Lbe_close_exe",
-    // open_tree(exe, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): kept open
-    // across the execveat, for exeseal::ensure to drop apart.
+    // open_tree(exe, "", OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC)
     ".Lbe_tree:",
     "    mov eax, 428",
     "    mov edi, ebp",
     "    lea rsi, [rip + .Lbe_empty]",
-    "    mov edx, 0x1001",
+    "    mov edx, 0x81001",
     "    syscall",
     "    mov ebx, eax",
     "    mov eax, 3",
@@ -138,6 +145,137 @@ std::arch::global_asm!(
     "    syscall",
     "    test eax, eax",
     "    jnz .Lbe_close_tree",
+    // The binary through the mount: open("/proc/self/fd/<tree>") at
+    // rsp + 32, O_RDONLY | O_CLOEXEC, into ebp.
+    "    lea rsi, [rip + .Lbe_fd_dir]",
+    "    lea rdi, [rsp + 32]",
+    ".Lbe_fd_path:",
+    "    mov al, [rsi]",
+    "    mov [rdi], al",
+    "    inc rsi",
+    "    inc rdi",
+    "    test al, al",
+    "    jnz .Lbe_fd_path",
+    "    dec rdi",
+    "    call .Lbe_utoa",
+    "    mov eax, 257",
+    "    mov edi, -100",
+    "    lea rsi, [rsp + 32]",
+    "    mov edx, 0x80000",
+    "    syscall",
+    "    test eax, eax",
+    "    js .Lbe_reexec",
+    "    mov ebp, eax",
+    // Every PT_LOAD again, from that file: the same pages, offsets and
+    // protections, none touched yet (glibc has not relocated anything).
+    // r13 walks the program headers and r14 counts them down; the
+    // environment's, which they held, waits at rsp + 64. rsp + 0 holds the
+    // load bias, rsp + 8 the headers' size, rsp + 16 the address mapped.
+    "    mov [rsp + 64], r13",
+    "    mov [rsp + 72], r14",
+    "    lea rax, [rip + __ehdr_start]",
+    "    mov r13, [rax + 0x20]",
+    "    add r13, rax",
+    "    movzx ecx, word ptr [rax + 0x36]",
+    "    mov [rsp + 8], rcx",
+    "    movzx r14d, word ptr [rax + 0x38]",
+    // The bias: the ELF header's address less the vaddr of the first
+    // PT_LOAD, which must hold the header (file offset 0).
+    "    mov rdi, r13",
+    "    mov rsi, r14",
+    ".Lbe_first:",
+    "    test rsi, rsi",
+    "    jz .Lbe_no_swap",
+    "    cmp dword ptr [rdi], 1",
+    "    je .Lbe_bias",
+    "    add rdi, rcx",
+    "    dec rsi",
+    "    jmp .Lbe_first",
+    ".Lbe_bias:",
+    "    cmp qword ptr [rdi + 8], 0",
+    "    jne .Lbe_no_swap",
+    "    sub rax, [rdi + 16]",
+    "    mov [rsp], rax",
+    ".Lbe_seg:",
+    "    test r14, r14",
+    "    jz .Lbe_swapped",
+    "    cmp dword ptr [r13], 1",
+    "    jne .Lbe_seg_next",
+    // Pages from p_vaddr down to p_vaddr + p_filesz up.
+    "    mov rdi, [r13 + 16]",
+    "    mov rsi, rdi",
+    "    add rsi, [r13 + 32]",
+    "    add rsi, 0xfff",
+    "    and rsi, -4096",
+    "    and rdi, -4096",
+    "    sub rsi, rdi",
+    "    jz .Lbe_seg_next",
+    "    add rdi, [rsp]",
+    "    mov [rsp + 16], rdi",
+    // p_flags X 1, W 2, R 4 to PROT_EXEC 4, PROT_WRITE 2, PROT_READ 1.
+    "    mov ecx, [r13 + 4]",
+    "    xor edx, edx",
+    "    test ecx, 4",
+    "    jz .Lbe_not_r",
+    "    or edx, 1",
+    ".Lbe_not_r:",
+    "    test ecx, 2",
+    "    jz .Lbe_not_w",
+    "    or edx, 2",
+    ".Lbe_not_w:",
+    "    test ecx, 1",
+    "    jz .Lbe_not_x",
+    "    or edx, 4",
+    ".Lbe_not_x:",
+    // mmap(addr, len, prot, MAP_PRIVATE | MAP_FIXED, file, p_offset down)
+    "    mov r10d, 0x12",
+    "    mov r8d, ebp",
+    "    mov r9, [r13 + 8]",
+    "    and r9, -4096",
+    "    mov eax, 9",
+    "    syscall",
+    "    cmp rax, [rsp + 16]",
+    "    jne .Lbe_no_swap",
+    // The kernel zeroed a writable segment's last file page past
+    // p_filesz when more memory follows (.bss): so again.
+    "    test byte ptr [r13 + 4], 2",
+    "    jz .Lbe_seg_next",
+    "    mov rax, [r13 + 40]",
+    "    cmp rax, [r13 + 32]",
+    "    jbe .Lbe_seg_next",
+    "    mov rdi, [r13 + 16]",
+    "    add rdi, [r13 + 32]",
+    "    add rdi, [rsp]",
+    "    mov rcx, rdi",
+    "    neg rcx",
+    "    and rcx, 0xfff",
+    "    xor eax, eax",
+    "    rep stosb",
+    ".Lbe_seg_next:",
+    "    add r13, [rsp + 8]",
+    "    dec r14",
+    "    jmp .Lbe_seg",
+    // Done: exeseal::ensure points /proc/self/exe at the file.
+    ".Lbe_swapped:",
+    "    mov dword ptr [rip + {file}], ebp",
+    "    mov dword ptr [rip + {tree}], ebx",
+    "    jmp .Lbe_libc",
+    // Not done (no header at offset 0, a refused mmap, which leaves the
+    // old mapping): re-execute from the mount instead.
+    ".Lbe_no_swap:",
+    "    mov eax, 3",
+    "    mov edi, ebp",
+    "    syscall",
+    "    mov r13, [rsp + 64]",
+    "    mov r14, [rsp + 72]",
+    // The mount stays open across the execveat, for exeseal::ensure to
+    // drop apart: fcntl(tree, F_SETFD, 0).
+    ".Lbe_reexec:",
+    "    mov eax, 72",
+    "    mov edi, ebx",
+    "    mov esi, 2",
+    "    xor edx, edx",
+    "    syscall",
     // The marker, NAME=<tree's descriptor>, at rsp + 32 (rbp).
     "    lea rsi, [rip + {mark}]",
     "    lea rdi, [rsp + 32]",
@@ -149,25 +287,7 @@ std::arch::global_asm!(
     "    inc rdi",
     "    cmp al, 0x3d",
     "    jne .Lbe_name",
-    "    mov r8, rdi",
-    "    mov eax, ebx",
-    "    mov ecx, 10",
-    ".Lbe_digits:",
-    "    inc r8",
-    "    xor edx, edx",
-    "    div ecx",
-    "    test eax, eax",
-    "    jnz .Lbe_digits",
-    "    mov byte ptr [r8], 0",
-    "    mov eax, ebx",
-    ".Lbe_digit:",
-    "    dec r8",
-    "    xor edx, edx",
-    "    div ecx",
-    "    add dl, 0x30",
-    "    mov [r8], dl",
-    "    test eax, eax",
-    "    jnz .Lbe_digit",
+    "    call .Lbe_utoa",
     // The environment with the marker after it, on the stack.
     "    lea rax, [r14*8 + 16]",
     "    sub rsp, rax",
@@ -205,6 +325,28 @@ std::arch::global_asm!(
     "    mov rsp, r12",
     "    mov rdx, r15",
     "    jmp _start",
+    // Writes ebx in decimal at rdi, then a NUL. Uses rax, rcx, rdx, r8.
+    ".Lbe_utoa:",
+    "    mov r8, rdi",
+    "    mov eax, ebx",
+    "    mov ecx, 10",
+    ".Lbe_digits:",
+    "    inc r8",
+    "    xor edx, edx",
+    "    div ecx",
+    "    test eax, eax",
+    "    jnz .Lbe_digits",
+    "    mov byte ptr [r8], 0",
+    "    mov eax, ebx",
+    ".Lbe_digit:",
+    "    dec r8",
+    "    xor edx, edx",
+    "    div ecx",
+    "    add dl, 0x30",
+    "    mov [r8], dl",
+    "    test eax, eax",
+    "    jnz .Lbe_digit",
+    "    ret",
     // eax = 1 when the strings at rdi and rsi are equal.
     ".Lbe_streq:",
     "    mov al, [rdi]",
@@ -241,9 +383,12 @@ std::arch::global_asm!(
     ".Lbe_run: .asciz \"run\"",
     ".Lbe_exec: .asciz \"exec\"",
     ".Lbe_self_exe: .asciz \"/proc/self/exe\"",
+    ".Lbe_fd_dir: .asciz \"/proc/self/fd/\"",
     ".Lbe_empty: .byte 0",
     ".popsection",
     mark = sym SEALED_MARK,
+    file = sym berth::linux::exeseal::ENTRY_FILE,
+    tree = sym berth::linux::exeseal::ENTRY_TREE,
 );
 
 #[cfg(test)]

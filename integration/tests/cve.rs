@@ -163,12 +163,18 @@ fn cve_2019_5736_init_cannot_overwrite_the_host_binary() {
 }
 
 /// The system calls of one berth process under strace, by name: BIN run
-/// by `unshare -m sh -c "SETUP; strace ... BIN --root STATE ARGS"`, in a
-/// mount namespace of its own.
-fn syscalls_of(setup: &str, bin: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, Vec<String>) {
+/// by `unshare -m sh -c "SETUP; strace OPTS ... BIN --root STATE ARGS"`,
+/// in a mount namespace of its own.
+fn syscalls_of(
+    setup: &str,
+    opts: &str,
+    bin: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, Vec<String>) {
     let dir = TempDir::new("berth-entry");
     let trace = dir.0.join("trace");
-    let script = format!("{setup}\nexec strace -o \"$0\" -- \"$@\"");
+    let script = format!("{setup}\nexec strace {opts} -o \"$0\" -- \"$@\"");
     let out = std::process::Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .arg(&trace)
@@ -190,37 +196,85 @@ fn syscalls_of(setup: &str, bin: &std::path::Path, env: &[(&str, &str)], args: &
     (out.status.code(), calls)
 }
 
-/// For the commands that enter a container, the host's binary runs no
-/// further than berth's ELF entry (src/entry.rs): it makes a read-only
-/// copy and re-executes it before glibc starts, so the throw-away image
-/// costs no libc start-up. Other commands, a binary already on a
-/// read-only mount and an image that claims to be the copy are not
-/// re-executed; the last is refused (by exeseal::ensure), not looped.
+/// For the commands that enter a container, nothing of the host's binary
+/// stays mapped past berth's ELF entry (src/entry.rs): it maps every
+/// segment again from a detached read-only mount before glibc starts, and
+/// exeseal::ensure makes that file /proc/self/exe (PR_SET_MM_MAP), with no
+/// second exec. Where the kernel refuses that, berth re-executes from the
+/// same mount. Other commands, a binary already on a read-only mount and
+/// an image that claims to be the copy are left as they are; the last is
+/// refused (by exeseal::ensure), not looped.
 #[test]
-fn the_host_binary_is_left_before_libc_starts() {
+fn the_host_binary_is_unmapped_before_libc_starts() {
     let bin = berth_bin();
-    let entry = ["execve", "openat", "fstatfs", "fcntl", "open_tree", "close", "mount_setattr", "execveat"];
-    for cmd in [&["exec", "no-such-container", "true"][..], &["create", "--bundle", "/nonexistent", "no-such"][..]] {
-        let (_, calls) = syscalls_of("", &bin, &[], cmd);
+    let entry = ["execve", "openat", "fstatfs", "fcntl", "open_tree", "close", "mount_setattr", "openat", "mmap"];
+    let count = |calls: &[String], name: &str| calls.iter().filter(|c| *c == name).count();
+    let missing = ["exec", "no-such-container", "true"];
+    let create = ["create", "--bundle", "/nonexistent", "no-such"];
+    let (code, calls) = syscalls_of("", "", &bin, &[], &missing);
+    for (cmd, calls) in [(&missing[..], calls), (&create[..], syscalls_of("", "", &bin, &[], &create).1)] {
         assert_eq!(calls[..entry.len()], entry, "berth {cmd:?} began: {calls:?}");
-        assert_eq!(calls.iter().filter(|c| c.starts_with("execve")).count(), 2, "berth {cmd:?}: {calls:?}");
+        assert!(count(&calls, "mmap") >= 2 && count(&calls, "prctl") == 1, "berth {cmd:?}: {calls:?}");
+        assert_eq!(calls.iter().filter(|c| c.starts_with("execve")).count(), 1, "berth {cmd:?}: {calls:?}");
     }
+    // The kernel refuses (strace says so): one re-execution, from the
+    // mount the entry made; the command then goes on as before.
+    let (refused, calls) = syscalls_of("", "-e inject=prctl:error=EPERM:when=1", &bin, &[], &missing);
+    assert_eq!((count(&calls, "execveat"), count(&calls, "open_tree")), (1, 1), "{calls:?}");
+    assert_eq!(refused, code, "the re-executed berth exec ends as the other: {calls:?}");
     let reexecs = |calls: &[String]| calls.iter().any(|c| c == "execveat" || c == "open_tree");
-    let (_, calls) = syscalls_of("", &bin, &[], &["state", "no-such-container"]);
-    assert!(!reexecs(&calls), "state re-executed: {calls:?}");
-    let (code, calls) = syscalls_of("", &bin, &[("_BERTH_SEALED_EXE", "1")], &["exec", "no-such-container", "true"]);
-    assert!(!reexecs(&calls), "a claimed copy re-executed: {calls:?}");
+    let (_, calls) = syscalls_of("", "", &bin, &[], &["state", "no-such-container"]);
+    assert!(!reexecs(&calls), "state made a copy: {calls:?}");
+    let (code, calls) = syscalls_of("", "", &bin, &[("_BERTH_SEALED_EXE", "1")], &missing);
+    assert!(!reexecs(&calls), "a claimed copy made another: {calls:?}");
     assert_eq!(code, Some(1), "a writable image claiming to be the copy is refused");
     let ro = TempDir::new("berth-ro");
     std::fs::copy(&bin, ro.0.join("berth")).unwrap();
     let (code, calls) = syscalls_of(
         &format!("mount --bind {d} {d} && mount -o remount,bind,ro {d} || exit 99", d = ro.0.display()),
+        "",
         &ro.0.join("berth"),
         &[],
-        &["exec", "no-such-container", "true"],
+        &missing,
     );
     assert_ne!(code, Some(99), "setting up the read-only mount");
-    assert!(!reexecs(&calls), "a binary on a read-only mount re-executed: {calls:?}");
+    assert!(!reexecs(&calls), "a binary on a read-only mount made a copy: {calls:?}");
+}
+
+/// Every berth process that enters a container maps its binary only from
+/// the read-only mount, and /proc/PID/exe names that: checked on init
+/// while it waits for `start`, through /proc/PID/map_files, which opens
+/// each mapping's file as the kernel holds it.
+#[test]
+fn berth_in_a_container_maps_nothing_writable_of_its_binary() {
+    use std::os::unix::fs::MetadataExt;
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("true");
+    let id = unique("mapsro");
+    assert!(berth.create(&b, &id).status.success());
+    let pid = berth.state(&id)["pid"].as_i64().unwrap();
+    let host = std::fs::metadata(berth_bin()).unwrap();
+    let read_only = |path: &std::path::Path| {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: statvfs into a zeroed struct we own.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: c is a valid string and st a valid out pointer.
+        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0, "{}", path.display());
+        st.f_flag & libc::ST_RDONLY != 0
+    };
+    let mut ours = vec![std::path::PathBuf::from(format!("/proc/{pid}/exe"))];
+    for m in std::fs::read_dir(format!("/proc/{pid}/map_files")).unwrap() {
+        let path = m.unwrap().path();
+        let meta = std::fs::metadata(&path).unwrap();
+        if (meta.dev(), meta.ino()) == (host.dev(), host.ino()) {
+            ours.push(path);
+        }
+    }
+    let writable: Vec<_> = ours.iter().filter(|p| !read_only(p)).collect();
+    berth.ok(&["delete", "--force", &id]);
+    assert!(ours.len() >= 4, "init maps its binary: {ours:?}");
+    assert!(writable.is_empty(), "reached through a writable mount: {writable:?}");
 }
 
 /// The helper that drops the entry's detached mount apart from berth's

@@ -5,16 +5,21 @@
 //! second process in the container could then open through /proc/PID/exe
 //! and overwrite. Non-dumpable does not help (execve resets it).
 //!
-//! So `create`, `run` and `exec` first re-execute berth from a copy nothing
-//! can write through: a detached, read-only bind mount of the binary
-//! (open_tree + mount_setattr, no copy, visible in no mount namespace), or,
-//! where that is not allowed, a sealed memfd copy. A binary already on a
-//! read-only mount, or already sealed, is used as it is.
+//! So `create`, `run` and `exec` first move berth's image onto a copy
+//! nothing can write through: a detached, read-only bind mount of the
+//! binary (open_tree + mount_setattr, no copy, visible in no mount
+//! namespace). The binary's ELF entry (src/entry.rs) maps every segment
+//! again from the file opened through that mount, before glibc starts and
+//! touches any of them; `ensure` then points /proc/self/exe at it
+//! (PR_SET_MM_MAP, which the kernel allows only once no mapping of the old
+//! file is left). Children cloned from then on (init, exec's process)
+//! inherit both. No second exec, no second glibc start-up.
 //!
-//! The binary's ELF entry point does the read-only bind and the
-//! re-execution before glibc starts (src/entry.rs), which saves a glibc
-//! start-up; `ensure` then finds the image safe. It stays the check that
-//! counts, and the path for whatever the entry could not do.
+//! Where that cannot be done, berth re-executes itself from the read-only
+//! mount, or, where no mount is allowed, from a sealed memfd copy. A
+//! binary already on a read-only mount, or already sealed, is used as it
+//! is. `ensure` is the check that counts: it returns only when
+//! /proc/self/exe is on a read-only mount or sealed.
 
 use super::sys;
 use anyhow::{bail, Context, Result};
@@ -22,11 +27,21 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Set across the re-execution, so that a copy that still is not safe is
 /// an error rather than a loop. The binary's ELF entry (src/entry.rs) sets
 /// and reads it too.
 pub const MARK: &str = "_BERTH_SEALED_EXE";
+
+/// Set by the ELF entry (src/entry.rs) once every segment of the binary is
+/// mapped from the read-only mount: the descriptors of that detached mount
+/// (ENTRY_TREE) and of the binary opened through it (ENTRY_FILE), both
+/// close-on-exec. 0 while the entry has not done so. Written before glibc
+/// starts, read once by `ensure`.
+pub static ENTRY_TREE: AtomicI32 = AtomicI32::new(0);
+/// See ENTRY_TREE.
+pub static ENTRY_FILE: AtomicI32 = AtomicI32::new(0);
 
 const F_SEAL_SEAL: i32 = 0x1;
 const F_SEAL_SHRINK: i32 = 0x2;
@@ -170,10 +185,99 @@ fn reap(flags: i32) {
     }
 }
 
-/// Re-executes berth from a safe copy unless it already runs from one.
-/// Returns only when the running image is safe.
+/// What the ELF entry left (ENTRY_FILE, ENTRY_TREE), taken once.
+fn entry_swap() -> Option<(OwnedFd, OwnedFd)> {
+    let (file, tree) = (ENTRY_FILE.swap(0, Ordering::Relaxed), ENTRY_TREE.swap(0, Ordering::Relaxed));
+    if file < 3 || tree < 3 {
+        return None;
+    }
+    // SAFETY: the entry opened both for this process and left them for
+    // this function alone; swapped to 0 above, they are taken only once.
+    Some(unsafe { (OwnedFd::from_raw_fd(file), OwnedFd::from_raw_fd(tree)) })
+}
+
+/// The kernel's `struct prctl_mm_map` (linux/prctl.h).
+#[repr(C)]
+#[derive(Debug, Default, PartialEq)]
+struct MmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
+/// The memory layout /proc/PID/stat shows (fields 26-28 and 45-51), with
+/// the current program break and a new executable: what PR_SET_MM_MAP
+/// sets, all but the executable as they are. No auxiliary vector: the
+/// kernel keeps its own.
+fn mm_map(stat: &str, brk: u64, exe_fd: u32) -> Option<MmMap> {
+    // The command name may hold anything: fields count from its last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(MmMap {
+        start_code: field(26)?,
+        end_code: field(27)?,
+        start_stack: field(28)?,
+        start_data: field(45)?,
+        end_data: field(46)?,
+        start_brk: field(47)?,
+        brk,
+        arg_start: field(48)?,
+        arg_end: field(49)?,
+        env_start: field(50)?,
+        env_end: field(51)?,
+        auxv: 0,
+        auxv_size: 0,
+        exe_fd,
+    })
+}
+
+/// Makes `file` this process's executable (/proc/self/exe), its layout
+/// otherwise unchanged. The kernel refuses (EBUSY) while any mapping of
+/// the old executable is left, and without CAP_SYS_ADMIN or
+/// CAP_CHECKPOINT_RESTORE (EPERM).
+fn swap_exe(file: &OwnedFd) -> std::io::Result<()> {
+    let unreadable = || std::io::Error::other("/proc/self/stat unreadable");
+    let (buf, n) = crate::files::read_small::<1024>(Path::new("/proc/self/stat")).ok_or_else(unreadable)?;
+    let stat = std::str::from_utf8(&buf[..n]).map_err(|_| unreadable())?;
+    // SAFETY: brk(0) moves nothing; it returns the current break.
+    let brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
+    let map = mm_map(stat, brk, file.as_raw_fd() as u32).ok_or_else(unreadable)?;
+    // SAFETY: PR_SET_MM_MAP reads size_of::<MmMap>() bytes at &map, which
+    // lives across the call.
+    sys::cvt(unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            libc::PR_SET_MM_MAP as libc::c_ulong,
+            &map as *const MmMap as libc::c_ulong,
+            std::mem::size_of::<MmMap>() as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    })?;
+    Ok(())
+}
+
+fn own_exe() -> Result<OwnedFd> {
+    sys::open(Path::new("/proc/self/exe"), libc::O_RDONLY, 0).context("opening /proc/self/exe")
+}
+
+/// Makes sure berth runs from an image nothing can write through: as the
+/// entry left it, by pointing /proc/self/exe at the read-only mount it
+/// mapped the binary from, or by re-executing from a safe copy. Returns
+/// only when the running image is safe.
 pub fn ensure() -> Result<()> {
-    let exe = sys::open(Path::new("/proc/self/exe"), libc::O_RDONLY, 0).context("opening /proc/self/exe")?;
+    let entry = entry_swap();
+    let exe = own_exe()?;
     if is_sealed(&exe) {
         if let Some(mark) = std::env::var_os(MARK) {
             std::env::remove_var(MARK);
@@ -186,14 +290,36 @@ pub fn ensure() -> Result<()> {
     if std::env::var_os(MARK).is_some() {
         bail!("berth was re-executed from a sealed copy, yet its image is still writable");
     }
+    if let Some((file, tree)) = entry {
+        if swap_exe(&file).is_ok() && is_sealed(&own_exe()?) {
+            release_apart(tree);
+            return Ok(());
+        }
+        // Not allowed here: the mount the entry made serves a re-execution.
+        return reexec(tree, true);
+    }
     let copy = read_only_bind(&exe)
         .or_else(|_| sealed_copy(&exe))
         .context("making a read-only copy of the berth binary (CVE-2019-5736)")?;
+    reexec(copy, false)
+}
+
+/// Executes berth again from `copy`, with the marker set. With `pass`,
+/// `copy` stays open across the exec and the marker holds its number, so
+/// that `ensure` in the new image drops the mount apart (`entry_tree`);
+/// otherwise the exec closes it.
+fn reexec(copy: OwnedFd, pass: bool) -> Result<()> {
     let args: Vec<CString> =
         std::env::args_os().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().context("arguments")?;
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    std::env::set_var(MARK, "1");
+    if pass {
+        // SAFETY: F_SETFD on a descriptor we own.
+        sys::cvt(unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_SETFD, 0) }).context("keeping the copy open")?;
+        std::env::set_var(MARK, copy.as_raw_fd().to_string());
+    } else {
+        std::env::set_var(MARK, "1");
+    }
     // SAFETY: argv is a NULL-terminated array of valid strings; environ is
     // the process's own environment; AT_EMPTY_PATH executes the descriptor.
     unsafe {
@@ -241,5 +367,42 @@ mod tests {
             use std::io::Write;
             assert!(f.write_all(b"PWNED").is_err(), "a write reached the sealed copy");
         }
+    }
+
+    #[test]
+    fn the_layout_is_read_from_stat_past_any_command_name() {
+        let mut stat = String::from("42 (a) b) c) S");
+        for n in 4..=52 {
+            stat.push_str(&format!(" {}", n * 1000));
+        }
+        let map = mm_map(&stat, 7, 9).unwrap();
+        assert_eq!(
+            map,
+            MmMap {
+                start_code: 26000,
+                end_code: 27000,
+                start_data: 45000,
+                end_data: 46000,
+                start_brk: 47000,
+                brk: 7,
+                start_stack: 28000,
+                arg_start: 48000,
+                arg_end: 49000,
+                env_start: 50000,
+                env_end: 51000,
+                auxv: 0,
+                auxv_size: 0,
+                exe_fd: 9,
+            }
+        );
+        assert!(mm_map("42 (a) S 1 2", 7, 9).is_none(), "too few fields");
+        assert_eq!(std::mem::size_of::<MmMap>(), 104, "the kernel's size");
+    }
+
+    #[test]
+    fn our_own_stat_has_a_layout() {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let map = mm_map(&stat, 1, 0).unwrap();
+        assert!(map.start_code < map.end_code && map.arg_start < map.arg_end && map.env_start <= map.env_end);
     }
 }
