@@ -98,6 +98,11 @@ std::arch::global_asm!(
     "    test eax, eax",
     "    js .Lbe_libc",
     "    mov ebp, eax",
+    // A closed stdin, stdout or stderr would take the descriptor: whatever
+    // the entry left there would pass for it. main opens /dev/null on
+    // them first; exeseal::ensure then does what is needed.
+    "    cmp eax, 3",
+    "    jl .Lbe_close_exe",
     // fstatfs: on a read-only mount (ST_RDONLY in f_flags, offset 80)?
     "    sub rsp, 128",
     "    mov eax, 138",

@@ -336,3 +336,38 @@ fn a_failing_create_leaves_no_helper_behind() {
     }
     assert!(lingering.is_empty(), "berth processes outlived berth: {lingering:?}");
 }
+
+/// A berth started with stdin and stdout closed: the descriptors the
+/// entry opens must not take their numbers (berth itself opens /dev/null
+/// there first), and the process still gets /dev/null on both. Before,
+/// the entry's read-only mount landed on descriptor 1 and berth aborted.
+#[test]
+fn berth_with_stdin_and_stdout_closed_still_enters_the_container() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    // The shell's own descriptors (ls's stdout would be the redirection).
+    let show = r#"for f in 0 1; do echo "fd $f -> $(readlink /proc/$$/fd/$f)" >&2; done"#;
+    b.sh(show);
+    b.write();
+    let id = unique("closedio");
+    let closed = |args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", "exec \"$0\" \"$@\" <&- >&-"])
+            .arg(&berth.bin)
+            .arg("--root")
+            .arg(&berth.root.0)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "berth {args:?}: {:?} {err}", out.status);
+        let null = |fd: &str| err.lines().any(|l| l == format!("fd {fd} -> /dev/null"));
+        assert!(null("0") && null("1"), "berth {args:?}: the process's descriptors: {err}");
+    };
+    closed(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    b.sh("sleep 100");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    closed(&["exec", &id, "sh", "-c", show]);
+    berth.ok(&["delete", "--force", &id]);
+}
