@@ -89,6 +89,36 @@ fn exec_keeps_the_container_env_and_sees_no_host_fd() {
     berth.ok(&["delete", "--force", &id]);
 }
 
+/// The process joins every namespace init has apart from berth, or does
+/// not run. Where init's namespace links cannot be read (as when init has
+/// just died; here strace makes the first readlinkat fail), exec fails.
+/// Before, an unreadable link counted as a namespace init shares with
+/// berth: the process ran in berth's namespaces, on the host (its file
+/// appeared in the host's /tmp).
+#[test]
+fn exec_never_runs_in_the_hosts_namespaces_when_inits_are_unreadable() {
+    let berth = Berth::new();
+    let (b, id) = running(&berth, "exns");
+    let mark = unique("exec-ran-here");
+    let out = capture(
+        std::process::Command::new("strace")
+            .args(["-o", "/dev/null", "-e", "inject=readlinkat:error=ENOENT:when=1"])
+            .arg(&berth.bin)
+            .arg("--root")
+            .arg(&berth.root.0)
+            .args(["exec", &id, "sh", "-c", &format!("touch /tmp/{mark}")]),
+    );
+    let on_host = std::path::Path::new("/tmp").join(&mark);
+    let ran_on_host = on_host.exists();
+    let _ = std::fs::remove_file(&on_host);
+    let err = String::from_utf8_lossy(&out.stderr);
+    berth.ok(&["delete", "--force", &id]);
+    assert!(!ran_on_host, "the process ran in the host's namespaces: {err}");
+    assert!(!b.rootfs().join("tmp").join(&mark).exists(), "the process ran after all: {err}");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains("init's") && err.contains("namespace"), "{err}");
+}
+
 #[test]
 fn exec_failures_exit_255_with_runc_words() {
     let berth = Berth::new();

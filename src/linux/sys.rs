@@ -4,7 +4,7 @@ use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -78,6 +78,17 @@ pub fn openat2(dir: &impl AsRawFd, rel: &str, flags: i32, mode: u32, resolve: u6
 pub fn open(path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
     let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC);
     Ok(nix::fcntl::open(path, flags, Mode::from_bits_retain(mode))?)
+}
+
+/// readlinkat(2) of `name` in `dir` into `buf`: the length read. A link as
+/// long as `buf` or longer is an error (ENAMETOOLONG), never cut short.
+pub fn readlink_into(dir: &impl AsRawFd, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for writes of its length; name is a C string.
+    let n = cvt(unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })?;
+    if n as usize >= buf.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    Ok(n as usize)
 }
 
 pub fn fstat(fd: &impl AsFd) -> io::Result<libc::stat> {

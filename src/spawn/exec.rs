@@ -39,15 +39,32 @@ pub struct Started {
 }
 
 /// Namespace flags where init differs from us: those the process must join.
-fn differing(init: i32) -> i32 {
-    Kind::ALL
-        .iter()
-        .filter(|k| {
-            let ours = std::fs::read_link(format!("/proc/self/ns/{}", k.proc_name()));
-            let theirs = std::fs::read_link(format!("/proc/{init}/ns/{}", k.proc_name()));
-            matches!((ours, theirs), (Ok(a), Ok(b)) if a != b)
-        })
-        .fold(0, |acc, k| acc | k.clone_flag())
+/// `theirs` is init's /proc/PID/ns, opened while init was known alive, so
+/// it is init's or reads nothing. A kind is left out only where berth's
+/// own link is missing too (a kernel without it); init's link unreadable
+/// otherwise means init is gone, an error: never a namespace left unjoined
+/// for the process to run in berth's.
+fn differing(theirs: &OwnedFd) -> Result<i32> {
+    let ours = sys::open(Path::new("/proc/self/ns"), libc::O_PATH | libc::O_DIRECTORY, 0).context("/proc/self/ns")?;
+    let mut flags = 0;
+    for k in Kind::ALL {
+        let mut name = [0u8; 8];
+        name[..k.proc_name().len()].copy_from_slice(k.proc_name().as_bytes());
+        let name = std::ffi::CStr::from_bytes_until_nul(&name).context("a namespace's name")?;
+        let (mut a, mut b) = ([0u8; 40], [0u8; 40]);
+        let init = sys::readlink_into(theirs, name, &mut a);
+        let own = sys::readlink_into(&ours, name, &mut b);
+        match (init, own) {
+            (Err(_), Err(e)) if sys::errno_is(&e, libc::ENOENT) => {}
+            (Err(e), _) => {
+                let kind = k.proc_name();
+                return Err(e).with_context(|| format!("cannot exec in a stopped container: init's {kind} namespace"));
+            }
+            (Ok(n), Ok(m)) if a[..n] == b[..m] => {}
+            (Ok(_), _) => flags |= k.clone_flag(),
+        }
+    }
+    Ok(flags)
 }
 
 /// `--cgroup` values: a path for every hierarchy, or runc's v1 form
@@ -120,10 +137,12 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         ),
         None => None,
     };
+    // Likewise init's namespaces.
+    let ns = sys::open(Path::new(&format!("/proc/{}/ns", rec.pid)), libc::O_PATH | libc::O_DIRECTORY, 0);
     if !rec.init_alive() {
         bail!("cannot exec in a stopped container");
     }
-    let flags = differing(rec.pid);
+    let flags = differing(&ns.context("opening the container's namespaces")?)?;
     let cgroup = target(rec, &req.sub_cgroup)?;
     let mut joined = 0;
     if flags & libc::CLONE_NEWPID != 0 {
