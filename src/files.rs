@@ -63,6 +63,17 @@ pub fn read_small_into(dir: Option<BorrowedFd>, path: &std::ffi::CStr, buf: &mut
     }
 }
 
+/// Whether `path` exists (following a final link, like `Path::exists`),
+/// in one fstatat: std's first failing stat in a process also probes
+/// whether statx works, a second system call.
+pub fn exists(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: fstatat writes into a zeroed struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid out pointer.
+    unsafe { libc::fstatat(libc::AT_FDCWD, c.as_ptr(), &mut st, 0) == 0 }
+}
+
 /// Whether `rel` beneath `dir` exists (following a final link, like
 /// `Path::exists`).
 pub fn exists_at(dir: BorrowedFd, rel: &std::ffi::CStr) -> bool {

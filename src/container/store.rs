@@ -232,7 +232,13 @@ fn read_record(dir: &Path, id: &str) -> Result<Record> {
 /// no fifo stat), which keeps `list` cheap with many stopped containers.
 pub fn status_in(dir: &Path, rec: &Record) -> Status {
     let fifo = dir.join(FIFO);
-    live_status(None, || fifo.exists(), rec.pid, rec.pid_start, crate::cgroups::freeze::freezer(&rec.cgroup))
+    live_status(
+        None,
+        || crate::files::exists(&fifo),
+        rec.pid,
+        rec.pid_start,
+        crate::cgroups::freeze::freezer(&rec.cgroup),
+    )
 }
 
 /// The status of a container whose init is `pid`, its /proc/PID/stat read

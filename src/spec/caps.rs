@@ -59,9 +59,8 @@ pub fn all_names() -> &'static [&'static str] {
 pub fn last_cap() -> u32 {
     static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *LAST.get_or_init(|| {
-        crate::files::read_kernel_text(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        crate::files::read_small::<16>(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
+            .and_then(|(b, n)| std::str::from_utf8(&b[..n]).ok()?.trim().parse().ok())
             .unwrap_or(NAMES.len() as u32 - 1)
     })
 }
