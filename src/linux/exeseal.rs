@@ -276,7 +276,15 @@ fn own_exe() -> Result<OwnedFd> {
 /// mapped the binary from, or by re-executing from a safe copy. Returns
 /// only when the running image is safe.
 pub fn ensure() -> Result<()> {
-    let entry = entry_swap();
+    // The entry acts only on a writable image without the marker.
+    if let Some((file, tree)) = entry_swap() {
+        if swap_exe(&file).is_ok() && is_sealed(&own_exe()?) {
+            release_apart(tree);
+            return Ok(());
+        }
+        // Not allowed here: the mount the entry made serves a re-execution.
+        return reexec(tree, true);
+    }
     let exe = own_exe()?;
     if is_sealed(&exe) {
         if let Some(mark) = std::env::var_os(MARK) {
@@ -289,14 +297,6 @@ pub fn ensure() -> Result<()> {
     }
     if std::env::var_os(MARK).is_some() {
         bail!("berth was re-executed from a sealed copy, yet its image is still writable");
-    }
-    if let Some((file, tree)) = entry {
-        if swap_exe(&file).is_ok() && is_sealed(&own_exe()?) {
-            release_apart(tree);
-            return Ok(());
-        }
-        // Not allowed here: the mount the entry made serves a re-execution.
-        return reexec(tree, true);
     }
     let copy = read_only_bind(&exe)
         .or_else(|_| sealed_copy(&exe))
