@@ -95,9 +95,10 @@ extern "C" {
     static environ: *const *const libc::c_char;
 }
 
-/// The descriptor the ELF entry left open for us (src/entry.rs): the
-/// detached mount berth runs from. Taken only when it is an O_PATH handle
-/// on the very file we run, so that a stray marker closes nothing else.
+/// The descriptor a re-execution left open for us, its number the
+/// marker's value (src/entry.rs, or `reexec` with `pass`): the detached
+/// mount berth now runs from. Taken only when it is an O_PATH handle on
+/// the very file we run, so that a stray marker closes nothing else.
 fn entry_tree(fd: i32, exe: &OwnedFd) -> Option<OwnedFd> {
     // SAFETY: F_GETFL on any number is harmless; -1 when it is not open.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
