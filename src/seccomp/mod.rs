@@ -100,7 +100,7 @@ enum Arch {
 }
 
 impl Arch {
-    fn table(self) -> &'static [(&'static str, u32)] {
+    fn table(self) -> &'static Table {
         match self {
             Arch::X86_64 => &syscalls::X86_64,
             Arch::X86 => &syscalls::X86,
@@ -109,8 +109,33 @@ impl Arch {
     }
 
     fn number(self, name: &str) -> Option<u32> {
-        let t = self.table();
-        t.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| t[i].1)
+        self.table().number(name)
+    }
+}
+
+/// One architecture's syscalls (src/seccomp/syscalls.rs): their names
+/// sorted and packed into one string, and a row (offset, length, number)
+/// for each. Rows of (&str, u32) would hold a pointer each, which the
+/// static-pie binary relocates at every start: over a thousand of them.
+struct Table {
+    names: &'static str,
+    rows: &'static [(u16, u8, u32)],
+}
+
+impl Table {
+    fn name(&self, row: &(u16, u8, u32)) -> &'static str {
+        let names: &'static str = self.names;
+        &names[row.0 as usize..row.0 as usize + row.1 as usize]
+    }
+
+    fn number(&self, name: &str) -> Option<u32> {
+        self.rows.binary_search_by(|r| self.name(r).cmp(name)).ok().map(|i| self.rows[i].2)
+    }
+
+    /// (name, number) in name order.
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        self.rows.iter().map(|r| (self.name(r), r.2))
     }
 }
 

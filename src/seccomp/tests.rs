@@ -198,14 +198,14 @@ fn first_matching_rule_of_a_syscall_wins() {
 
 #[test]
 fn many_syscalls_stay_small_and_correct() {
-    let names: Vec<&str> = syscalls::X86_64.iter().map(|(n, _)| *n).filter(|n| !n.starts_with('k')).collect();
+    let names: Vec<&str> = syscalls::X86_64.iter().map(|(n, _)| n).filter(|n| !n.starts_with('k')).collect();
     let p =
         profile(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}));
     let f = compile(&p).unwrap();
     assert!(f.program.len() < 200, "{} instructions for one action", f.program.len());
     for (n, v) in syscalls::X86_64.iter() {
         let want = if n.starts_with('k') { RET_ERRNO | 1 } else { RET_ALLOW };
-        assert_eq!(run(&f.program, X64, *v, NONE), want, "{n}");
+        assert_eq!(run(&f.program, X64, v, NONE), want, "{n}");
     }
 }
 
@@ -229,4 +229,20 @@ fn errors_name_the_field() {
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}),
     );
     assert!(compile(&bad).unwrap_err().to_string().contains("listenerPath"));
+}
+
+#[test]
+fn every_table_finds_each_of_its_names_in_order() {
+    for arch in [Arch::X86_64, Arch::X86, Arch::X32] {
+        let rows: Vec<(&str, u32)> = arch.table().iter().collect();
+        assert!(rows.len() > 300);
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "sorted, no name twice");
+        for (name, nr) in rows {
+            assert_eq!(arch.number(name), Some(nr), "{name}");
+        }
+        assert_eq!(arch.number("no_such_syscall"), None);
+    }
+    assert_eq!(Arch::X86_64.number("openat2"), Some(437));
+    assert_eq!(Arch::X86.number("socketcall"), Some(102));
+    assert_eq!(Arch::X32.number("read"), Some(0x4000_0000));
 }
