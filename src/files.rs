@@ -67,20 +67,18 @@ pub fn read_small_into(dir: Option<BorrowedFd>, path: &std::ffi::CStr, buf: &mut
 /// in one fstatat: std's first failing stat in a process also probes
 /// whether statx works, a second system call.
 pub fn exists(path: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
-    // SAFETY: fstatat writes into a zeroed struct we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a valid out pointer.
-    unsafe { libc::fstatat(libc::AT_FDCWD, c.as_ptr(), &mut st, 0) == 0 }
+    std::ffi::CString::new(path.as_os_str().as_bytes()).is_ok_and(|c| exists_at(None, &c))
 }
 
-/// Whether `rel` beneath `dir` exists (following a final link, like
-/// `Path::exists`).
-pub fn exists_at(dir: BorrowedFd, rel: &std::ffi::CStr) -> bool {
+/// Whether `rel` beneath `dir` (or the working directory) exists,
+/// following a final link like `Path::exists`.
+pub fn exists_at(dir: Option<BorrowedFd>, rel: &std::ffi::CStr) -> bool {
+    let dir = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
     // SAFETY: fstatat writes into a zeroed struct we own.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: an open directory, a NUL-terminated path, a valid out pointer.
-    unsafe { libc::fstatat(dir.as_raw_fd(), rel.as_ptr(), &mut st, 0) == 0 }
+    // SAFETY: an open directory or AT_FDCWD, a NUL-terminated path, a
+    // valid out pointer.
+    unsafe { libc::fstatat(dir, rel.as_ptr(), &mut st, 0) == 0 }
 }
 
 /// A small kernel file (/proc or cgroupfs: one record, which the kernel

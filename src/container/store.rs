@@ -178,7 +178,7 @@ impl Store {
             path.extend_from_slice(FIFO.as_bytes());
             path.push(0);
             let fifo = std::ffi::CStr::from_bytes_with_nul(&path).ok();
-            let fifo_exists = || fifo.is_some_and(|f| crate::files::exists_at(root.as_fd(), f));
+            let fifo_exists = || fifo.is_some_and(|f| crate::files::exists_at(Some(root.as_fd()), f));
             let freezer = s.freezer.as_ref().map(|(v2, d)| (*v2, d.as_path()));
             let status = live_status(proc, fifo_exists, s.pid, s.pid_start, freezer);
             out.push((s, status));
