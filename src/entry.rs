@@ -28,9 +28,9 @@
 //! Nothing here decides safety.
 //!
 //! The mount's descriptor stays open: closed, the detached mount would be
-//! dissolved, and that waits out an RCU grace period. `exeseal::ensure`
-//! drops it in a helper instead; across a re-execution its number is the
-//! marker's value.
+//! dissolved, and that waits out an RCU grace period. `exeseal::release`
+//! drops it in a helper instead, when no child holds it; across a
+//! re-execution its number is the marker's value.
 
 /// The marker the re-executed image finds in its environment: `NAME=` and
 /// the descriptor of the read-only mount it runs from (`exeseal::MARK` is

@@ -168,6 +168,14 @@ fn dispatch(args: &[String]) -> Result<i32> {
     if matches!(cmd.as_str(), "create" | "run" | "exec") {
         // These put a berth process into a container (CVE-2019-5736).
         linux::exeseal::ensure()?;
+        // create and run have 1-2 ms of their own work before they clone
+        // init: the mount's grace period passes beside it. exec clones
+        // its process within half a millisecond, before the helper has
+        // usually run, and lets go once the process has closed what it
+        // inherited (spawn::exec).
+        if cmd != "exec" {
+            linux::exeseal::release();
+        }
     }
     let ctx = Ctx {
         // Relative to where berth was started (runc's rule), not to the

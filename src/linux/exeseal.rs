@@ -24,7 +24,7 @@
 use super::sys;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -162,6 +162,36 @@ fn release_apart(tree: OwnedFd) {
     }
 }
 
+/// The detached mount `ensure` left open for `release`; -1 when none.
+static PENDING: AtomicI32 = AtomicI32::new(-1);
+
+/// Keeps `tree` open until `release`.
+fn hold(tree: OwnedFd) {
+    let old = PENDING.swap(tree.into_raw_fd(), Ordering::Relaxed);
+    if old >= 0 {
+        // SAFETY: a descriptor `hold` took earlier and nothing else owns.
+        drop(unsafe { OwnedFd::from_raw_fd(old) });
+    }
+}
+
+/// Lets the detached mount `ensure` ran berth from go (`release_apart`).
+/// A child cloned while berth holds the mount holds it too, until it
+/// closes what it inherited, and whoever closes it last waits out the
+/// grace period: had berth let go while a child still held it, that
+/// would be the child, on its way into the container. So callers call
+/// this before they clone a child, early enough for the helper to be
+/// done by then, or once the child has closed its inherited descriptors
+/// (it said so over the sync channel). A command that never calls it
+/// leaves the mount to its exit. Only the first call acts.
+pub fn release() {
+    let fd = PENDING.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: a descriptor `hold` took and nothing else owns; swapped
+        // to -1 above, so it is taken once.
+        release_apart(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}
+
 /// The helper of `release_apart`, until reaped.
 static HELPER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
@@ -280,7 +310,7 @@ pub fn ensure() -> Result<()> {
     // The entry acts only on a writable image without the marker.
     if let Some((file, tree)) = entry_swap() {
         if swap_exe(&file).is_ok() && is_sealed(&own_exe()?) {
-            release_apart(tree);
+            hold(tree);
             return Ok(());
         }
         // Not allowed here: the mount the entry made serves a re-execution.
@@ -291,7 +321,7 @@ pub fn ensure() -> Result<()> {
         if let Some(mark) = std::env::var_os(MARK) {
             std::env::remove_var(MARK);
             if let Some(tree) = mark.to_str().and_then(|m| m.parse().ok()).and_then(|fd| entry_tree(fd, &exe)) {
-                release_apart(tree);
+                hold(tree);
             }
         }
         return Ok(());

@@ -225,6 +225,8 @@ fn drive(
             other => bail!("sync: unexpected {other:?}"),
         }
     };
+    // The child has closed what it inherited before it said anything.
+    crate::linux::exeseal::release();
     ch.wait_exec()?;
     if let Some(sock) = &req.pidfd_socket {
         let fd = sys::pidfd_open(pid).context("opening a pidfd for the process")?;
