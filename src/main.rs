@@ -104,7 +104,9 @@ fn keep_preserved_fds(args: &[String]) -> Result<()> {
     for fd in 3..3 + n {
         // SAFETY: fcntl on descriptors we inherited; an invalid one just fails.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags < 0 {
+        // The entry's own descriptors (the mount berth runs from) took
+        // numbers the caller left closed.
+        if flags < 0 || linux::exeseal::is_entrys(fd) {
             bail!("--preserve-fds: descriptor {fd} is not open");
         }
         // SAFETY: as above.

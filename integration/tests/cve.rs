@@ -54,6 +54,41 @@ fn cve_2024_21626_no_runtime_descriptor_reaches_the_container() {
     berth.ok(&["delete", "--force", &id]);
 }
 
+/// `--preserve-fds N` hands the container the caller's descriptors 3 to
+/// 2+N. Where the caller has none open there, the lowest free numbers are
+/// berth's own: the descriptors its ELF entry opens before main (the
+/// detached read-only mount of its binary, CVE-2019-5736). They are not
+/// the caller's: an error, as for any descriptor not open, and nothing of
+/// berth's reaches the process (it held the mount).
+#[test]
+fn preserve_fds_never_passes_berths_own_descriptors() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 100");
+    let id = unique("cvepfd");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    // The test's Command leaves descriptors 3 and up closed in berth.
+    for n in ["1", "2", "3"] {
+        let out = berth.run(&["exec", "--preserve-fds", n, &id, "sh", "-c", "touch /tmp/ran; ls -l /proc/self/fd"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Refused with the global options, before exec's own 255.
+        assert_eq!(out.status.code(), Some(1), "exec --preserve-fds {n} ran: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(err.contains("--preserve-fds: descriptor 3 is not open"), "{err}");
+        assert!(!b.rootfs().join("tmp/ran").exists(), "the process ran");
+    }
+    berth.ok(&["delete", "--force", &id]);
+    let mut b = Bundle::new();
+    b.sh("ls -l /proc/self/fd");
+    let id = unique("cvepfdrun");
+    b.write();
+    let out = berth.run(&["run", "--preserve-fds", "2", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "run --preserve-fds 2 ran: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains("--preserve-fds: descriptor 3 is not open"), "{err}");
+    assert_nothing_left(&berth, &id, None);
+}
+
 /// The attacker of CVE-2019-5736, as a script run inside the container: it
 /// waits for a process whose command line names /bin/evil (the host's
 /// berth, if the runtime is vulnerable, run as the interpreter of

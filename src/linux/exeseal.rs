@@ -216,6 +216,15 @@ fn reap(flags: i32) {
     }
 }
 
+/// Whether `fd` is one the ELF entry opened for this process, until
+/// `ensure` takes them: never a descriptor the caller handed over
+/// (`--preserve-fds`), though it may have taken a number the caller left
+/// free. A re-executed image needs no such check: the image before it
+/// made it on the same arguments.
+pub fn is_entrys(fd: i32) -> bool {
+    fd >= 3 && (fd == ENTRY_TREE.load(Ordering::Relaxed) || fd == ENTRY_FILE.load(Ordering::Relaxed))
+}
+
 /// What the ELF entry left (ENTRY_FILE, ENTRY_TREE), taken once.
 fn entry_swap() -> Option<(OwnedFd, OwnedFd)> {
     let (file, tree) = (ENTRY_FILE.swap(0, Ordering::Relaxed), ENTRY_TREE.swap(0, Ordering::Relaxed));
