@@ -20,7 +20,8 @@
 //! CPUID instructions, each a trap to the hypervisor on a virtual machine.
 //!
 //! It acts when an argument is exactly `create`, `run` or `exec` (a
-//! container named so costs the mapping, nothing else), the marker is not
+//! container named so costs the mapping, and the mount is dissolved at
+//! exit, nothing else), the marker is not
 //! in the environment yet, and the image is neither on a read-only mount
 //! nor a sealed memfd. Whatever it cannot do (no /proc, no open_tree
 //! without CAP_SYS_ADMIN) it leaves to `exeseal::ensure`, which runs in
