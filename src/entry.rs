@@ -19,14 +19,16 @@
 //! from raw system calls, before glibc starts: glibc's start-up is mostly
 //! CPUID instructions, each a trap to the hypervisor on a virtual machine.
 //!
-//! It acts when an argument is exactly `create`, `run` or `exec` (a
-//! container named so costs the mapping, and the mount is dissolved at
-//! exit, nothing else), the marker is not
-//! in the environment yet, and the image is neither on a read-only mount
-//! nor a sealed memfd. Whatever it cannot do (no /proc, no open_tree
-//! without CAP_SYS_ADMIN) it leaves to `exeseal::ensure`, which runs in
-//! every case, checks the image and has the sealed-memfd fallback.
-//! Nothing here decides safety.
+//! It acts only in an image the kernel started itself (the static-pie
+//! `make build` gives): behind a dynamic loader, which has relocated the
+//! segments already, it leaves everything to `exeseal::ensure`'s
+//! re-execution. It acts when an argument is exactly `create`, `run` or
+//! `exec` (a container named so costs the mapping, and the mount is
+//! dissolved at exit, nothing else), the marker is not in the environment
+//! yet, and the image is neither on a read-only mount nor a sealed memfd.
+//! Whatever it cannot do (no /proc, no open_tree without CAP_SYS_ADMIN)
+//! it leaves to `exeseal::ensure`, which runs in every case, checks the
+//! image and has the sealed-memfd fallback. Nothing here decides safety.
 //!
 //! The mount's descriptor stays open: closed, the detached mount would be
 //! dissolved, and that waits out an RCU grace period. `exeseal::release`
@@ -50,6 +52,11 @@ std::arch::global_asm!(
     // static); r12-r15, rbx and rbp survive system calls.
     "    mov r12, rsp",
     "    mov r15, rdx",
+    // A dynamic loader ran first (a build without crt-static): it passes
+    // its finaliser in rdx, where the kernel leaves 0, and it relocated
+    // the segments a new mapping would put back as the file has them.
+    "    test r15, r15",
+    "    jnz .Lbe_libc",
     "    mov rbx, [r12]",
     "    mov r14d, 1",
     // Is one of the arguments a command that enters a container?
