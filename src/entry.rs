@@ -32,7 +32,7 @@
 //!
 //! The mount's descriptor stays open: closed, the detached mount would be
 //! dissolved, and that waits out an RCU grace period. `exeseal::release`
-//! drops it in a helper instead, when no child holds it; across a
+//! (a helper) or `release_here` drops it when no child holds it; across a
 //! re-execution its number is the marker's value.
 
 /// The marker the re-executed image finds in its environment: `NAME=` and
