@@ -32,8 +32,8 @@
 //!
 //! The mount's descriptor stays open: closed, the detached mount would be
 //! dissolved, and that waits out an RCU grace period. `exeseal::release`
-//! (a helper) or `release_here` drops it when no child holds it; across a
-//! re-execution its number is the marker's value.
+//! drops it in a helper instead, when no child holds it, or berth's exit
+//! does; across a re-execution its number is the marker's value.
 
 /// The marker the re-executed image finds in its environment: `NAME=` and
 /// the descriptor of the read-only mount it runs from (`exeseal::MARK` is

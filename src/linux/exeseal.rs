@@ -175,36 +175,21 @@ fn hold(tree: OwnedFd) {
 }
 
 /// Lets the detached mount `ensure` ran berth from go, in a helper
-/// (`release_apart`), for a command with work of its own left to do
-/// beside the grace period. A child cloned while berth holds the mount
-/// holds it too, until it closes what it inherited, and whoever closes
-/// it last waits out the grace period: had berth let go while a child
-/// still held it, that would be the child, on its way into the
-/// container. So callers call this before they clone a child, early
-/// enough for the helper to be done by then. A command that never lets
-/// go leaves the mount to its exit. Only the first call of this or
-/// `release_here` acts.
+/// (`release_apart`) that waits out the grace period beside the rest of
+/// the command. A child cloned while berth holds the mount holds it too,
+/// until it closes what it inherited, and whoever closes it last waits
+/// out the grace period: had berth let go while a child still held it,
+/// that would be the child, on its way into the container. So callers
+/// call this before they clone a child, early enough for the helper to
+/// be done by then. A command that never calls it leaves the mount to
+/// its exit (`exec`: see main). Only the first call acts.
 pub fn release() {
-    if let Some(tree) = take_pending() {
-        release_apart(tree);
-    }
-}
-
-/// Lets the mount go in this process, which waits out the grace period
-/// itself: for a caller with nothing left to do but wait for a child,
-/// once that child has closed its inherited descriptors (it said so over
-/// the sync channel). Cheaper than the helper there, and no helper is
-/// born where the caller's children are (`exec`'s, in the container's
-/// pid namespace).
-pub fn release_here() {
-    drop(take_pending());
-}
-
-fn take_pending() -> Option<OwnedFd> {
     let fd = PENDING.swap(-1, Ordering::Relaxed);
-    // SAFETY: a descriptor `hold` took and nothing else owns; swapped to
-    // -1 above, so it is taken once.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    if fd >= 0 {
+        // SAFETY: a descriptor `hold` took and nothing else owns; swapped
+        // to -1 above, so it is taken once.
+        release_apart(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
 }
 
 /// The helper of `release_apart`, until reaped.

@@ -225,9 +225,6 @@ fn drive(
             other => bail!("sync: unexpected {other:?}"),
         }
     };
-    // The child has closed what it inherited before it said anything:
-    // the mount berth runs from dissolves while the process execs.
-    crate::linux::exeseal::release_here();
     ch.wait_exec()?;
     if let Some(sock) = &req.pidfd_socket {
         let fd = sys::pidfd_open(pid).context("opening a pidfd for the process")?;
