@@ -405,9 +405,9 @@ fn emit_arch(a: &mut Asm, plan: &Plan, wide: bool, enosys_above: Option<u32>) {
 /// `linux.seccomp` of a config, parsed and compiled (the same filter for
 /// init and every exec); None without one.
 pub fn from_spec(spec: &crate::spec::types::Spec) -> Result<Option<Filter>> {
-    let Some(v) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) else { return Ok(None) };
+    let Some(raw) = spec.linux.as_ref().and_then(|l| l.seccomp.as_deref()) else { return Ok(None) };
     let profile: profile::Profile =
-        serde_json::from_value(v.clone()).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
+        serde_json::from_str(raw.get()).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
     Ok(Some(compile(&profile)?))
 }
 

@@ -169,7 +169,9 @@ pub struct Linux {
     pub cgroups_path: Option<String>,
     pub resources: Option<Resources>,
     pub rootfs_propagation: Option<String>,
-    pub seccomp: Option<Value>,
+    /// Kept as its text: only `seccomp::from_spec` reads it, straight into
+    /// its profile (a profile like Docker's is some 400 names).
+    pub seccomp: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
     #[serde(default)]
