@@ -93,6 +93,41 @@ fn podman_default_profile_runs_a_shell() {
     berth.ok(&["delete", "--force", &id]);
 }
 
+/// exec loads the filter create compiled and kept in the state directory;
+/// a damaged one is refused before any process runs, and without one exec
+/// compiles the profile again.
+#[test]
+fn exec_loads_the_filter_create_kept() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    b.config["root"]["readonly"] = json!(false);
+    b.sh("sleep 100");
+    let id = unique("scsaved");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    let pid = berth.state(&id)["pid"].as_i64().unwrap() as i32;
+    let saved = berth.root.0.join(&id).join("seccomp.bpf");
+    let good = std::fs::read(&saved).expect("create keeps the compiled filter");
+    let refused = |berth: &Berth| berth.ok(&["exec", &id, "sh", "-c", "mkdir /tmp/made 2>&1; echo rc=$?"]);
+    let out = refused(&berth);
+    assert!(out.contains("Operation not permitted") && out.ends_with("rc=1\n"), "{out}");
+    std::fs::write(&saved, &good[..good.len() - 1]).unwrap();
+    let damaged = capture(berth.cmd().args(["exec", &id, "touch", "/tmp/ran"]));
+    let err = String::from_utf8_lossy(&damaged.stderr);
+    assert_eq!(damaged.status.code(), Some(255), "{err}");
+    assert!(err.contains("seccomp.bpf"), "the file is not named: {err}");
+    assert!(!b.rootfs().join("tmp/ran").exists(), "a process ran without its filter");
+    std::fs::remove_file(&saved).unwrap();
+    let out = refused(&berth);
+    assert!(out.contains("Operation not permitted") && out.ends_with("rc=1\n"), "compiled again: {out}");
+    berth.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&berth, &id, Some(pid));
+}
+
 #[repr(C)]
 struct Notif {
     id: u64,

@@ -133,8 +133,12 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     for w in &plan.warnings {
         log::warn(w);
     }
-    // The container's seccomp profile applies to every process in it.
-    let seccomp = berth::seccomp::from_spec(&spec)?;
+    // The container's seccomp profile applies to every process in it: as
+    // create compiled it, or compiled again where create kept none.
+    let seccomp = match ctx.store().saved_filter(&rec)? {
+        Some(data) => Some(berth::seccomp::saved::decode(&data).context("the state directory's seccomp.bpf")?),
+        None => berth::seccomp::from_spec(&spec)?,
+    };
     let detach = p.has("detach");
     let console_socket = p.get("console-socket").map(abs).transpose()?;
     if proc.terminal && console_socket.is_none() && detach {

@@ -14,6 +14,8 @@ pub const STATE_FILE: &str = "state.json";
 /// The config.json create read, as it was then.
 pub const CONFIG_FILE: &str = "config.json";
 pub const FIFO: &str = "exec.fifo";
+/// The seccomp filter create compiled from that config (`seccomp::saved`).
+pub const FILTER_FILE: &str = "seccomp.bpf";
 /// A record written and not yet renamed to state.json.
 const STAGED_FILE: &str = ".state.json.tmp";
 
@@ -117,6 +119,24 @@ impl Store {
         match crate::files::read_path(&saved, crate::files::CONFIG_LIMIT) {
             Ok(data) => crate::spec::parse(&data, &saved.display().to_string()),
             Err(_) if rec.version == 0 => crate::spec::load(Path::new(&rec.bundle)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The seccomp filter create saved for the container (`seccomp::saved`):
+    /// None when it kept none (no profile, a notify listener, an older
+    /// berth).
+    pub fn saved_filter(&self, rec: &Record) -> Result<Option<Vec<u8>>> {
+        let p = self.dir(&rec.id).join(FILTER_FILE);
+        match crate::files::read_path(&p, crate::files::CONFIG_LIMIT) {
+            Ok(data) => Ok(Some(data)),
+            Err(e)
+                if e.root_cause()
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -283,9 +303,19 @@ impl Locked {
 
     /// Keeps config.json's bytes (read-only for everyone but root).
     pub fn save_config(&self, data: &[u8]) -> Result<()> {
+        self.save_new(CONFIG_FILE, data)
+    }
+
+    /// Keeps the compiled seccomp filter beside the config (`seccomp::saved`).
+    pub fn save_filter(&self, data: &[u8]) -> Result<()> {
+        self.save_new(FILTER_FILE, data)
+    }
+
+    /// A file of the state directory, made now (mode 0600).
+    fn save_new(&self, name: &str, data: &[u8]) -> Result<()> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let p = self.dir.join(CONFIG_FILE);
+        let p = self.dir.join(name);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -321,7 +351,7 @@ impl Locked {
     /// (a directory without it is an aborted create's, whatever else is
     /// left); only a directory that still holds something is walked.
     pub fn remove(self) -> Result<()> {
-        for name in [STATE_FILE, CONFIG_FILE, super::journal::FILE, FIFO, STAGED_FILE] {
+        for name in [STATE_FILE, CONFIG_FILE, FILTER_FILE, super::journal::FILE, FIFO, STAGED_FILE] {
             match std::fs::remove_file(self.dir.join(name)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(e).with_context(|| format!("removing {}", self.dir.join(name).display()))

@@ -5,6 +5,7 @@
 pub mod bpf;
 pub mod load;
 pub mod profile;
+pub mod saved;
 pub mod syscalls;
 
 use anyhow::{bail, Result};

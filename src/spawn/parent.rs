@@ -150,7 +150,8 @@ fn build(
         && !general
         && !checked.namespaces.is_new(Kind::User)
         && layout.hierarchies.iter().any(|h| !h.v2);
-    let files = StateFiles { locked, raw: &raw };
+    let saved_filter = filter.as_ref().and_then(seccomp::saved::encode);
+    let files = StateFiles { locked, raw: &raw, filter: saved_filter.as_deref() };
     if !v1_after_clone {
         files.write(&checked)?;
     }
@@ -256,16 +257,21 @@ fn build(
 }
 
 /// The state directory's files of a create: config.json, which exec and
-/// later commands read instead of the bundle, and exec.fifo, which init
-/// opens before the hooks.
+/// later commands read instead of the bundle, the seccomp filter compiled
+/// from it, which exec loads, and exec.fifo, which init opens before the
+/// hooks.
 struct StateFiles<'a> {
     locked: &'a Locked,
     raw: &'a [u8],
+    filter: Option<&'a [u8]>,
 }
 
 impl StateFiles<'_> {
     fn write(&self, checked: &Checked) -> Result<()> {
         self.locked.save_config(self.raw)?;
+        if let Some(f) = self.filter {
+            self.locked.save_filter(f)?;
+        }
         let fifo = self.locked.fifo();
         let c = sys::cpath(&fifo)?;
         // SAFETY: c is a valid path.
