@@ -128,17 +128,11 @@ impl Store {
     /// berth).
     pub fn saved_filter(&self, rec: &Record) -> Result<Option<Vec<u8>>> {
         let p = self.dir(&rec.id).join(FILTER_FILE);
-        match crate::files::read_path(&p, crate::files::CONFIG_LIMIT) {
-            Ok(data) => Ok(Some(data)),
-            Err(e)
-                if e.root_cause()
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        let file = match std::fs::File::open(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            r => r.with_context(|| format!("reading {}", p.display()))?,
+        };
+        crate::files::read_fd(file.into(), crate::files::CONFIG_LIMIT, &p.display().to_string()).map(Some)
     }
 
     /// The names in the root that are container ids, unsorted.
