@@ -7,7 +7,8 @@
 # directory costs synchronous discards), and on a hybrid cgroup host a
 # tmpfs covers the cgroup2 mount (crun refuses the hybrid layout; every
 # runtime then sees pure cgroup v1). Prints: run and exec (back to back,
-# and after 50 ms of quiet), lifecycle, state, list at 0/25/50/100
+# and after 50 ms of quiet), exec under podman's default seccomp profile
+# (where containers-common is installed), lifecycle, state, list at 0/25/50/100
 # containers, each beside its floor where it has one (the kernel's work
 # that any runtime does for it, in C: scripts/run-floor.c, exec-floor.c,
 # list-floor.c), the `unshare --fork` floor, peak RSS, anonymous memory,
@@ -42,6 +43,18 @@ jq '.ociVersion = "1.0.2" | .linux.namespaces |= map(select(.type != "cgroup")) 
   "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
 mkdir -p "$work/sleeper"; cp -r "$work/bundle/rootfs" "$work/sleeper/"
 jq '.process.args = ["sleep", "100000"]' "$work/bundle/config.json" > "$work/sleeper/config.json"
+# A sleeper under a profile like the callers' defaults, for what seccomp
+# costs exec: every name podman's default profile (containers-common)
+# allows, allowed, anything else EPERM.
+profile=/usr/share/containers/seccomp.json
+if [ -r "$profile" ]; then
+  mkdir -p "$work/filtered"; cp -r "$work/bundle/rootfs" "$work/filtered/"
+  jq --slurpfile p "$profile" '.process.args = ["sleep", "100000"] | .linux.seccomp = {
+      defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
+      architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+      syscalls: [{names: ([$p[0].syscalls[] | select(.action == "SCMP_ACT_ALLOW") | .names[]] | unique),
+                  action: "SCMP_ACT_ALLOW"}]}' "$work/bundle/config.json" > "$work/filtered/config.json"
+fi
 runtimes=()
 for entry in "berth=$BERTH" "crun=$(command -v crun || true)" "runc=$(command -v runc || true)"; do
   n=${entry%%=*}; b=${entry#*=}
@@ -50,6 +63,9 @@ for entry in "berth=$BERTH" "crun=$(command -v crun || true)" "runc=$(command -v
     echo "bench: $n cannot run this bundle here ($err); skipped" >&2; continue
   fi
   "$b" --root "$states/state-$n" run -d --bundle "$work/sleeper" "x-$n" </dev/null >/dev/null 2>&1
+  if [ -d "$work/filtered" ]; then
+    "$b" --root "$states/state-$n" run -d --bundle "$work/filtered" "f-$n" </dev/null >/dev/null 2>&1 || true
+  fi
   runtimes+=("$entry")
 done
 # The floors, in C, where gcc is here and they run: FLOOR_run, FLOOR_exec
@@ -91,6 +107,7 @@ FLOOR=$FLOOR_exec rounds exec "@B@ --root @S@ exec x-@N@ /bin/true"
 # then waits out an RCU grace period (berth's child moves itself instead).
 FLOOR=$FLOOR_run hf runq "@B@ --root @S@ run --bundle $work/bundle q-@N@" --prepare "sleep 0.05"
 FLOOR=$FLOOR_exec hf execq "@B@ --root @S@ exec x-@N@ /bin/true" --prepare "sleep 0.05"
+[ -d "$work/filtered" ] && hf execsc "@B@ --root @S@ exec f-@N@ /bin/true"
 hf state "@B@ --root @S@ state x-@N@"
 hf list1 "@B@ --root @S@ list"
 life=()
@@ -118,7 +135,9 @@ row() {  # row LABEL FILE
 echo "| measure (ms, x crun)       | crun           | runc           | berth          | floor in C     |"
 echo "|---|---|---|---|---|"
 row "run /bin/true" run; row "exec /bin/true" exec
-row "run, host quiet 50 ms" runq; row "exec, host quiet 50 ms" execq; row "create+start+wait+delete" life
+row "run, host quiet 50 ms" runq; row "exec, host quiet 50 ms" execq
+[ -d "$work/filtered" ] && row "exec, podman's seccomp" execsc
+row "create+start+wait+delete" life
 row "state" state; row "list (1)" list1
 # list at scale: berth only keeps its own state of N sleepers.
 for count in 25 50 100; do
