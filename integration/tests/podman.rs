@@ -98,7 +98,8 @@ fn podman_runs_containers_on_berth() {
     let out = p.cmd(&["exec", "--user", "1000", "p1", "sh", "-c", "id -u; exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(text(&out), "1000\n");
-    assert!(text(&p.cmd(&["top", "p1"])).contains("sleep"));
+    let top = p.cmd(&["top", "p1"]);
+    assert!(text(&top).contains("sleep"), "podman top: {}{}", text(&top), String::from_utf8_lossy(&top.stderr));
     assert!(p.cmd(&["pause", "p1"]).status.success());
     assert!(text(&p.cmd(&["inspect", "--format", "{{.State.Status}}", "p1"])).contains("paused"));
     assert!(p.cmd(&["unpause", "p1"]).status.success());
