@@ -121,6 +121,15 @@ fn exec_loads_the_filter_create_kept() {
     assert_eq!(damaged.status.code(), Some(255), "{err}");
     assert!(err.contains("seccomp.bpf"), "the file is not named: {err}");
     assert!(!b.rootfs().join("tmp/ran").exists(), "a process ran without its filter");
+    // A FIFO in its place is read without blocking, and refused.
+    std::fs::remove_file(&saved).unwrap();
+    let c = std::ffi::CString::new(saved.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (code, _, err) = run_with_deadline(berth.cmd().args(["exec", &id, "touch", "/tmp/ran"]), 20);
+    assert_eq!(code, Some(255), "a FIFO as seccomp.bpf: {err}");
+    assert!(err.contains("seccomp.bpf"), "the file is not named: {err}");
+    assert!(!b.rootfs().join("tmp/ran").exists(), "a process ran without its filter");
     std::fs::remove_file(&saved).unwrap();
     let out = refused(&berth);
     assert!(out.contains("Operation not permitted") && out.ends_with("rc=1\n"), "compiled again: {out}");

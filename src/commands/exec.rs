@@ -135,7 +135,9 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     }
     // The container's seccomp profile applies to every process in it: as
     // create compiled it, or compiled again where create kept none.
-    let seccomp = match ctx.store().saved_filter(&rec)? {
+    let has_profile = spec.linux.as_ref().is_some_and(|l| l.seccomp.is_some());
+    let saved = if has_profile { ctx.store().saved_filter(&rec)? } else { None };
+    let seccomp = match saved {
         Some(data) => Some(berth::seccomp::saved::decode(&data).context("the state directory's seccomp.bpf")?),
         None => berth::seccomp::from_spec(&spec)?,
     };

@@ -128,11 +128,11 @@ impl Store {
     /// berth).
     pub fn saved_filter(&self, rec: &Record) -> Result<Option<Vec<u8>>> {
         let p = self.dir(&rec.id).join(FILTER_FILE);
-        let file = match std::fs::File::open(&p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            r => r.with_context(|| format!("reading {}", p.display()))?,
-        };
-        crate::files::read_fd(file.into(), crate::files::CONFIG_LIMIT, &p.display().to_string()).map(Some)
+        // A filter is at most 32 KiB (4096 instructions).
+        match crate::files::read_own(&p, 64 << 10) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            r => r.map(Some).with_context(|| format!("reading {}", p.display())),
+        }
     }
 
     /// The names in the root that are container ids, unsorted.
