@@ -14,7 +14,7 @@ use crate::spec::namespaces::Kind;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 pub struct Request {
@@ -160,31 +160,35 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         .context("joining the container's pid namespace")?;
     }
     let v2_fd = cgroup.open_v2()?;
+    let v2 = v2_fd.as_ref().map(|f| f.as_raw_fd());
     let (parent_ch, child_ch) = sync::pair()?;
-    let (forked, in_v2) =
-        clone3_into(0, v2_fd.as_ref().map(|f| f.as_raw_fd()), false).context("forking the exec process")?;
     // The child moves itself into the v1 hierarchies (see init's), unless
     // it is already in the container's user namespace.
     let self_v1 = joined & libc::CLONE_NEWUSER == 0;
-    // Where the child places itself (cloned into v2, moved into v1) it
-    // goes on without waiting for the parent.
-    let placed_by_parent = cgroup.enter_writes(in_v2, self_v1);
-    let pid = match forked {
-        Forked::Child => {
-            drop(parent_ch);
-            let self_cgroup = self_v1.then_some(&cgroup);
-            let c = Child {
-                ch: &child_ch,
-                pidfd: &pidfd,
-                root: root.as_ref(),
-                flags: flags & !joined,
-                self_cgroup,
-                placed_by_parent,
-            };
-            // 255: the process could not be set up (runc's exit status).
-            super::sync::child_main(&child_ch, 255, || child(&c, req))
+    let mut c = Child {
+        ch: &child_ch,
+        parent_end: parent_ch.raw(),
+        pidfd: &pidfd,
+        root: root.as_ref(),
+        flags: flags & !joined,
+        self_cgroup: self_v1.then_some(&cgroup),
+        placed_by_parent: false,
+    };
+    let (pid, in_v2) = match shared(&c, req, &cgroup, v2) {
+        Some(pid) => (pid, v2.is_some()),
+        None => {
+            let (forked, in_v2) = clone3_into(0, v2, false).context("forking the exec process")?;
+            // Where the child places itself (cloned into v2, moved into
+            // v1) it goes on without waiting for the parent.
+            c.placed_by_parent = cgroup.enter_writes(in_v2, self_v1);
+            match forked {
+                Forked::Child => {
+                    // 255: the process could not be set up (runc's exit status).
+                    super::sync::child_main(&child_ch, 255, || child(&c, req))
+                }
+                Forked::Parent { pid, .. } => (pid, in_v2),
+            }
         }
-        Forked::Parent { pid, .. } => pid,
     };
     drop(child_ch);
     match drive(&parent_ch, pid, &cgroup, in_v2, self_v1, req) {
@@ -195,6 +199,23 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
             Err(e)
         }
     }
+}
+
+/// The child started in our memory while we wait (`vfork`), where it
+/// needs nothing from us before its execve: it places itself in every
+/// cgroup (cloned into v2, v1 moved by itself) and joins no time
+/// namespace. Not with a seccomp listener either: the parent hands that
+/// to its agent while the child is still being set up, and could only
+/// after the execve here. Its pid, once it has exec'd or failed; `None`
+/// to fork.
+fn shared(c: &Child, req: &Request, cgroup: &Cgroup, v2: Option<i32>) -> Option<i32> {
+    let listener = req.seccomp.as_ref().is_some_and(|f| f.listener.is_some());
+    let placed = cgroup.enter_writes(v2.is_some(), c.self_cgroup.is_some());
+    if !super::vfork::AVAILABLE || listener || placed || c.flags & libc::CLONE_NEWTIME != 0 {
+        return None;
+    }
+    let mut work = || -> Infallible { super::sync::child_main(c.ch, 255, || child(c, req)) };
+    super::vfork::spawn(v2, &mut work).ok()
 }
 
 fn drive(
@@ -242,6 +263,9 @@ fn drive(
 /// What the exec child works with, besides the request.
 struct Child<'a> {
     ch: &'a ChildEnd,
+    /// The parent's end of the pair, closed first: close_from_except may
+    /// keep its number (within a --preserve-fds range).
+    parent_end: RawFd,
     pidfd: &'a OwnedFd,
     /// The container's root, when berth must chroot into it (no mount namespace).
     root: Option<&'a OwnedFd>,
@@ -254,7 +278,10 @@ struct Child<'a> {
 }
 
 fn child(c: &Child, req: &Request) -> Result<Infallible> {
-    let Child { ch, pidfd, root, flags, self_cgroup, placed_by_parent } = *c;
+    let Child { ch, parent_end, pidfd, root, flags, self_cgroup, placed_by_parent } = *c;
+    // SAFETY: the child's descriptor table is its own (no CLONE_FILES);
+    // the parent's copy of this descriptor stays open.
+    unsafe { libc::close(parent_end) };
     // Nothing of the parent's but stdio, preserved fds, the channel, the
     // pidfd and the container's root.
     let keep: Vec<i32> = [ch.raw(), pidfd.as_raw_fd()].into_iter().chain(root.map(|r| r.as_raw_fd())).collect();

@@ -12,6 +12,7 @@ pub mod process;
 pub mod restore;
 pub mod rootfs_plan;
 pub mod sync;
+pub mod vfork;
 
 use crate::cgroups::Cgroup;
 use crate::spec::namespaces::Kind;

@@ -165,6 +165,10 @@ fn error_from(chain: Vec<String>) -> anyhow::Error {
 }
 
 impl ParentEnd {
+    pub fn raw(&self) -> RawFd {
+        self.0 .0.as_raw_fd()
+    }
+
     pub fn send(&self, o: Order) -> Result<()> {
         let w = match o {
             Order::Go { host_pid } => Wire::Go { host_pid },
