@@ -129,3 +129,79 @@ fn call(args: &CloneArgs, data: *mut c_void) -> io::Result<i32> {
 fn call(_: &CloneArgs, _: *mut c_void) -> io::Result<i32> {
     Err(io::Error::from_raw_os_error(libc::ENOSYS))
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    fn wait(pid: i32) -> i32 {
+        let mut st = 0;
+        // SAFETY: st is a valid out pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+        assert!(libc::WIFEXITED(st), "status {st:#x}");
+        libc::WEXITSTATUS(st)
+    }
+
+    /// Fills `depth` KiB of stack below the caller with a pattern.
+    #[inline(never)]
+    fn dig(depth: usize) -> u8 {
+        let mut page = [0xa5u8; 1024];
+        std::hint::black_box(&mut page);
+        match depth {
+            0 => page[7],
+            _ => dig(depth - 1).wrapping_add(page[depth % 1024]),
+        }
+    }
+
+    #[test]
+    fn the_child_writes_our_memory_and_we_wait_for_it() {
+        let mut seen = 0u32;
+        let pid = {
+            let seen = &mut seen;
+            let mut work = || -> Infallible {
+                *seen = 42;
+                // SAFETY: leaves the child without touching the parent's state.
+                unsafe { libc::_exit(7) }
+            };
+            spawn(None, &mut work).unwrap()
+        };
+        // clone3 returned only once the child was gone: its write is here.
+        assert_eq!(seen, 42);
+        assert_eq!(wait(pid), 7);
+    }
+
+    #[test]
+    fn a_deep_child_stack_leaves_our_frames_alone() {
+        // A canary in this frame, then a child that uses 512 KiB of stack
+        // (more than GAP many times over) and a parent frame that must
+        // come back unchanged.
+        let canary = [0x3cu8; 4096];
+        let pid = {
+            let mut work = || -> Infallible {
+                let v = dig(512);
+                // SAFETY: as above.
+                unsafe { libc::_exit(i32::from(v != 0)) }
+            };
+            spawn(None, &mut work).unwrap()
+        };
+        assert_eq!(wait(pid), 1);
+        assert!(std::hint::black_box(&canary).iter().all(|&b| b == 0x3c));
+    }
+
+    #[test]
+    fn an_execve_ends_the_wait() {
+        let prog = c"/bin/true";
+        let argv = [prog.as_ptr(), std::ptr::null()];
+        let pid = {
+            let mut work = || -> Infallible {
+                // SAFETY: NUL-terminated program and argument vector.
+                unsafe {
+                    libc::execve(prog.as_ptr(), argv.as_ptr(), [std::ptr::null()].as_ptr());
+                    libc::_exit(127)
+                }
+            };
+            spawn(None, &mut work).unwrap()
+        };
+        assert_eq!(wait(pid), 0);
+    }
+}
