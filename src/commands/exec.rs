@@ -146,7 +146,6 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     if proc.terminal && console_socket.is_none() && detach {
         bail!("--tty: a detached exec with a terminal needs --console-socket");
     }
-    let state = serde_json::to_value(rec.oci_state(Status::Running))?;
     let req = Request {
         plan,
         seccomp,
@@ -154,7 +153,6 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         pidfd_socket: p.get("pidfd-socket").map(abs).transpose()?,
         preserve_fds: p.preserve_fds()?,
         sub_cgroup: exec::SubCgroups::parse(&p.all("cgroup"))?,
-        state,
     };
     let pid_file = p.get("pid-file").map(abs).transpose()?;
     let started = exec::spawn(&rec, &req)?;

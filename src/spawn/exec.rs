@@ -7,7 +7,7 @@ use super::clone::{clone3_into, Forked};
 use super::process;
 use super::sync::{self, ChildEnd, Order, ParentEnd, Received, Report};
 use crate::cgroups::{clean, Cgroup};
-use crate::container::state::Record;
+use crate::container::state::{Record, Status};
 use crate::linux::{console, rlimits, sys};
 use crate::seccomp;
 use crate::spec::namespaces::Kind;
@@ -27,8 +27,6 @@ pub struct Request {
     pub preserve_fds: u32,
     /// Sub-cgroups of the container's cgroup to run in.
     pub sub_cgroup: SubCgroups,
-    /// The container's state, for a seccomp notify agent.
-    pub state: serde_json::Value,
 }
 
 /// The process, running: its host pid and, with a terminal kept by the
@@ -191,7 +189,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         }
     };
     drop(child_ch);
-    match drive(&parent_ch, pid, &cgroup, in_v2, self_v1, req) {
+    match drive(&parent_ch, pid, &cgroup, in_v2, self_v1, req, rec) {
         Ok(pty) => Ok(Started { pid, pty }),
         Err(e) => {
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -225,6 +223,7 @@ fn drive(
     in_v2: bool,
     self_v1: bool,
     req: &Request,
+    rec: &Record,
 ) -> Result<Option<OwnedFd>> {
     // The hierarchies the child did not enter itself; it waits for Go
     // only then (its `placed_by_parent`).
@@ -239,7 +238,9 @@ fn drive(
         match ch.recv()? {
             Received::Listener(fd) => {
                 if let Some((path, meta)) = req.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
-                    seccomp::load::send_listener(path, meta, &fd, pid, req.state.clone())?;
+                    // The container's state, as the agent is told it.
+                    let state = serde_json::to_value(rec.oci_state(Status::Running))?;
+                    seccomp::load::send_listener(path, meta, &fd, pid, state)?;
                 }
             }
             Received::Ready(fd) => break fd,
