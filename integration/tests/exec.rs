@@ -125,10 +125,19 @@ fn exec_never_runs_in_the_hosts_namespaces_when_inits_are_unreadable() {
 #[test]
 fn exec_failures_exit_255_with_runc_words() {
     let berth = Berth::new();
-    let (_b, id) = running(&berth, "exfail");
+    let (b, id) = running(&berth, "exfail");
     let out = berth.run(&["exec", &id, "no-such-binary"]);
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("executable file not found in $PATH"));
+    // A file only execve itself refuses, after every check of berth's has
+    // passed (the process reported Ready): its error, and 255.
+    use std::os::unix::fs::PermissionsExt;
+    let bad = b.rootfs().join("bad-format");
+    std::fs::write(&bad, "xyzw").unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = berth.run(&["exec", &id, "/bad-format"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("exec format error"), "{out:?}");
     let out = berth.run(&["exec", "--cgroup", "../..", &id, "true"]);
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains(".. is not a sub cgroup path"));

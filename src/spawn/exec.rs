@@ -172,8 +172,10 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
         self_cgroup: self_v1.then_some(&cgroup),
         placed_by_parent: false,
     };
-    let (pid, in_v2) = match shared(&c, req, &cgroup, v2) {
-        Some(pid) => (pid, v2.is_some()),
+    // `forked`: whether the child is a copy of us (and then whether it was
+    // cloned into v2), or shares our memory (`shared`: it is past execve).
+    let (pid, forked) = match shared(&c, req, &cgroup, v2) {
+        Some(pid) => (pid, None),
         None => {
             let (forked, in_v2) = clone3_into(0, v2, false).context("forking the exec process")?;
             // Where the child places itself (cloned into v2, moved into
@@ -184,12 +186,16 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
                     // 255: the process could not be set up (runc's exit status).
                     super::sync::child_main(&child_ch, 255, || child(&c, req))
                 }
-                Forked::Parent { pid, .. } => (pid, in_v2),
+                Forked::Parent { pid, .. } => (pid, Some(in_v2)),
             }
         }
     };
     drop(child_ch);
-    match drive(&parent_ch, pid, &cgroup, in_v2, self_v1, req, rec) {
+    let placed = match forked {
+        Some(in_v2) => place(&parent_ch, pid, &cgroup, in_v2, self_v1),
+        None => Ok(()),
+    };
+    match placed.and_then(|()| drive(&parent_ch, pid, forked.is_none(), req, rec)) {
         Ok(pty) => Ok(Started { pid, pty }),
         Err(e) => {
             let _ = sys::kill(pid, libc::SIGKILL);
@@ -216,17 +222,9 @@ fn shared(c: &Child, req: &Request, cgroup: &Cgroup, v2: Option<i32>) -> Option<
     super::vfork::spawn(v2, &mut work).ok()
 }
 
-fn drive(
-    ch: &ParentEnd,
-    pid: i32,
-    cgroup: &Cgroup,
-    in_v2: bool,
-    self_v1: bool,
-    req: &Request,
-    rec: &Record,
-) -> Result<Option<OwnedFd>> {
-    // The hierarchies the child did not enter itself; it waits for Go
-    // only then (its `placed_by_parent`).
+/// The hierarchies the forked child did not enter itself; it waits for
+/// Go only then (its `placed_by_parent`).
+fn place(ch: &ParentEnd, pid: i32, cgroup: &Cgroup, in_v2: bool, self_v1: bool) -> Result<()> {
     if cgroup.enter_writes(in_v2, self_v1) {
         cgroup.enter(pid, in_v2, self_v1)?;
         if self_v1 {
@@ -234,6 +232,12 @@ fn drive(
         }
         ch.send(Order::Go { host_pid: pid })?;
     }
+    Ok(())
+}
+
+/// The child's reports up to its execve. A `shared` child has exec'd or
+/// ended by now, so all it said is here already.
+fn drive(ch: &ParentEnd, pid: i32, shared: bool, req: &Request, rec: &Record) -> Result<Option<OwnedFd>> {
     let pty = loop {
         match ch.recv()? {
             Received::Listener(fd) => {
@@ -247,7 +251,10 @@ fn drive(
             other => bail!("sync: unexpected {other:?}"),
         }
     };
-    ch.wait_exec()?;
+    match shared {
+        true => ch.exec_outcome_now()?,
+        false => ch.wait_exec()?,
+    }
     if let Some(sock) = &req.pidfd_socket {
         let fd = sys::pidfd_open(pid).context("opening a pidfd for the process")?;
         crate::linux::fdpass::send_to(sock, "pidfd socket", b"pidfd", &fd)?;

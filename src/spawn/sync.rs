@@ -245,6 +245,20 @@ impl ParentEnd {
         }
     }
 
+    /// After `Ready` of an exec child that has let us go (`vfork`): it has
+    /// passed execve's point of no return, or it has ended, having sent the
+    /// error first. So an error is here now or never: no wait (which would
+    /// last until execve closes the child's end, and wake us once more while
+    /// the process starts).
+    pub fn exec_outcome_now(&self) -> Result<()> {
+        let mut pfd = libc::pollfd { fd: self.0 .0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 || pfd.revents == 0 {
+            return Ok(());
+        }
+        self.wait_exec()
+    }
+
     /// After `Ready` of an exec: the pair closes when execve succeeds; an
     /// error arrives when it fails.
     pub fn wait_exec(&self) -> Result<()> {
