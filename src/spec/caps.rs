@@ -52,17 +52,42 @@ pub fn all_names() -> &'static [&'static str] {
     &NAMES
 }
 
-/// The highest capability number the running kernel knows. Read once per
-/// process: create's check reads it before the clone, so init (and exec's
-/// child) find it in the memory they start with and do not open /proc
-/// again on their way to the container's process.
+/// The highest capability number the running kernel knows. Found once per
+/// process: create's check finds it before the clone, so init (and exec's
+/// child) have it in the memory they start with.
 pub fn last_cap() -> u32 {
     static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *LAST.get_or_init(|| {
-        crate::files::read_small::<16>(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
-            .and_then(|(b, n)| std::str::from_utf8(&b[..n]).ok()?.trim().parse().ok())
+        probed_last_cap()
+            .or_else(|| {
+                crate::files::read_small::<16>(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
+                    .and_then(|(b, n)| std::str::from_utf8(&b[..n]).ok()?.trim().parse().ok())
+            })
             .unwrap_or(NAMES.len() as u32 - 1)
     })
+}
+
+/// The kernel's last capability as PR_CAPBSET_READ tells it: that call
+/// answers EINVAL exactly for numbers above it (the value
+/// /proc/sys/kernel/cap_last_cap shows), so six calls of a binary search
+/// do without /proc (whose sysctl lookup cost every exec ~10 µs). None
+/// where prctl answers nothing (a filter refusing it).
+fn probed_last_cap() -> Option<u32> {
+    // SAFETY: PR_CAPBSET_READ only reads the caller's bounding set.
+    let known = |n: u32| unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(n), 0, 0, 0) } >= 0;
+    if !known(0) {
+        return None;
+    }
+    // known(lo) and !known(hi): capability numbers are below 64.
+    let (mut lo, mut hi) = (0u32, 64u32);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        match known(mid) {
+            true => lo = mid,
+            false => hi = mid,
+        }
+    }
+    Some(lo)
 }
 
 /// The five sets as bit masks.
@@ -133,6 +158,12 @@ pub fn parse(c: &crate::spec::types::Capabilities) -> Result<(Sets, Vec<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probed_last_cap_is_the_kernels() {
+        let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+        assert_eq!(probed_last_cap(), Some(text.trim().parse().unwrap()));
+    }
 
     #[test]
     fn ambient_needs_inheritable_and_permitted() {
