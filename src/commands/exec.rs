@@ -124,8 +124,9 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         Status::Paused if !p.has("ignore-paused") => bail!("cannot exec in a paused container (use --ignore-paused)"),
         _ => {}
     }
-    // What create read, never the bundle as it is now.
-    let spec = ctx.store().config(&rec)?;
+    // What create read, never the bundle as it is now; of it only what
+    // exec reads: process and linux.{personality, memoryPolicy, seccomp}.
+    let spec = ctx.store().config_for_exec(&rec)?;
     let proc = process(p, &spec, &rec.rootfs)?;
     let mut plan = check_process(&proc)?;
     berth::spec::validate::linux_process_parts(&spec, &mut plan)?;

@@ -115,9 +115,24 @@ impl Store {
     /// bundle cannot change what `exec` does. A container an older berth
     /// created has no copy: its bundle is read instead.
     pub fn config(&self, rec: &Record) -> Result<crate::spec::types::Spec> {
+        self.config_with(rec, crate::spec::parse)
+    }
+
+    /// The parts of that config `exec` reads, and nothing else of it
+    /// (`spec::parse_exec_parts`: exec parses ~1 KB of a config instead of
+    /// building all of it, ~35 µs of every exec).
+    pub fn config_for_exec(&self, rec: &Record) -> Result<crate::spec::types::Spec> {
+        self.config_with(rec, crate::spec::parse_exec_parts)
+    }
+
+    fn config_with(
+        &self,
+        rec: &Record,
+        parse: fn(&[u8], &str) -> Result<crate::spec::types::Spec>,
+    ) -> Result<crate::spec::types::Spec> {
         let saved = self.dir(&rec.id).join(CONFIG_FILE);
         match crate::files::read_path(&saved, crate::files::CONFIG_LIMIT) {
-            Ok(data) => crate::spec::parse(&data, &saved.display().to_string()),
+            Ok(data) => parse(&data, &saved.display().to_string()),
             Err(_) if rec.version == 0 => crate::spec::load(Path::new(&rec.bundle)),
             Err(e) => Err(e),
         }

@@ -34,5 +34,54 @@ pub fn parse(data: &[u8], what: &str) -> Result<types::Spec> {
     serde_json::from_slice(data).with_context(|| format!("parsing {what}"))
 }
 
+/// A config parsed for `exec`, which reads only `process` and
+/// `linux.{personality, memoryPolicy, seccomp}` of it (a config create
+/// checked): a Spec holding those alone, the rest skipped unbuilt.
+pub fn parse_exec_parts(data: &[u8], what: &str) -> Result<types::Spec> {
+    #[derive(serde::Deserialize)]
+    struct Parts {
+        process: Option<types::Process>,
+        linux: Option<LinuxParts>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct LinuxParts {
+        personality: Option<serde_json::Value>,
+        memory_policy: Option<serde_json::Value>,
+        seccomp: Option<Box<serde_json::value::RawValue>>,
+    }
+    let p: Parts = serde_json::from_slice(data).with_context(|| format!("parsing {what}"))?;
+    Ok(types::Spec {
+        process: p.process,
+        linux: p.linux.map(|l| types::Linux {
+            personality: l.personality,
+            memory_policy: l.memory_policy,
+            seccomp: l.seccomp,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod fuzz;
+
+#[cfg(test)]
+mod tests {
+    /// exec's parts of a config with every field are the full parse's.
+    #[test]
+    fn exec_parts_are_the_full_configs() {
+        let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/every-field.json")).unwrap();
+        let full = super::parse(&data, "every-field.json").unwrap();
+        let parts = super::parse_exec_parts(&data, "every-field.json").unwrap();
+        assert!(full.process.is_some() && full.linux().seccomp.is_some());
+        assert!(full.linux().personality.is_some() && full.linux().memory_policy.is_some());
+        assert_eq!(format!("{:?}", parts.process), format!("{:?}", full.process));
+        let (f, p) = (full.linux(), parts.linux());
+        assert_eq!(f.seccomp.as_ref().map(|r| r.get()), p.seccomp.as_ref().map(|r| r.get()));
+        assert_eq!(f.personality, p.personality);
+        assert_eq!(f.memory_policy, p.memory_policy);
+        // And nothing else: a part exec does not read is not built.
+        assert!(parts.mounts.is_empty() && p.namespaces.is_empty());
+    }
+}
