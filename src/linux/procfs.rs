@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(parse_stat(format!("7 (y) R{tail} 9x 1").as_bytes()), None);
         assert_eq!(parse_stat(format!("7 (y) R{tail} 99999999999999999999999 1").as_bytes()), None);
         // The longest name the kernel prints (a workqueue worker's, 63
-        // bytes, with parentheses), and one past the first 128 bytes.
+        // bytes, with parentheses), and a longer one full of them.
         let worker = format!("4194304 (kworker/u8:2-{}) I{tail} 77 5", ")".repeat(48));
         assert_eq!(parse_stat(worker.as_bytes()), Some(('I', 77)));
         let long = format!("7 ({}) D{tail} 88 5", "x)".repeat(100));

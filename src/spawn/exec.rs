@@ -215,7 +215,7 @@ pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
 fn shared(c: &Child, req: &Request, cgroup: &Cgroup, v2: Option<i32>) -> Option<i32> {
     let listener = req.seccomp.as_ref().is_some_and(|f| f.listener.is_some());
     let placed = cgroup.enter_writes(v2.is_some(), c.self_cgroup.is_some());
-    if !super::vfork::AVAILABLE || listener || placed || c.flags & libc::CLONE_NEWTIME != 0 {
+    if listener || placed || c.flags & libc::CLONE_NEWTIME != 0 {
         return None;
     }
     let mut work = || -> Infallible { super::sync::child_main(c.ch, 255, || child(c, req)) };

@@ -106,6 +106,16 @@ const MAX_MESSAGE: usize = 16 << 10;
 struct End(OwnedFd);
 
 impl End {
+    /// The events of `events` (and POLLHUP/POLLERR) pending now, without waiting.
+    fn pending(&self, events: i16) -> i16 {
+        let mut pfd = libc::pollfd { fd: self.0.as_raw_fd(), events, revents: 0 };
+        // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
+        match unsafe { libc::poll(&mut pfd, 1, 0) } {
+            r if r > 0 => pfd.revents,
+            _ => 0,
+        }
+    }
+
     fn send(&self, w: &Wire, fd: Option<RawFd>) -> Result<()> {
         let data = serde_json::to_vec(w).context("encoding a sync message")?;
         if data.len() > MAX_MESSAGE {
@@ -201,9 +211,7 @@ impl ParentEnd {
     /// failed because init died meanwhile (its OOM score: no mm) says less.
     pub fn pending_error(&self) -> Option<anyhow::Error> {
         loop {
-            let mut pfd = libc::pollfd { fd: self.0 .0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
-            if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 || pfd.revents == 0 {
+            if self.0.pending(libc::POLLIN) == 0 {
                 return None;
             }
             match self.next() {
@@ -251,9 +259,7 @@ impl ParentEnd {
     /// last until execve closes the child's end, and wake us once more while
     /// the process starts).
     pub fn exec_outcome_now(&self) -> Result<()> {
-        let mut pfd = libc::pollfd { fd: self.0 .0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
-        if unsafe { libc::poll(&mut pfd, 1, 0) } <= 0 || pfd.revents == 0 {
+        if self.0.pending(libc::POLLIN) == 0 {
             return Ok(());
         }
         self.wait_exec()
@@ -314,10 +320,7 @@ impl ChildEnd {
 
     /// Whether the parent's end is closed (it died).
     fn parent_gone(&self) -> bool {
-        let mut pfd = libc::pollfd { fd: self.raw(), events: libc::POLLRDHUP, revents: 0 };
-        // SAFETY: pfd is a valid pollfd array of length one; zero timeout.
-        let r = unsafe { libc::poll(&mut pfd, 1, 0) };
-        r > 0 && pfd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
+        self.0.pending(libc::POLLRDHUP) & (libc::POLLHUP | libc::POLLRDHUP) != 0
     }
 
     /// Dies with the parent: the parent-death signal, and a check that the

@@ -31,15 +31,8 @@ use std::ffi::c_void;
 use std::io;
 use std::os::fd::RawFd;
 
-const CLONE_VM: u64 = 0x100;
-const CLONE_VFORK: u64 = 0x4000;
-
 /// The child's stack pointer starts this far below the caller's frame.
 const GAP: u64 = 64 * 1024;
-
-/// Whether this build can clone a child into a function (the trampoline
-/// below is x86-64 assembly); elsewhere callers fork.
-pub const AVAILABLE: bool = cfg!(target_arch = "x86_64");
 
 // berth_clone3_call(args, size, f, data): clone3(args, size); the child
 // calls f(data) on the stack clone3 gave it and must not return (ud2 if
@@ -96,7 +89,11 @@ extern "C" fn start(data: *mut c_void) -> ! {
 /// leaves a child behind).
 #[inline(never)]
 pub fn spawn(cgroup: Option<RawFd>, mut work: Work) -> io::Result<i32> {
-    let mut args = CloneArgs { flags: CLONE_VM | CLONE_VFORK, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    let mut args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
