@@ -269,9 +269,16 @@ std::arch::global_asm!(
     "    dec r14",
     "    jmp .Lbe_seg",
     // Done: exeseal::ensure points /proc/self/exe at the file.
+    // It needs the layout the kernel gave berth, which PR_SET_MM_MAP sets
+    // again: the stack it started on, and the program break (brk(0)).
     ".Lbe_swapped:",
     "    mov dword ptr [rip + {file}], ebp",
     "    mov dword ptr [rip + {tree}], ebx",
+    "    mov qword ptr [rip + {stack}], r12",
+    "    mov eax, 12",
+    "    xor edi, edi",
+    "    syscall",
+    "    mov qword ptr [rip + {brk}], rax",
     "    jmp .Lbe_libc",
     // Not done (no header at offset 0, a refused mmap, which leaves the
     // old mapping): re-execute from the mount instead.
@@ -402,6 +409,8 @@ std::arch::global_asm!(
     mark = sym SEALED_MARK,
     file = sym berth::linux::exeseal::ENTRY_FILE,
     tree = sym berth::linux::exeseal::ENTRY_TREE,
+    stack = sym berth::linux::exeseal::ENTRY_STACK,
+    brk = sym berth::linux::exeseal::ENTRY_BRK,
 );
 
 #[cfg(test)]

@@ -307,7 +307,17 @@ fn berth_in_a_container_maps_nothing_writable_of_its_binary() {
         }
     }
     let writable: Vec<_> = ours.iter().filter(|p| !read_only(p)).collect();
+    // PR_SET_MM_MAP set the whole layout again, from what the entry saw
+    // (linux/mmlayout.rs): /proc still finds berth's arguments and
+    // environment where the kernel put them.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    let args: Vec<&str> = cmdline.strip_suffix('\0').unwrap_or(&cmdline).split('\0').collect();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     berth.ok(&["delete", "--force", &id]);
+    assert_eq!(args.first().copied(), berth_bin().to_str(), "{args:?}");
+    assert!(args.contains(&"create") && args.last() == Some(&id.as_str()), "{args:?}");
+    assert!(environ.split(|b| *b == 0).any(|v| v.starts_with(b"PATH=")), "environment: {environ:?}");
     assert!(ours.len() >= 4, "init maps its binary: {ours:?}");
     assert!(writable.is_empty(), "reached through a writable mount: {writable:?}");
 }

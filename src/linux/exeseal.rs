@@ -21,13 +21,14 @@
 //! is. `ensure` is the check that counts: it returns only when
 //! /proc/self/exe is on a read-only mount or sealed.
 
+use super::mmlayout::{self, MmMap};
 use super::sys;
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// Set across the re-execution, so that a copy that still is not safe is
 /// an error rather than a loop. The binary's ELF entry (src/entry.rs) sets
@@ -42,6 +43,12 @@ pub const MARK: &str = "_BERTH_SEALED_EXE";
 pub static ENTRY_TREE: AtomicI32 = AtomicI32::new(0);
 /// See ENTRY_TREE.
 pub static ENTRY_FILE: AtomicI32 = AtomicI32::new(0);
+/// Set by the entry with ENTRY_FILE: the stack pointer the kernel started
+/// berth with (argc, then argv[] and envp[]), and the program break then,
+/// the kernel's start_brk: what `swap_exe` must hand PR_SET_MM_MAP back.
+pub static ENTRY_STACK: AtomicU64 = AtomicU64::new(0);
+/// See ENTRY_STACK.
+pub static ENTRY_BRK: AtomicU64 = AtomicU64::new(0);
 
 const F_SEAL_SEAL: i32 = 0x1;
 const F_SEAL_SHRINK: i32 = 0x2;
@@ -236,63 +243,13 @@ fn entry_swap() -> Option<(OwnedFd, OwnedFd)> {
     Some(unsafe { (OwnedFd::from_raw_fd(file), OwnedFd::from_raw_fd(tree)) })
 }
 
-/// The kernel's `struct prctl_mm_map` (linux/prctl.h).
-#[repr(C)]
-#[derive(Debug, Default, PartialEq)]
-struct MmMap {
-    start_code: u64,
-    end_code: u64,
-    start_data: u64,
-    end_data: u64,
-    start_brk: u64,
-    brk: u64,
-    start_stack: u64,
-    arg_start: u64,
-    arg_end: u64,
-    env_start: u64,
-    env_end: u64,
-    auxv: u64,
-    auxv_size: u32,
-    exe_fd: u32,
-}
-
-/// The memory layout /proc/PID/stat shows (fields 26-28 and 45-51), with
-/// the current program break and a new executable: what PR_SET_MM_MAP
-/// sets, all but the executable as they are. No auxiliary vector: the
-/// kernel keeps its own.
-fn mm_map(stat: &str, brk: u64, exe_fd: u32) -> Option<MmMap> {
-    // The command name may hold anything: fields count from its last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
-    Some(MmMap {
-        start_code: field(26)?,
-        end_code: field(27)?,
-        start_stack: field(28)?,
-        start_data: field(45)?,
-        end_data: field(46)?,
-        start_brk: field(47)?,
-        brk,
-        arg_start: field(48)?,
-        arg_end: field(49)?,
-        env_start: field(50)?,
-        env_end: field(51)?,
-        auxv: 0,
-        auxv_size: 0,
-        exe_fd,
-    })
-}
-
 /// Makes `file` this process's executable (/proc/self/exe), its layout
 /// otherwise unchanged. The kernel refuses (EBUSY) while any mapping of
 /// the old executable is left, and without CAP_SYS_ADMIN or
 /// CAP_CHECKPOINT_RESTORE (EPERM).
 fn swap_exe(file: &OwnedFd) -> std::io::Result<()> {
-    let unreadable = || std::io::Error::other("/proc/self/stat unreadable");
-    let (buf, n) = crate::files::read_small::<1024>(Path::new("/proc/self/stat")).ok_or_else(unreadable)?;
-    let stat = std::str::from_utf8(&buf[..n]).map_err(|_| unreadable())?;
-    // SAFETY: brk(0) moves nothing; it returns the current break.
-    let brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
-    let map = mm_map(stat, brk, file.as_raw_fd() as u32).ok_or_else(unreadable)?;
+    let map = entry_layout(file.as_raw_fd() as u32)
+        .ok_or_else(|| std::io::Error::other("the layout berth started with is not known"))?;
     // SAFETY: PR_SET_MM_MAP reads size_of::<MmMap>() bytes at &map, which
     // lives across the call.
     sys::cvt(unsafe {
@@ -307,6 +264,40 @@ fn swap_exe(file: &OwnedFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The layout the kernel gave berth at its execve (what the entry saw),
+/// with the current program break and a new executable: what PR_SET_MM_MAP
+/// sets, all but the executable as they were. No auxiliary vector: the
+/// kernel keeps its own.
+fn entry_layout(exe_fd: u32) -> Option<MmMap> {
+    let (stack, start_brk) = (ENTRY_STACK.load(Ordering::Relaxed), ENTRY_BRK.load(Ordering::Relaxed));
+    if stack == 0 || start_brk == 0 {
+        return None;
+    }
+    let (phdrs, bias) = mmlayout::own_program_headers()?;
+    let [start_code, end_code, start_data, end_data] = mmlayout::segments(phdrs, bias)?;
+    // SAFETY: the entry's stack pointer is the kernel's initial one, and
+    // nothing writes into the vectors or strings there.
+    let [arg_start, arg_end, env_start, env_end] = unsafe { mmlayout::strings(stack as *const u64) }?;
+    // SAFETY: brk(0) moves nothing; it returns the current break.
+    let brk = unsafe { libc::syscall(libc::SYS_brk, 0) } as u64;
+    Some(MmMap {
+        start_code,
+        end_code,
+        start_data,
+        end_data,
+        start_brk,
+        brk,
+        start_stack: stack,
+        arg_start,
+        arg_end,
+        env_start,
+        env_end,
+        auxv: 0,
+        auxv_size: 0,
+        exe_fd,
+    })
+}
+
 fn own_exe() -> Result<OwnedFd> {
     sys::open(Path::new("/proc/self/exe"), libc::O_RDONLY, 0).context("opening /proc/self/exe")
 }
@@ -318,7 +309,9 @@ fn own_exe() -> Result<OwnedFd> {
 pub fn ensure() -> Result<()> {
     // The entry acts only on a writable image without the marker.
     if let Some((file, tree)) = entry_swap() {
-        if swap_exe(&file).is_ok() && is_sealed(&own_exe()?) {
+        // Once PR_SET_MM_MAP takes it, `file` is /proc/self/exe: checked
+        // through our descriptor, without opening /proc/self/exe again.
+        if swap_exe(&file).is_ok() && is_sealed(&file) {
             hold(tree);
             return Ok(());
         }
@@ -407,42 +400,5 @@ mod tests {
             use std::io::Write;
             assert!(f.write_all(b"PWNED").is_err(), "a write reached the sealed copy");
         }
-    }
-
-    #[test]
-    fn the_layout_is_read_from_stat_past_any_command_name() {
-        let mut stat = String::from("42 (a) b) c) S");
-        for n in 4..=52 {
-            stat.push_str(&format!(" {}", n * 1000));
-        }
-        let map = mm_map(&stat, 7, 9).unwrap();
-        assert_eq!(
-            map,
-            MmMap {
-                start_code: 26000,
-                end_code: 27000,
-                start_data: 45000,
-                end_data: 46000,
-                start_brk: 47000,
-                brk: 7,
-                start_stack: 28000,
-                arg_start: 48000,
-                arg_end: 49000,
-                env_start: 50000,
-                env_end: 51000,
-                auxv: 0,
-                auxv_size: 0,
-                exe_fd: 9,
-            }
-        );
-        assert!(mm_map("42 (a) S 1 2", 7, 9).is_none(), "too few fields");
-        assert_eq!(std::mem::size_of::<MmMap>(), 104, "the kernel's size");
-    }
-
-    #[test]
-    fn our_own_stat_has_a_layout() {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let map = mm_map(&stat, 1, 0).unwrap();
-        assert!(map.start_code < map.end_code && map.arg_start < map.arg_end && map.env_start <= map.env_end);
     }
 }

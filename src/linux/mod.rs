@@ -9,6 +9,7 @@ pub mod fdpass;
 pub mod idmap;
 pub mod inroot;
 pub mod lsm;
+pub mod mmlayout;
 pub mod mountinfo;
 pub mod mounts;
 pub mod netdev;
