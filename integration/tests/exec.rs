@@ -37,6 +37,38 @@ fn exec_joins_the_namespaces_and_cgroup_of_init() {
     berth.ok(&["delete", "--force", &id]);
 }
 
+/// Every kind of namespace: those create made (user and time too) are
+/// joined without comparing links, one listed by a path to berth's own
+/// (the host's network) is compared and left as it is, and the process
+/// ends up in all of init's.
+#[test]
+fn exec_joins_made_shared_and_joined_namespaces_alike() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.add_namespace("user", None).add_namespace("time", None).add_namespace("network", Some("/proc/self/ns/net"));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "sysfs");
+    b.sh("sleep 1000");
+    let id = unique("exkinds");
+    let out = berth.create(&b, &id);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    berth.ok(&["start", &id]);
+    let init = berth.state(&id)["pid"].to_string();
+    let kinds = ["user", "time", "net", "pid", "ipc", "uts", "mnt", "cgroup"];
+    let script: String = kinds.iter().map(|k| format!("readlink /proc/self/ns/{k};")).collect();
+    let out = berth.run(&["exec", &id, "sh", "-c", &script]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, k) in kinds.iter().enumerate() {
+        assert_eq!(lines.get(i).copied().unwrap_or(""), ns_link(&init, k), "{k}");
+    }
+    assert_ne!(ns_link(&init, "user"), ns_link("self", "user"));
+    assert_eq!(ns_link(&init, "net"), ns_link("self", "net"));
+    berth.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn exec_status_env_user_cwd_and_caps() {
     let berth = Berth::new();

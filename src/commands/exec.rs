@@ -125,7 +125,8 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         _ => {}
     }
     // What create read, never the bundle as it is now; of it only what
-    // exec reads: process and linux.{personality, memoryPolicy, seccomp}.
+    // exec reads: process and linux.{namespaces, personality, memoryPolicy,
+    // seccomp}.
     let spec = ctx.store().config_for_exec(&rec)?;
     let proc = process(p, &spec, &rec.rootfs)?;
     let mut plan = check_process(&proc)?;
@@ -154,6 +155,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         pidfd_socket: p.get("pidfd-socket").map(abs).transpose()?,
         preserve_fds: p.preserve_fds()?,
         sub_cgroup: exec::SubCgroups::parse(&p.all("cgroup"))?,
+        made_ns: berth::spec::namespaces::Plan::from_spec(&spec.linux().namespaces)?.new_flags(),
     };
     let pid_file = p.get("pid-file").map(abs).transpose()?;
     let started = exec::spawn(&rec, &req)?;

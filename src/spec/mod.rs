@@ -35,7 +35,7 @@ pub fn parse(data: &[u8], what: &str) -> Result<types::Spec> {
 }
 
 /// A config parsed for `exec`, which reads only `process` and
-/// `linux.{personality, memoryPolicy, seccomp}` of it (a config create
+/// `linux.{namespaces, personality, memoryPolicy, seccomp}` of it (a config create
 /// checked): a Spec holding those alone, the rest skipped unbuilt.
 pub fn parse_exec_parts(data: &[u8], what: &str) -> Result<types::Spec> {
     #[derive(serde::Deserialize)]
@@ -46,6 +46,8 @@ pub fn parse_exec_parts(data: &[u8], what: &str) -> Result<types::Spec> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct LinuxParts {
+        #[serde(default)]
+        namespaces: Vec<types::Namespace>,
         personality: Option<serde_json::Value>,
         memory_policy: Option<serde_json::Value>,
         seccomp: Option<Box<serde_json::value::RawValue>>,
@@ -54,6 +56,7 @@ pub fn parse_exec_parts(data: &[u8], what: &str) -> Result<types::Spec> {
     Ok(types::Spec {
         process: p.process,
         linux: p.linux.map(|l| types::Linux {
+            namespaces: l.namespaces,
             personality: l.personality,
             memory_policy: l.memory_policy,
             seccomp: l.seccomp,
@@ -81,7 +84,10 @@ mod tests {
         assert_eq!(f.seccomp.as_ref().map(|r| r.get()), p.seccomp.as_ref().map(|r| r.get()));
         assert_eq!(f.personality, p.personality);
         assert_eq!(f.memory_policy, p.memory_policy);
+        assert!(!f.namespaces.is_empty());
+        assert_eq!(format!("{:?}", f.namespaces), format!("{:?}", p.namespaces));
         // And nothing else: a part exec does not read is not built.
-        assert!(parts.mounts.is_empty() && p.namespaces.is_empty());
+        assert!(parts.mounts.is_empty() && p.devices.is_empty() && p.uid_mappings.is_empty());
+        assert!(!f.devices.is_empty() && !f.uid_mappings.is_empty());
     }
 }
