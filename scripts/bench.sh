@@ -89,7 +89,11 @@ if command -v gcc >/dev/null; then
       cp "$work/$f-floor.gcc" "$work/$f-floor" || true
   done
   xpid=$("$BERTH" --root "$states/state-berth" state x-berth | jq -r .pid)
-  declare -A try=([run]="$work/run-floor $work/bundle/rootfs berth-bench-floor-$$" [exec]="$work/exec-floor $xpid"
+  # The sleeper's namespaces create made (listed without a path), by their
+  # /proc/PID/ns names: the exec floor joins those without comparing, as exec does.
+  made=$(jq -r '[.linux.namespaces[] | select((.path // "") == "") | .type
+    | ({"mount": "mnt", "network": "net"}[.] // .)] | join(",")' "$work/sleeper/config.json")
+  declare -A try=([run]="$work/run-floor $work/bundle/rootfs berth-bench-floor-$$" [exec]="$work/exec-floor $xpid $made"
     [list]="$work/list-floor $states/state-berth")
   for f in run exec list; do
     if [ -x "$work/$f-floor" ] && err=$(${try[$f]} 2>&1 >/dev/null); then declare "FLOOR_$f=${try[$f]}"

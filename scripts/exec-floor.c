@@ -2,13 +2,14 @@
  * sleeper: the kernel's work that any runtime's exec does, in C, with no
  * state or config to read. It joins the container's cgroups (from
  * /proc/PID/cgroup, beneath /sys/fs/cgroup: each v1 hierarchy by writing
- * its tasks file, v2 by cloning into the directory) and
- * those of its namespaces that differ from ours, sets the config's
+ * its tasks file, v2 by cloning into the directory) and its namespaces
+ * (those create made, named in MADE, as they are: the others where they
+ * differ from ours), sets the config's
  * RLIMIT_NOFILE, bounding set, ids and three capabilities with no new
  * privileges, and runs /bin/true in it, waiting for it like exec does.
  * make bench compiles it (gcc -O2 -static) and times it beside exec, so
  * what the runtimes add on top of the kernel's share shows. Not part of
- * berth. Usage: exec-floor PID */
+ * berth. Usage: exec-floor PID [MADE] */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -72,8 +73,11 @@ static void join_cgroups(void) {
 	}
 }
 
-/* The namespaces of PID that are not ours. */
-static int differing(const char *pid) {
+/* The namespaces of PID that are not ours: those in `made` (names under
+ * /proc/PID/ns, comma-separated: the ones the config lists without a
+ * path, which create made for init) without a look, the others where
+ * PID's differs from ours. */
+static int differing(const char *pid, const char *made) {
 	static const struct { const char *name; int flag; } ns[] = {
 		{"mnt", CLONE_NEWNS}, {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC},
 		{"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
@@ -83,6 +87,12 @@ static int differing(const char *pid) {
 	for (unsigned i = 0; i < sizeof ns / sizeof ns[0]; i++) {
 		char a[64], b[64];
 		struct stat sa, sb;
+		size_t n = strlen(ns[i].name);
+		const char *m = strstr(made, ns[i].name);
+		if (m && (m == made || m[-1] == ',') && (m[n] == ',' || m[n] == 0)) {
+			flags |= ns[i].flag;
+			continue;
+		}
 		snprintf(a, sizeof a, "/proc/self/ns/%s", ns[i].name);
 		snprintf(b, sizeof b, "/proc/%s/ns/%s", pid, ns[i].name);
 		if (!stat(a, &sa) && !stat(b, &sb) && sa.st_ino != sb.st_ino)
@@ -92,11 +102,11 @@ static int differing(const char *pid) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 2) {
-		fprintf(stderr, "usage: exec-floor PID\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: exec-floor PID [MADE]\n");
 		return 2;
 	}
-	int flags = differing(argv[1]);
+	int flags = differing(argv[1], argc == 3 ? argv[2] : "");
 	int pidfd = syscall(SYS_pidfd_open, atoi(argv[1]), 0);
 	if (pidfd < 0)
 		die("pidfd_open");
