@@ -86,17 +86,17 @@ FLOOR_run="" FLOOR_exec="" FLOOR_list=""
 if command -v gcc >/dev/null; then
   for f in run exec list; do
     gcc -O2 -static -o "$work/$f-floor.gcc" "$(dirname "$0")/$f-floor.c" 2>/dev/null &&
-      cp "$work/$f-floor.gcc" "$work/$f-floor" || true
+      fresh "$work/$f-floor.gcc" "$f-floor" >/dev/null || true
   done
   xpid=$("$BERTH" --root "$states/state-berth" state x-berth | jq -r .pid)
   # The sleeper's namespaces create made (listed without a path), by their
   # /proc/PID/ns names: the exec floor joins those without comparing, as exec does.
   made=$(jq -r '[.linux.namespaces[] | select((.path // "") == "") | .type
     | ({"mount": "mnt", "network": "net"}[.] // .)] | join(",")' "$work/sleeper/config.json")
-  declare -A try=([run]="$work/run-floor $work/bundle/rootfs berth-bench-floor-$$" [exec]="$work/exec-floor $xpid $made"
-    [list]="$work/list-floor $states/state-berth")
+  declare -A try=([run]="$work/bin/run-floor $work/bundle/rootfs berth-bench-floor-$$"
+    [exec]="$work/bin/exec-floor $xpid $made" [list]="$work/bin/list-floor $states/state-berth")
   for f in run exec list; do
-    if [ -x "$work/$f-floor" ] && err=$(${try[$f]} 2>&1 >/dev/null); then declare "FLOOR_$f=${try[$f]}"
+    if [ -x "$work/bin/$f-floor" ] && err=$(${try[$f]} 2>&1 >/dev/null); then declare "FLOOR_$f=${try[$f]}"
     else echo "bench: the $f floor does not run here (${err:-no gcc build}); left out" >&2; fi
   done
 fi
