@@ -19,6 +19,12 @@
 //! from raw system calls, before glibc starts: glibc's start-up is mostly
 //! CPUID instructions, each a trap to the hypervisor on a virtual machine.
 //!
+//! While it maps, it also spares berth page faults, each a trap and a
+//! page (~3 µs on the development host): writable segments are mapped
+//! with MAP_POPULATE, since glibc's relocation writes to nearly every page
+//! of them, and the stack these commands reach is populated in one call.
+//! `exec` measured 70-95 µs faster for it (58 faults in berth, then 28).
+//!
 //! It acts only in an image the kernel started itself (the static-pie
 //! `make build` gives): behind a dynamic loader, which has relocated the
 //! segments already, it leaves everything to `exeseal::ensure`'s
@@ -240,8 +246,15 @@ std::arch::global_asm!(
     "    jz .Lbe_not_x",
     "    or edx, 4",
     ".Lbe_not_x:",
-    // mmap(addr, len, prot, MAP_PRIVATE | MAP_FIXED, file, p_offset down)
+    // mmap(addr, len, prot, MAP_PRIVATE | MAP_FIXED, file, p_offset down),
+    // writable segments with MAP_POPULATE: glibc's relocation writes to
+    // nearly every page of them, one copy-on-write fault each; populated,
+    // the kernel copies them all in this one call.
     "    mov r10d, 0x12",
+    "    test ecx, 2",
+    "    jz .Lbe_no_populate",
+    "    or r10d, 0x8000",
+    ".Lbe_no_populate:",
     "    mov r8d, ebp",
     "    mov r9, [r13 + 8]",
     "    and r9, -4096",
@@ -272,6 +285,19 @@ std::arch::global_asm!(
     // It needs the layout the kernel gave berth, which PR_SET_MM_MAP sets
     // again: the stack it started on, and the program break (brk(0)).
     ".Lbe_swapped:",
+    // First, madvise(MADV_POPULATE_WRITE) the 32 KiB (stackpop) of stack
+    // below the pages the kernel filled: the depth these commands reach
+    // (exec's child runs there too, src/spawn/vfork.rs), one fault each
+    // otherwise. The kernel's stack mapping reaches 128 KiB below them; a
+    // refusal (an old kernel, a tiny RLIMIT_STACK) changes nothing.
+    "    lea rdi, [r12 - {stackpop}]",
+    "    and rdi, -4096",
+    "    mov rsi, r12",
+    "    and rsi, -4096",
+    "    sub rsi, rdi",
+    "    mov edx, 23",
+    "    mov eax, 28",
+    "    syscall",
     "    mov dword ptr [rip + {file}], ebp",
     "    mov dword ptr [rip + {tree}], ebx",
     "    mov qword ptr [rip + {stack}], r12",
@@ -411,6 +437,7 @@ std::arch::global_asm!(
     tree = sym berth::linux::exeseal::ENTRY_TREE,
     stack = sym berth::linux::exeseal::ENTRY_STACK,
     brk = sym berth::linux::exeseal::ENTRY_BRK,
+    stackpop = const 32 * 1024,
 );
 
 #[cfg(test)]

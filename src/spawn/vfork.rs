@@ -21,9 +21,13 @@
 //! - it joins no time namespace (the kernel refuses that to a shared mm).
 //!
 //! The child's stack is the parent's own, `GAP` below the frame that
-//! calls clone3: that part is unused while the parent waits and is mostly
-//! faulted in already (a fresh stack costs a fault per page). The stack
-//! mapping grows downwards for the child as for the parent.
+//! calls clone3: that part is unused while the parent waits (nothing runs
+//! on it then: the wait ends only with the child's execve or exit, or a
+//! fatal signal), and it is faulted in already, by the parent's deeper
+//! calls before and by the ELF entry's populated stack (src/entry.rs): a
+//! fresh stack costs a fault per page, three for exec's child at 64 KiB
+//! below. The stack mapping grows downwards for the child as for the
+//! parent.
 
 use super::clone::{CloneArgs, CLONE_INTO_CGROUP};
 use std::convert::Infallible;
@@ -31,8 +35,9 @@ use std::ffi::c_void;
 use std::io;
 use std::os::fd::RawFd;
 
-/// The child's stack pointer starts this far below the caller's frame.
-const GAP: u64 = 64 * 1024;
+/// The child's stack pointer starts this far below the caller's frame:
+/// past the frames of `call` and the trampoline, and the red zone.
+const GAP: u64 = 8 * 1024;
 
 // berth_clone3_call(args, size, f, data): clone3(args, size); the child
 // calls f(data) on the stack clone3 gave it and must not return (ud2 if
