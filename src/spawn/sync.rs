@@ -103,6 +103,13 @@ impl std::error::Error for ChildExited {}
 /// The largest message: an error chain fits many times over.
 const MAX_MESSAGE: usize = 16 << 10;
 
+/// Where messages are received: in .bss, so that its pages are the
+/// kernel's zero pages until a message is written there. A buffer on the
+/// stack, zeroed for each message, wrote all four pages every time: after
+/// create's clone that is a copy-on-write fault per page, on each side.
+/// The lock keeps it to one message at a time.
+static RECEIVED: std::sync::Mutex<[u8; MAX_MESSAGE]> = std::sync::Mutex::new([0; MAX_MESSAGE]);
+
 struct End(OwnedFd);
 
 impl End {
@@ -126,13 +133,15 @@ impl End {
 
     /// One message, or None when the other end closed.
     fn recv(&self) -> Result<Option<(Wire, Option<OwnedFd>)>> {
-        let mut buf = [0u8; MAX_MESSAGE];
-        let (n, fd, truncated) = match fdpass::recv(&self.0, &mut buf) {
+        // Poisoned by a panic or not, it holds nothing between messages.
+        let mut buf = RECEIVED.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = &mut *buf;
+        let (n, fd, truncated) = match fdpass::recv(&self.0, buf) {
             // The other end closed with a message of ours unread (init that
             // failed while running ahead of Go): the kernel reports that
             // before what the other end sent, and clears it; the next read
             // has the message.
-            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => fdpass::recv(&self.0, &mut buf),
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => fdpass::recv(&self.0, buf),
             r => r,
         }
         .context("receiving a sync message")?;
