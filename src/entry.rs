@@ -23,7 +23,8 @@
 //! page (~3 µs on the development host): writable segments are mapped
 //! with MAP_POPULATE, since glibc's relocation writes to nearly every page
 //! of them, and the stack these commands reach is populated in one call.
-//! `exec` measured 70-95 µs faster for it (58 faults in berth, then 28).
+//! `exec`: 58 faults in berth, then 28; 26-96 µs less CPU in interleaved
+//! runs on the development host, as its load varied.
 //!
 //! It acts only in an image the kernel started itself (the static-pie
 //! `make build` gives): behind a dynamic loader, which has relocated the

@@ -47,7 +47,8 @@ pub struct Started {
 /// berth's own link is missing too (a kernel without it); init's link
 /// unreadable otherwise means init is gone, an error: never a namespace
 /// left unjoined for the process to run in berth's. Comparing costs a new
-/// process two procfs lookups per kind (~9 µs here), so only where needed.
+/// process two procfs lookups per kind (~15 µs a kind here), so only where
+/// needed.
 fn differing(theirs: &OwnedFd, made: i32) -> Result<i32> {
     let compared = || Kind::ALL.into_iter().filter(|k| made & k.clone_flag() == 0);
     if compared().next().is_none() {

@@ -134,8 +134,8 @@ impl End {
     /// One message, or None when the other end closed.
     fn recv(&self) -> Result<Option<(Wire, Option<OwnedFd>)>> {
         // Poisoned by a panic or not, it holds nothing between messages.
-        let mut buf = RECEIVED.lock().unwrap_or_else(|e| e.into_inner());
-        let buf = &mut *buf;
+        let mut guard = RECEIVED.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = &mut *guard;
         let (n, fd, truncated) = match fdpass::recv(&self.0, buf) {
             // The other end closed with a message of ours unread (init that
             // failed while running ahead of Go): the kernel reports that

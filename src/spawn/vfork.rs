@@ -24,10 +24,9 @@
 //! calls clone3: that part is unused while the parent waits (nothing runs
 //! on it then: the wait ends only with the child's execve or exit, or a
 //! fatal signal), and it is faulted in already, by the parent's deeper
-//! calls before and by the ELF entry's populated stack (src/entry.rs): a
-//! fresh stack costs a fault per page, three for exec's child at 64 KiB
-//! below. The stack mapping grows downwards for the child as for the
-//! parent.
+//! calls before and by the ELF entry's populated stack (src/entry.rs),
+//! where a fresh stack would cost a fault per page. The stack mapping
+//! grows downwards for the child as for the parent.
 
 use super::clone::{CloneArgs, CLONE_INTO_CGROUP};
 use std::convert::Infallible;
