@@ -265,6 +265,53 @@ fn exec_does_not_read_the_bundle_again() {
     berth.ok(&["delete", "--force", &id]);
 }
 
+/// A record whose pid is not init's any more: taken by another process (a
+/// recycled pid, here a host `sleep` written into the record) or gone.
+/// exec refuses both as a stopped container, with status 255, and runs
+/// nothing in the stranger's namespaces. exec opens init's handles before
+/// it looks at init once: that look must still come before anything uses
+/// them.
+#[test]
+fn exec_refuses_a_pid_that_is_not_init() {
+    let berth = Berth::new();
+    let (_b, id) = running(&berth, "exstranger");
+    let state_file = berth.root.0.join(&id).join("state.json");
+    let real = std::fs::read(&state_file).unwrap();
+    let mut state: serde_json::Value = serde_json::from_slice(&real).unwrap();
+    // Killed however the test ends (it holds no pipe of the test's either).
+    struct Stranger(std::process::Child);
+    impl Drop for Stranger {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stranger = Stranger(
+        std::process::Command::new("sleep")
+            .arg("1000")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    state["pid"] = json!(stranger.0.id());
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let marker = std::env::temp_dir().join(format!("{id}-ran-on-the-host"));
+    let refused = |out: &std::process::Output| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{err}");
+        assert!(err.contains("cannot exec in a stopped container"), "{err}");
+    };
+    refused(&berth.run(&["exec", &id, "touch", marker.to_str().unwrap()]));
+    assert!(!marker.exists(), "the process ran in the stranger's namespaces");
+    drop(stranger);
+    refused(&berth.run(&["exec", &id, "touch", marker.to_str().unwrap()]));
+    assert!(!marker.exists());
+    std::fs::write(&state_file, real).unwrap();
+    berth.ok(&["delete", "--force", &id]);
+}
+
 /// `--pidfd-socket` (runc ≥ 1.2): create and exec send a pidfd of the
 /// process they started to the socket the caller listens on.
 #[test]

@@ -119,8 +119,8 @@ fn process(p: &Parsed, spec: &Spec, rootfs: &str) -> Result<Process> {
 fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     let Some(id) = p.args.first() else { bail!("exec: requires a container id") };
     let rec = ctx.store().read(id)?;
-    match ctx.store().status(&rec) {
-        Status::Stopped => bail!("cannot exec in a stopped container"),
+    let (init, status) = exec::Init::open(&rec, || ctx.store().status(&rec))?;
+    match status {
         Status::Paused if !p.has("ignore-paused") => bail!("cannot exec in a paused container (use --ignore-paused)"),
         _ => {}
     }
@@ -158,7 +158,7 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
         made_ns: berth::spec::namespaces::Plan::from_spec(&spec.linux().namespaces)?.new_flags(),
     };
     let pid_file = p.get("pid-file").map(abs).transpose()?;
-    let started = exec::spawn(&rec, &req)?;
+    let started = exec::spawn(&rec, init, &req)?;
     if let Some(pf) = pid_file {
         spawn::parent::write_pid_file(&pf, started.pid)?;
     }

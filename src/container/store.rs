@@ -131,10 +131,12 @@ impl Store {
         parse: fn(&[u8], &str) -> Result<crate::spec::types::Spec>,
     ) -> Result<crate::spec::types::Spec> {
         let saved = self.dir(&rec.id).join(CONFIG_FILE);
-        match crate::files::read_path(&saved, crate::files::CONFIG_LIMIT) {
+        // berth's own copy, read as its records are: one read where it
+        // fits (no stat first, no second read for the end).
+        match crate::files::read_own(&saved, crate::files::CONFIG_LIMIT as usize) {
             Ok(data) => parse(&data, &saved.display().to_string()),
             Err(_) if rec.version == 0 => crate::spec::load(Path::new(&rec.bundle)),
-            Err(e) => Err(e),
+            Err(e) => Err(e).with_context(|| format!("reading {}", saved.display())),
         }
     }
 

@@ -42,7 +42,7 @@ pub struct Started {
 /// Namespace flags where init differs from us: those the process must join.
 /// `made` are the kinds create made for init (listed in the config without
 /// a path): never ours, so joined without comparing. Every other kind is
-/// compared: `theirs` is init's /proc/PID/ns, opened while init was known
+/// compared: `theirs` is init's /proc/PID/ns, opened before init was found
 /// alive, so it is init's or reads nothing. A kind is left out only where
 /// berth's own link is missing too (a kernel without it); init's link
 /// unreadable otherwise means init is gone, an error: never a namespace
@@ -135,22 +135,46 @@ fn target(rec: &Record, sub: &SubCgroups) -> Result<Cgroup> {
     Ok(out)
 }
 
-pub fn spawn(rec: &Record, req: &Request) -> Result<Started> {
-    let pidfd = sys::pidfd_open(rec.pid).context("opening the container's init")?;
-    // In berth's own mount namespace the container is a chroot: the process
-    // gets init's root (opened before init is checked, so it is init's).
-    let root = match rec.host_mounts {
-        Some(_) => Some(
-            sys::open(Path::new(&format!("/proc/{}/root", rec.pid)), libc::O_PATH | libc::O_DIRECTORY, 0)
-                .context("opening the container's root")?,
-        ),
-        None => None,
-    };
-    // Likewise init's namespaces.
-    let ns = sys::open(Path::new(&format!("/proc/{}/ns", rec.pid)), libc::O_PATH | libc::O_DIRECTORY, 0);
-    if !rec.init_alive() {
-        bail!("cannot exec in a stopped container");
+/// init's handles, opened before the one look at init that tells they are
+/// its (`Init::open`): exec reads /proc/PID/stat once.
+pub struct Init {
+    pidfd: OwnedFd,
+    /// Its root, when the process must chroot into it.
+    root: Option<OwnedFd>,
+    /// Its /proc/PID/ns; an error reads as a stopped container.
+    ns: std::io::Result<OwnedFd>,
+}
+
+impl Init {
+    /// Opens init's handles, then takes `status` (the container's, which
+    /// looks whether the pid is still init: `Store::status`). Stopped (init
+    /// gone, or its pid another process's) is an error; otherwise the
+    /// handles are init's, and the status is returned beside them.
+    pub fn open(rec: &Record, status: impl FnOnce() -> Status) -> Result<(Init, Status)> {
+        let pidfd = match sys::pidfd_open(rec.pid) {
+            Err(e) if sys::errno_is(&e, libc::ESRCH) => bail!("cannot exec in a stopped container"),
+            r => r.context("opening the container's init")?,
+        };
+        // In berth's own mount namespace the container is a chroot: the
+        // process gets init's root.
+        let root = match rec.host_mounts {
+            Some(_) => Some(
+                sys::open(Path::new(&format!("/proc/{}/root", rec.pid)), libc::O_PATH | libc::O_DIRECTORY, 0)
+                    .context("opening the container's root")?,
+            ),
+            None => None,
+        };
+        let ns = sys::open(Path::new(&format!("/proc/{}/ns", rec.pid)), libc::O_PATH | libc::O_DIRECTORY, 0);
+        match status() {
+            Status::Stopped => bail!("cannot exec in a stopped container"),
+            s => Ok((Init { pidfd, root, ns }, s)),
+        }
     }
+}
+
+/// The process, in the container whose init `init` holds.
+pub fn spawn(rec: &Record, init: Init, req: &Request) -> Result<Started> {
+    let Init { pidfd, root, ns } = init;
     let flags = differing(&ns.context("opening the container's namespaces")?, req.made_ns)?;
     let cgroup = target(rec, &req.sub_cgroup)?;
     let mut joined = 0;
