@@ -162,10 +162,13 @@ fn run(ctx: &Ctx, p: &Parsed) -> Result<i32> {
     if let Some(pf) = pid_file {
         spawn::parent::write_pid_file(&pf, started.pid)?;
     }
-    if detach {
-        return Ok(0);
-    }
-    foreground::wait(started.pid, started.pty)
+    let code = if detach { 0 } else { foreground::wait(started.pid, started.pty)? };
+    // berth exits next: freeing these would be ~20K instructions of work
+    // that the exit does anyway, after the process (freed before the
+    // wait instead, they cost more: the wait's allocations then sort the
+    // freed chunks).
+    std::mem::forget((req, proc, spec, rec));
+    Ok(code)
 }
 
 pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
