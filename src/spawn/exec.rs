@@ -13,6 +13,7 @@ use crate::seccomp;
 use crate::spec::namespaces::Kind;
 use crate::spec::validate::ProcessPlan;
 use anyhow::{bail, Context, Result};
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -112,9 +113,13 @@ impl SubCgroups {
     }
 }
 
-/// The cgroup directories the process goes to (with `--cgroup`, sub-cgroups
-/// that stay inside the container's).
-fn target(rec: &Record, sub: &SubCgroups) -> Result<Cgroup> {
+/// The cgroup directories the process goes to: the container's own (the
+/// record's, not copied), or with `--cgroup` sub-cgroups that stay inside
+/// them.
+fn target<'a>(rec: &'a Record, sub: &SubCgroups) -> Result<Cow<'a, Cgroup>> {
+    if sub.is_empty() {
+        return Ok(Cow::Borrowed(&rec.cgroup));
+    }
     for (c, _) in &sub.by_controller {
         if !rec.cgroup.dirs.iter().any(|(h, _)| h.has_v1(c)) {
             bail!("--cgroup: controller {c:?} is not present on this host's cgroup v1 hierarchies");
@@ -127,12 +132,12 @@ fn target(rec: &Record, sub: &SubCgroups) -> Result<Cgroup> {
             None => dir.clone(),
             Some(s) => dir.join(clean(s).trim_start_matches('/')),
         };
-        if !sub.is_empty() && !d.is_dir() {
+        if !d.is_dir() {
             bail!("--cgroup: {} does not exist", d.display());
         }
         out.dirs.push((h.clone(), d));
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// init's handles, opened before the one look at init that tells they are
