@@ -286,15 +286,30 @@ fn exec_refuses_a_pid_that_is_not_init() {
             let _ = self.0.wait();
         }
     }
-    let stranger = Stranger(
-        std::process::Command::new("sleep")
+    // Start times count in clock ticks: a stranger born in init's tick
+    // would pass for it (as with runc), so until one is born in another.
+    let start_of = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(19)).map(str::to_string)
+    };
+    let born = |_: &()| {
+        let child = std::process::Command::new("sleep")
             .arg("1000")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap(),
-    );
+            .unwrap();
+        Stranger(child)
+    };
+    let mut stranger = born(&());
+    assert!(wait_until(5, || {
+        if start_of(stranger.0.id()) == Some(state["pid_start"].to_string()) {
+            stranger = born(&());
+            return false;
+        }
+        true
+    }));
     state["pid"] = json!(stranger.0.id());
     std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
     let marker = std::env::temp_dir().join(format!("{id}-ran-on-the-host"));
