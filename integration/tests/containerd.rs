@@ -188,6 +188,10 @@ fn containerd_runs_containers_on_berth() {
 /// (through containerd's shim, which drives `berth checkpoint/restore`):
 /// a counter goes on from where it was. Needs a kernel criu runs on (the
 /// project's VM) and cgroupfs (berth restores with cgroupfs only).
+/// The counter keeps its file open on fd 3, so criu always has an open
+/// file of the rootfs to restore: the rw layer must travel with the
+/// checkpoint (`--rw`). Without it, restore fails whenever the dump lands
+/// while the file is open.
 #[test]
 fn containerd_checkpoints_and_restores_on_berth() {
     let works = Command::new("criu").arg("check").output().is_ok_and(|o| o.status.success());
@@ -197,7 +201,11 @@ fn containerd_checkpoints_and_restores_on_berth() {
     }
     let c = start();
     let id = unique("ctr-cr");
-    let out = c.run(&["-d"], &id, &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done"]);
+    let out = c.run(
+        &["-d"],
+        &id,
+        &["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/c; exec 3</tmp/c; sleep 0.1; done"],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let count = |id: &str| {
         text(&c.ctr(&["task", "exec", "--exec-id", &unique("e"), id, "cat", "/tmp/c"]))
@@ -207,7 +215,7 @@ fn containerd_checkpoints_and_restores_on_berth() {
     };
     assert!(wait_until(30, || count(&id) > 3), "the counter never ran");
     let image = format!("berth.test/checkpoint/{id}:1");
-    let out = c.ctr(&["containers", "checkpoint", "--task", &id, &image]);
+    let out = c.ctr(&["containers", "checkpoint", "--rw", "--task", &id, &image]);
     assert!(out.status.success(), "checkpoint: {}", String::from_utf8_lossy(&out.stderr));
     let at = count(&id);
     assert!(c.ctr(&["task", "kill", "-s", "KILL", &id]).status.success());
@@ -215,7 +223,7 @@ fn containerd_checkpoints_and_restores_on_berth() {
     assert!(c.ctr(&["task", "delete", &id]).status.success());
     assert!(c.ctr(&["container", "delete", &id]).status.success());
     let id2 = unique("ctr-cr2");
-    let out = c.ctr(&["containers", "restore", "--live", &id2, &image]);
+    let out = c.ctr(&["containers", "restore", "--rw", "--live", &id2, &image]);
     assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
     let first = count(&id2);
     assert!(first >= at.saturating_sub(50) && first > 3, "restored from the start: {first} (was {at})");
