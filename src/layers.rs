@@ -4,7 +4,7 @@
 
 /// Bottom first. Modules on one line are siblings and may not use each other.
 pub const LAYERS: [&[&str]; 10] = [
-    &["timefmt", "files", "cli", "entry"],
+    &["timefmt", "files", "json", "cli", "entry"],
     &["log"],
     // What was asked: config.json types, validation, the OCI state. No kernel.
     &["spec"],

@@ -43,6 +43,7 @@ pub mod cgroups;
 pub mod container;
 pub mod files;
 pub mod hooks;
+pub mod json;
 #[cfg(test)]
 mod layers;
 pub mod linux;

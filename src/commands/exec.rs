@@ -66,7 +66,7 @@ fn parse_user(s: &str, rootfs: &str) -> Result<(u32, u32)> {
 fn process(p: &Parsed, spec: &Spec, rootfs: &str) -> Result<Process> {
     if let Some(f) = p.get("process") {
         let text = files::read_path(Path::new(f), files::CONFIG_LIMIT).context("--process")?;
-        return serde_json::from_slice(&text).with_context(|| format!("--process: parsing {f}"));
+        return berth::json::from_bytes(&text).with_context(|| format!("--process: parsing {f}"));
     }
     let mut proc = spec.process.clone().unwrap_or_default();
     proc.args = p.args[1..].to_vec();

@@ -256,7 +256,7 @@ fn read_record(dir: &Path, id: &str) -> Result<Record> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
     };
-    serde_json::from_slice(&data).with_context(|| format!("parsing {}", p.display()))
+    crate::json::from_bytes(&data).with_context(|| format!("parsing {}", p.display()))
 }
 
 /// The live status: a dead init needs no more look-ups (no freezer read,

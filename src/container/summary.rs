@@ -61,9 +61,9 @@ impl Summary {
         if let Some(s) = super::head::read(data) {
             return Ok(s);
         }
-        let mut s: Summary = serde_json::from_slice(data)?;
+        let mut s: Summary = crate::json::from_bytes(data)?;
         if s.version < 2 {
-            let old: Before2 = serde_json::from_slice(data)?;
+            let old: Before2 = crate::json::from_bytes(data)?;
             let dirs = old.cgroup.dirs;
             let picked = freeze::governing(dirs.iter().map(|(h, d)| (h.v2, h.options.as_ref(), d.as_ref())));
             s.freezer = picked.map(|(v2, dir): (bool, &str)| (v2, PathBuf::from(dir)));

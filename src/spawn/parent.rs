@@ -464,7 +464,7 @@ fn spawn(
             }
             Received::Listener(fd) => {
                 if let Some((path, meta)) = s.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
-                    let state = serde_json::from_slice(&state_for_hooks(Status::Creating))?;
+                    let state = crate::json::from_bytes(&state_for_hooks(Status::Creating))?;
                     seccomp::load::send_listener(path, meta, &fd, init_pid, state)?;
                 }
             }

@@ -100,7 +100,7 @@ fn restore_into(
         cgroup.dirs.first().and_then(|(h, d)| d.strip_prefix(&h.mount).ok()).map(|r| format!("/{}", r.display()));
 
     let descriptors: Vec<String> = match std::fs::read(c.image_path.join(criu::DESCRIPTORS)) {
-        Ok(d) => serde_json::from_slice(&d).context("reading descriptors.json")?,
+        Ok(d) => crate::json::from_bytes(&d).context("reading descriptors.json")?,
         Err(_) => Vec::new(),
     };
     let mut inherit = criu::pipes_to_inherit(&descriptors);

@@ -151,7 +151,7 @@ impl End {
         if n == 0 {
             return Ok(None);
         }
-        let w = serde_json::from_slice(&buf[..n]).context("decoding a sync message")?;
+        let w = crate::json::from_bytes(&buf[..n]).context("decoding a sync message")?;
         Ok(Some((w, fd)))
     }
 }

@@ -31,7 +31,7 @@ pub fn load_raw(bundle: &Path) -> Result<(types::Spec, Vec<u8>)> {
 
 /// Parses config.json's bytes (`what` names them in the error).
 pub fn parse(data: &[u8], what: &str) -> Result<types::Spec> {
-    serde_json::from_slice(data).with_context(|| format!("parsing {what}"))
+    crate::json::from_bytes(data).with_context(|| format!("parsing {what}"))
 }
 
 /// A config parsed for `exec`, which reads only `process` and
@@ -52,7 +52,7 @@ pub fn parse_exec_parts(data: &[u8], what: &str) -> Result<types::Spec> {
         memory_policy: Option<serde_json::Value>,
         seccomp: Option<Box<serde_json::value::RawValue>>,
     }
-    let p: Parts = serde_json::from_slice(data).with_context(|| format!("parsing {what}"))?;
+    let p: Parts = crate::json::from_bytes(data).with_context(|| format!("parsing {what}"))?;
     Ok(types::Spec {
         process: p.process,
         linux: p.linux.map(|l| types::Linux {
