@@ -241,6 +241,28 @@ fn config_json_must_be_a_regular_file() {
     }
 }
 
+/// A config.json whose strings are not UTF-8 (an argument with a byte
+/// 0xff): refused with where it is, never passed on cut or mended.
+#[test]
+fn config_json_that_is_not_utf8_is_refused_with_its_place() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("echo MARK");
+    let cfg = b.path().join("config.json");
+    let text = serde_json::to_vec_pretty(&b.config).unwrap();
+    let at = text.windows(4).position(|w| w == b"MARK").unwrap();
+    let mut bad = text.clone();
+    bad[at] = 0xff;
+    std::fs::write(&cfg, &bad).unwrap();
+    let line = text[..at].iter().filter(|&&c| c == b'\n').count() + 1;
+    let id = unique("utf8");
+    let out = berth.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("config.json") && err.contains(&format!("invalid UTF-8 at line {line} column")), "{err}");
+    assert_nothing_left(&berth, &id, None);
+}
+
 /// `--preserve-fds` beyond any sane range is an error, never a wrap-around
 /// that closes the container's stderr or skips the "must be open" check.
 #[test]
