@@ -292,20 +292,21 @@ fn exec_refuses_a_pid_that_is_not_init() {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(19)).map(str::to_string)
     };
-    let born = |_: &()| {
-        let child = std::process::Command::new("sleep")
-            .arg("1000")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        Stranger(child)
+    let born = || {
+        Stranger(
+            std::process::Command::new("sleep")
+                .arg("1000")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
-    let mut stranger = born(&());
+    let mut stranger = born();
     assert!(wait_until(5, || {
         if start_of(stranger.0.id()) == Some(state["pid_start"].to_string()) {
-            stranger = born(&());
+            stranger = born();
             return false;
         }
         true
