@@ -116,13 +116,15 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let base = match p.get("resources") {
         None => Resources::default(),
         Some(src) => {
-            let mut text = String::new();
+            let mut data = Vec::new();
             if src == "-" {
-                std::io::stdin().read_to_string(&mut text).context("reading resources from stdin")?;
+                std::io::stdin().read_to_end(&mut data).context("reading resources from stdin")?;
             } else {
-                text = std::fs::read_to_string(src).with_context(|| format!("reading {src}"))?;
+                data = std::fs::read(src).with_context(|| format!("reading {src}"))?;
             }
-            serde_json::from_str(&text).with_context(|| format!("parsing resources from {src}"))?
+            let (r, notes) = berth::json::from_input(&data).with_context(|| format!("parsing resources from {src}"))?;
+            notes.iter().for_each(|n| berth::log::warn(&format!("--resources {src}: {n}")));
+            r
         }
     };
     let mut r = from_flags(&p, base)?;

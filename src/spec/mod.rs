@@ -22,16 +22,22 @@ pub fn load(bundle: &Path) -> Result<types::Spec> {
 }
 
 /// config.json parsed, and its bytes (create keeps a copy in the state
-/// directory, so that later commands never read the bundle again).
+/// directory, so that later commands never read the bundle again). What
+/// runc reads and plain JSON does not say (see `json::from_input`) is read
+/// as runc reads it, with a warning for each place.
 pub fn load_raw(bundle: &Path) -> Result<(types::Spec, Vec<u8>)> {
     let path = bundle.join("config.json");
     let data = crate::files::read_path(&path, crate::files::CONFIG_LIMIT)?;
-    Ok((parse(&data, &path.display().to_string())?, data))
+    let what = path.display().to_string();
+    let (spec, notes) = crate::json::from_input(&data).with_context(|| format!("parsing {what}"))?;
+    notes.iter().for_each(|n| crate::log::warn(&format!("{what}: {n}")));
+    Ok((spec, data))
 }
 
-/// Parses config.json's bytes (`what` names them in the error).
+/// Parses config.json's bytes (`what` names them in the error), as
+/// `load_raw` does, without its warnings (the copy create kept, read again).
 pub fn parse(data: &[u8], what: &str) -> Result<types::Spec> {
-    crate::json::from_bytes(data).with_context(|| format!("parsing {what}"))
+    Ok(crate::json::from_input(data).with_context(|| format!("parsing {what}"))?.0)
 }
 
 /// A config parsed for `exec`, which reads only `process` and
@@ -52,7 +58,7 @@ pub fn parse_exec_parts(data: &[u8], what: &str) -> Result<types::Spec> {
         memory_policy: Option<serde_json::Value>,
         seccomp: Option<Box<serde_json::value::RawValue>>,
     }
-    let p: Parts = crate::json::from_bytes(data).with_context(|| format!("parsing {what}"))?;
+    let (p, _): (Parts, _) = crate::json::from_input(data).with_context(|| format!("parsing {what}"))?;
     Ok(types::Spec {
         process: p.process,
         linux: p.linux.map(|l| types::Linux {
@@ -89,5 +95,52 @@ mod tests {
         // And nothing else: a part exec does not read is not built.
         assert!(parts.mounts.is_empty() && p.devices.is_empty() && p.uid_mappings.is_empty());
         assert!(!f.devices.is_empty() && !f.uid_mappings.is_empty());
+    }
+
+    /// A config serde_json reads is read the same by runc's rules (the
+    /// second reading, for configs with a `null` or a key named twice),
+    /// every field of it; and a `null` for each field that is no option
+    /// is read as its zero value, as runc does.
+    #[test]
+    fn the_go_reading_of_a_full_config_is_the_plain_one() {
+        let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/every-field.json")).unwrap();
+        let plain = super::parse(&data, "every-field.json").unwrap();
+        let root: crate::json::tree::Node = serde_json::from_slice(&data).unwrap();
+        let mut go: super::types::Spec = crate::json::go::decode(&root).unwrap();
+        let mut plain = plain;
+        // linux.seccomp is kept as text: the same JSON, not the same spaces.
+        let (a, b) = (go.linux.as_mut().unwrap().seccomp.take(), plain.linux.as_mut().unwrap().seccomp.take());
+        let value = |r: Option<Box<serde_json::value::RawValue>>| -> serde_json::Value {
+            serde_json::from_str(r.unwrap().get()).unwrap()
+        };
+        assert_eq!(value(a), value(b));
+        assert_eq!(format!("{go:?}"), format!("{plain:?}"));
+        // Each member set to null in turn: read, and not as the plain text.
+        let mut v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        let mut paths = Vec::new();
+        fn members(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+            if let Some(m) = v.as_object() {
+                for (k, x) in m {
+                    let p = format!("{at}/{k}");
+                    out.push(p.clone());
+                    members(x, p, out);
+                }
+            }
+        }
+        members(&v, String::new(), &mut paths);
+        assert!(paths.len() > 100, "{}", paths.len());
+        let mut refused_by_serde = 0;
+        for p in &paths {
+            let was = std::mem::replace(v.pointer_mut(p).unwrap(), serde_json::Value::Null);
+            let text = serde_json::to_vec(&v).unwrap();
+            refused_by_serde += usize::from(crate::json::from_bytes::<super::types::Spec>(&text).is_err());
+            if let Err(e) = super::parse(&text, "config.json") {
+                // Only a field berth needs: as runc, which refuses a zero
+                // there later (an empty mount destination, no rlimit type).
+                assert!(format!("{e:#}").contains("missing field"), "{p}: {e:#}");
+            }
+            *v.pointer_mut(p).unwrap() = was;
+        }
+        assert!(refused_by_serde > 50, "{refused_by_serde}");
     }
 }
