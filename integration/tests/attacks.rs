@@ -242,24 +242,43 @@ fn config_json_must_be_a_regular_file() {
 }
 
 /// A config.json whose strings are not UTF-8 (an argument with a byte
-/// 0xff): refused with where it is, never passed on cut or mended.
+/// 0xff): read as runc reads it, the byte as U+FFFD, never passed on raw
+/// or cut, with a warning that names the place. Outside a string the same
+/// byte is no JSON: refused with its line, nothing left.
 #[test]
-fn config_json_that_is_not_utf8_is_refused_with_its_place() {
+fn config_json_that_is_not_utf8_is_read_as_runc_reads_it() {
     let berth = Berth::new();
     let mut b = Bundle::new();
-    b.sh("echo MARK");
+    b.config["process"]["args"] = serde_json::json!(["echo", "MARK"]);
     let cfg = b.path().join("config.json");
     let text = serde_json::to_vec_pretty(&b.config).unwrap();
     let at = text.windows(4).position(|w| w == b"MARK").unwrap();
+    let line = text[..at].iter().filter(|&&c| c == b'\n').count() + 1;
     let mut bad = text.clone();
     bad[at] = 0xff;
     std::fs::write(&cfg, &bad).unwrap();
-    let line = text[..at].iter().filter(|&&c| c == b'\n').count() + 1;
+    let id = unique("utf8");
+    let out = berth.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(out.stdout, "\u{fffd}ARK\n".as_bytes(), "{err}");
+    assert!(
+        err.contains("config.json") && err.contains(&format!("line {line} column")) && err.contains("U+FFFD"),
+        "{err}"
+    );
+    assert_nothing_left(&berth, &id, None);
+
+    // The byte between two members, outside any string.
+    let comma = text.windows(2).position(|w| w == b",\n").unwrap();
+    let mut bad = text.clone();
+    bad.insert(comma + 1, 0xff);
+    std::fs::write(&cfg, &bad).unwrap();
+    let line = text[..comma].iter().filter(|&&c| c == b'\n').count() + 1;
     let id = unique("utf8");
     let out = berth.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("config.json") && err.contains(&format!("invalid UTF-8 at line {line} column")), "{err}");
+    assert!(err.contains("config.json") && err.contains(&format!("line {line} column")), "{err}");
     assert_nothing_left(&berth, &id, None);
 }
 

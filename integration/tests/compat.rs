@@ -636,3 +636,80 @@ fn relative_root_is_taken_from_the_working_directory() {
     assert!(berth(&["delete", "-f", &id]).status.success());
     assert!(!cwd.0.join("state").join(&id).exists());
 }
+
+/// Configs runc reads and a plain JSON decoder refuses: `null` for a list,
+/// a map or a plain value, and a key named twice (runc's decoder reads the
+/// later value over the first: objects merge, the rest is replaced; a
+/// list after a `null` stands alone). berth reads them as runc does and
+/// warns of the repeated keys; the container sees what runc's sees,
+/// including a seccomp rule given in the later of two `syscalls`.
+#[test]
+fn nulls_and_repeated_keys_are_read_as_runc_reads_them() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.config["process"]["args"] =
+        json!(["/bin/sh", "-c", "echo \"$A\" $(hostname) $(id -G); mkdir /tmp/made && echo made || echo refused"]);
+    b.config["process"].as_object_mut().unwrap().remove("env");
+    b.config["hostname"] = json!("second");
+    for (at, key) in [("", "annotations"), ("/linux", "maskedPaths"), ("/process", "noNewPrivileges")] {
+        b.config.pointer_mut(at).unwrap()[key] = Value::Null;
+    }
+    b.config["process"]["user"]["additionalGids"] = Value::Null;
+    b.config["linux"]["seccomp"] = json!("SECCOMP");
+    let text = serde_json::to_string_pretty(&b.config).unwrap();
+    let seccomp = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": null,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#;
+    // The first `process` gives env alone; the later one the rest.
+    let text = format!(
+        r#"{{"hostname": "first", "process": {{"env": ["A=merged", "PATH=/bin"], "args": ["false"]}},{}"#,
+        &text[1..].replace(r#""SECCOMP""#, seccomp)
+    );
+    std::fs::write(b.path().join("config.json"), &text).unwrap();
+    let id = unique("gojson");
+    let out = berth.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(stdout, "merged second 0\nrefused\n", "{err}");
+    for warned in ["hostname is given 2 times", "process is given 2 times", "linux.seccomp: syscalls is given 2 times"]
+    {
+        assert!(err.contains(warned), "no warning {warned:?}: {err}");
+    }
+    assert_nothing_left(&berth, &id, None);
+    if Command::new("runc").arg("--version").output().is_ok() {
+        let root = TempDir::new("runc-root");
+        let out = Command::new("runc")
+            .arg("--root")
+            .arg(&root.0)
+            .args(["run", "--bundle", b.path().to_str().unwrap(), &id])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), stdout, "runc: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// `exec --process` is read the same way: a `null` for plain values and
+/// lists, a key named twice.
+#[test]
+fn exec_process_with_nulls_and_repeated_keys() {
+    let berth = Berth::new();
+    let mut b = Bundle::new();
+    b.sh("sleep 1000");
+    let id = unique("gojsonx");
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    let dir = TempDir::new("berth-exec");
+    let proc_file = dir.0.join("process.json");
+    std::fs::write(
+        &proc_file,
+        r#"{"args": ["false"], "args": ["sh", "-c", "echo $B $(id -u)"], "env": ["B=one"], "env": null,
+            "env": ["PATH=/bin", "B=two"], "cwd": "/", "user": null, "capabilities": null, "terminal": null}"#,
+    )
+    .unwrap();
+    let out = berth.run(&["exec", "--process", proc_file.to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "two 0\n", "{err}");
+    assert!(err.contains("args is given 2 times") && err.contains("env is given 3 times"), "{err}");
+    berth.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&berth, &id, None);
+}
