@@ -196,3 +196,56 @@ fn notify_sends_the_listener_and_state_to_the_agent() {
     assert!(out.contains("Permission denied") && out.contains("done"), "{out}");
     assert!(nr == 83 || nr == 258, "mkdir or mkdirat, got {nr}");
 }
+
+/// exec loads the profile again, with a listener of its own: the agent
+/// gets it with the container's state (running), and answers for the
+/// exec'd process. Each message is the spec's ContainerProcessState.
+#[test]
+fn exec_sends_its_own_listener_to_the_agent() {
+    let berth = Berth::new();
+    let dir = TempDir::new("berth-notify");
+    let sock = dir.0.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut b = Bundle::new();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "m",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.sh("sleep 1000");
+    let id = unique("notifyx");
+    let agent = std::thread::spawn(move || {
+        let mut states = Vec::new();
+        for answer in [false, true] {
+            let (conn, _) = listener.accept().unwrap();
+            let (fd, data) = recv_fd_with_data(&conn);
+            let msg: Value = serde_json::from_slice(&data).unwrap();
+            let keys: Vec<String> =
+                serde_json::from_slice::<serde_json::Map<String, Value>>(&data).unwrap().keys().cloned().collect();
+            assert_eq!(keys.len(), 5, "{msg}");
+            assert_eq!((msg["ociVersion"].as_str(), msg["metadata"].as_str()), (Some("1.2.0"), Some("m")), "{msg}");
+            states.push(msg["state"].clone());
+            if answer {
+                let mut n: Notif = unsafe { std::mem::zeroed() };
+                // SAFETY: SECCOMP_IOCTL_NOTIF_RECV into a zeroed seccomp_notif.
+                assert_eq!(unsafe { libc::ioctl(fd.as_raw_fd(), 0xc050_2100, &mut n) }, 0);
+                let resp = NotifResp { id: n.id, val: 0, error: -libc::EACCES, flags: 0 };
+                // SAFETY: SECCOMP_IOCTL_NOTIF_SEND with a filled seccomp_notif_resp.
+                assert_eq!(unsafe { libc::ioctl(fd.as_raw_fd(), 0xc018_2101, &resp) }, 0);
+            }
+        }
+        states
+    });
+    assert!(berth.create(&b, &id).status.success());
+    berth.ok(&["start", &id]);
+    let out = berth.run(&["exec", &id, "sh", "-c", "mkdir /tmp/x 2>&1; echo done"]);
+    let states = agent.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Permission denied") && text.contains("done"), "{text}");
+    assert_eq!(states[0]["status"], "creating", "{states:?}");
+    assert_eq!(states[1]["status"], "running", "{states:?}");
+    assert!(states.iter().all(|s| s["id"] == id.as_str()), "{states:?}");
+    berth.ok(&["delete", "--force", &id]);
+    assert_nothing_left(&berth, &id, None);
+}

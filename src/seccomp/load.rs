@@ -4,6 +4,7 @@
 use super::Filter;
 use crate::linux::{fdpass, sys};
 use anyhow::{Context, Result};
+use serde_json::value::RawValue;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 const SECCOMP_SET_MODE_FILTER: u32 = 1;
@@ -28,18 +29,23 @@ pub fn install(f: &Filter) -> Result<Option<OwnedFd>> {
     Ok(if f.listener.is_some() { Some(sys::owned(r as i32)?) } else { None })
 }
 
-/// Sends the listener fd and the container's state to the agent at `path`
-/// (the runtime spec's ContainerProcessState).
-pub fn send_listener(path: &str, metadata: &str, listener: &OwnedFd, pid: i32, state: serde_json::Value) -> Result<()> {
-    let msg = serde_json::json!({
-        "ociVersion": "1.2.0",
-        "fds": ["seccompFd"],
-        "pid": pid,
-        "metadata": metadata,
-        "state": state,
-    });
+/// Sends the listener fd and the container's state (`state`, the OCI
+/// state as JSON text, put in as it is) to the agent at `path`: the
+/// runtime spec's ContainerProcessState, its members in the spec's order.
+pub fn send_listener(path: &str, metadata: &str, listener: &OwnedFd, pid: i32, state: &RawValue) -> Result<()> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ProcessState<'a> {
+        oci_version: &'a str,
+        fds: [&'a str; 1],
+        pid: i32,
+        metadata: &'a str,
+        state: &'a RawValue,
+    }
+    let msg = ProcessState { oci_version: "1.2.0", fds: ["seccompFd"], pid, metadata, state };
+    let msg = serde_json::to_vec(&msg).context("linux.seccomp.listenerPath: writing the container's state")?;
     let sock = std::os::unix::net::UnixStream::connect(path)
         .with_context(|| format!("failed to connect with seccomp agent specified in the seccomp profile ({path})"))?;
-    fdpass::send(&sock, msg.to_string().as_bytes(), Some(listener.as_raw_fd()))
+    fdpass::send(&sock, &msg, Some(listener.as_raw_fd()))
         .with_context(|| format!("linux.seccomp.listenerPath: sending the listener to {path}"))
 }

@@ -283,8 +283,8 @@ fn drive(ch: &ParentEnd, pid: i32, shared: bool, req: &Request, rec: &Record) ->
             Received::Listener(fd) => {
                 if let Some((path, meta)) = req.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
                     // The container's state, as the agent is told it.
-                    let state = serde_json::to_value(rec.oci_state(Status::Running))?;
-                    seccomp::load::send_listener(path, meta, &fd, pid, state)?;
+                    let state = serde_json::value::to_raw_value(&rec.oci_state(Status::Running))?;
+                    seccomp::load::send_listener(path, meta, &fd, pid, &state)?;
                 }
             }
             Received::Ready(fd) => break fd,

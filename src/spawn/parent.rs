@@ -464,8 +464,10 @@ fn spawn(
             }
             Received::Listener(fd) => {
                 if let Some((path, meta)) = s.seccomp.as_ref().and_then(|f| f.listener.as_ref()) {
-                    let state = crate::json::from_bytes(&state_for_hooks(Status::Creating))?;
-                    seccomp::load::send_listener(path, meta, &fd, init_pid, state)?;
+                    // The hooks' JSON text, checked as JSON, not built into a tree.
+                    let state = String::from_utf8(state_for_hooks(Status::Creating)).context("the state")?;
+                    let state = serde_json::value::RawValue::from_string(state).context("the state")?;
+                    seccomp::load::send_listener(path, meta, &fd, init_pid, &state)?;
                 }
             }
             Received::Ready(fd) => break fd,
