@@ -156,9 +156,9 @@ struct NotifResp {
     flags: u32,
 }
 
-#[test]
-fn notify_sends_the_listener_and_state_to_the_agent() {
-    let berth = Berth::new();
+/// A bundle whose profile sends mkdir to an agent listening at the socket
+/// returned (in the directory returned), with `metadata`.
+fn notify_bundle(metadata: &str) -> (Bundle, TempDir, UnixListener) {
     let dir = TempDir::new("berth-notify");
     let sock = dir.0.join("agent.sock");
     let listener = UnixListener::bind(&sock).unwrap();
@@ -166,9 +166,30 @@ fn notify_sends_the_listener_and_state_to_the_agent() {
     b.config["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": sock,
-        "listenerMetadata": "from-the-test",
+        "listenerMetadata": metadata,
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
     });
+    (b, dir, listener)
+}
+
+/// Answers the next notification on `fd` with EACCES; its syscall number.
+fn refuse_next(fd: &impl AsRawFd) -> i32 {
+    // SAFETY: an all-zero seccomp_notif is valid.
+    let mut n: Notif = unsafe { std::mem::zeroed() };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_RECV into a zeroed seccomp_notif.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), 0xc050_2100, &mut n) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    let resp = NotifResp { id: n.id, val: 0, error: -libc::EACCES, flags: 0 };
+    // SAFETY: SECCOMP_IOCTL_NOTIF_SEND with a filled seccomp_notif_resp.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), 0xc018_2101, &resp) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    n.nr
+}
+
+#[test]
+fn notify_sends_the_listener_and_state_to_the_agent() {
+    let berth = Berth::new();
+    let (mut b, _dir, listener) = notify_bundle("from-the-test");
     b.sh("mkdir /tmp/n 2>&1; echo done");
     let id = unique("notify");
     let agent = std::thread::spawn(move || {
@@ -179,16 +200,7 @@ fn notify_sends_the_listener_and_state_to_the_agent() {
         assert_eq!(state["metadata"], "from-the-test");
         assert!(state["pid"].as_i64().unwrap() > 0);
         assert!(state["state"]["id"].as_str().unwrap().starts_with("notify-"));
-        // Answer the first notification: EACCES.
-        let mut n: Notif = unsafe { std::mem::zeroed() };
-        // SAFETY: SECCOMP_IOCTL_NOTIF_RECV into a zeroed seccomp_notif.
-        let r = unsafe { libc::ioctl(fd.as_raw_fd(), 0xc050_2100, &mut n) };
-        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
-        let resp = NotifResp { id: n.id, val: 0, error: -libc::EACCES, flags: 0 };
-        // SAFETY: SECCOMP_IOCTL_NOTIF_SEND with a filled seccomp_notif_resp.
-        let r = unsafe { libc::ioctl(fd.as_raw_fd(), 0xc018_2101, &resp) };
-        assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
-        n.nr
+        refuse_next(&fd)
     });
     let (code, out, err) = berth.run_bundle(&b, &id);
     let nr = agent.join().unwrap();
@@ -203,16 +215,7 @@ fn notify_sends_the_listener_and_state_to_the_agent() {
 #[test]
 fn exec_sends_its_own_listener_to_the_agent() {
     let berth = Berth::new();
-    let dir = TempDir::new("berth-notify");
-    let sock = dir.0.join("agent.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let mut b = Bundle::new();
-    b.config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": sock,
-        "listenerMetadata": "m",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
-    });
+    let (mut b, _dir, listener) = notify_bundle("m");
     b.sh("sleep 1000");
     let id = unique("notifyx");
     let agent = std::thread::spawn(move || {
@@ -220,19 +223,12 @@ fn exec_sends_its_own_listener_to_the_agent() {
         for answer in [false, true] {
             let (conn, _) = listener.accept().unwrap();
             let (fd, data) = recv_fd_with_data(&conn);
-            let msg: Value = serde_json::from_slice(&data).unwrap();
-            let keys: Vec<String> =
-                serde_json::from_slice::<serde_json::Map<String, Value>>(&data).unwrap().keys().cloned().collect();
-            assert_eq!(keys.len(), 5, "{msg}");
-            assert_eq!((msg["ociVersion"].as_str(), msg["metadata"].as_str()), (Some("1.2.0"), Some("m")), "{msg}");
+            let msg: serde_json::Map<String, Value> = serde_json::from_slice(&data).unwrap();
+            assert_eq!(msg.len(), 5, "{msg:?}");
+            assert_eq!((msg["ociVersion"].as_str(), msg["metadata"].as_str()), (Some("1.2.0"), Some("m")), "{msg:?}");
             states.push(msg["state"].clone());
             if answer {
-                let mut n: Notif = unsafe { std::mem::zeroed() };
-                // SAFETY: SECCOMP_IOCTL_NOTIF_RECV into a zeroed seccomp_notif.
-                assert_eq!(unsafe { libc::ioctl(fd.as_raw_fd(), 0xc050_2100, &mut n) }, 0);
-                let resp = NotifResp { id: n.id, val: 0, error: -libc::EACCES, flags: 0 };
-                // SAFETY: SECCOMP_IOCTL_NOTIF_SEND with a filled seccomp_notif_resp.
-                assert_eq!(unsafe { libc::ioctl(fd.as_raw_fd(), 0xc018_2101, &resp) }, 0);
+                refuse_next(&fd);
             }
         }
         states
