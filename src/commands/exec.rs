@@ -66,9 +66,7 @@ fn parse_user(s: &str, rootfs: &str) -> Result<(u32, u32)> {
 fn process(p: &Parsed, spec: &Spec, rootfs: &str) -> Result<Process> {
     if let Some(f) = p.get("process") {
         let text = files::read_path(Path::new(f), files::CONFIG_LIMIT).context("--process")?;
-        let (process, notes) = berth::json::from_input(&text).with_context(|| format!("--process: parsing {f}"))?;
-        notes.iter().for_each(|n| log::warn(&format!("--process {f}: {n}")));
-        return Ok(process);
+        return berth::spec::read_input(&text, &format!("--process {f}"), true);
     }
     let mut proc = spec.process.clone().unwrap_or_default();
     proc.args = p.args[1..].to_vec();

@@ -116,15 +116,14 @@ pub fn main(ctx: &Ctx, args: &[String]) -> Result<i32> {
     let base = match p.get("resources") {
         None => Resources::default(),
         Some(src) => {
-            let mut data = Vec::new();
-            if src == "-" {
+            let data = if src == "-" {
+                let mut data = Vec::new();
                 std::io::stdin().read_to_end(&mut data).context("reading resources from stdin")?;
+                data
             } else {
-                data = std::fs::read(src).with_context(|| format!("reading {src}"))?;
-            }
-            let (r, notes) = berth::json::from_input(&data).with_context(|| format!("parsing resources from {src}"))?;
-            notes.iter().for_each(|n| berth::log::warn(&format!("--resources {src}: {n}")));
-            r
+                berth::files::read_path(std::path::Path::new(src), berth::files::CONFIG_LIMIT)?
+            };
+            berth::spec::read_input(&data, &format!("--resources {src}"), true)?
         }
     };
     let mut r = from_flags(&p, base)?;

@@ -407,9 +407,7 @@ fn emit_arch(a: &mut Asm, plan: &Plan, wide: bool, enosys_above: Option<u32>) {
 /// init and every exec); None without one.
 pub fn from_spec(spec: &crate::spec::types::Spec) -> Result<Option<Filter>> {
     let Some(raw) = spec.linux.as_ref().and_then(|l| l.seccomp.as_deref()) else { return Ok(None) };
-    let (profile, notes): (profile::Profile, _) =
-        crate::json::from_input(raw.get().as_bytes()).map_err(|e| anyhow::anyhow!("linux.seccomp: {e}"))?;
-    notes.iter().for_each(|n| crate::log::warn(&format!("linux.seccomp: {n}")));
+    let profile: profile::Profile = crate::spec::read_input(raw.get().as_bytes(), "linux.seccomp", true)?;
     Ok(Some(compile(&profile)?))
 }
 

@@ -28,16 +28,25 @@ pub fn load(bundle: &Path) -> Result<types::Spec> {
 pub fn load_raw(bundle: &Path) -> Result<(types::Spec, Vec<u8>)> {
     let path = bundle.join("config.json");
     let data = crate::files::read_path(&path, crate::files::CONFIG_LIMIT)?;
-    let what = path.display().to_string();
-    let (spec, notes) = crate::json::from_input(&data).with_context(|| format!("parsing {what}"))?;
-    notes.iter().for_each(|n| crate::log::warn(&format!("{what}: {n}")));
-    Ok((spec, data))
+    Ok((read_input(&data, &path.display().to_string(), true)?, data))
 }
 
 /// Parses config.json's bytes (`what` names them in the error), as
 /// `load_raw` does, without its warnings (the copy create kept, read again).
 pub fn parse(data: &[u8], what: &str) -> Result<types::Spec> {
-    Ok(crate::json::from_input(data).with_context(|| format!("parsing {what}"))?.0)
+    read_input(data, what, false)
+}
+
+/// JSON a user wrote (config.json, `linux.seccomp`, `exec --process`,
+/// `update --resources`), read as runc reads it (`json::from_input`).
+/// `what` names it in the error and, with `warn`, in a warning for each
+/// place read so.
+pub fn read_input<T: serde::de::DeserializeOwned>(data: &[u8], what: &str, warn: bool) -> Result<T> {
+    let (value, notes) = crate::json::from_input(data).with_context(|| format!("parsing {what}"))?;
+    if warn {
+        notes.iter().for_each(|n| crate::log::warn(&format!("{what}: {n}")));
+    }
+    Ok(value)
 }
 
 /// A config parsed for `exec`, which reads only `process` and
@@ -58,7 +67,7 @@ pub fn parse_exec_parts(data: &[u8], what: &str) -> Result<types::Spec> {
         memory_policy: Option<serde_json::Value>,
         seccomp: Option<Box<serde_json::value::RawValue>>,
     }
-    let (p, _): (Parts, _) = crate::json::from_input(data).with_context(|| format!("parsing {what}"))?;
+    let p: Parts = read_input(data, what, false)?;
     Ok(types::Spec {
         process: p.process,
         linux: p.linux.map(|l| types::Linux {
