@@ -189,6 +189,13 @@ timeout -k 10 "${VM_TIMEOUT:-1500}" qemu-system-x86_64 "${accel[@]}" -machine q3
 qrc=$?
 set -e
 [ "${VM_LOG:-0}" = 1 ] && cat "$ctl/kmsg" >&2
+# A COMMAND that failed or ran out of time: the kernel's complaints, if it
+# made any, are part of the answer (a soft lockup under emulation, a task
+# blocked in the kernel).
+if [ "${VM_LOG:-0}" != 1 ] && { [ "$qrc" = 124 ] || [ "$(cat "$ctl/rc" 2>/dev/null)" != 0 ]; }; then
+  grep -E -A 12 'soft lockup|blocked for more|BUG:|Oops|rcu_.*stall|self-detected stall' "$ctl/kmsg" \
+    | head -n 80 | sed 's/^/vm.sh: kernel: /' >&2 || true
+fi
 [ "$qrc" = 124 ] && { echo "vm.sh: the VM ran out of time" >&2; exit 124; }
 [ -s "$ctl/rc" ] || { tail -n 30 "$ctl/kmsg" >&2; fail "the VM stopped before COMMAND finished (qemu $qrc)"; }
 exit "$(cat "$ctl/rc")"
