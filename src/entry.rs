@@ -39,8 +39,10 @@
 //!
 //! The mount's descriptor stays open: closed, the detached mount would be
 //! dissolved, and that waits out an RCU grace period. `exeseal::release`
-//! drops it in a helper instead, when no child holds it, or berth's exit
-//! does; across a re-execution its number is the marker's value.
+//! drops it in a helper instead, when no child holds it, or
+//! `exeseal::dissolve` closes it before a process enters the container
+//! (held, its read-only flag could be cleared from there); across a
+//! re-execution its number is the marker's value.
 
 /// The marker the re-executed image finds in its environment: `NAME=` and
 /// the descriptor of the read-only mount it runs from (`exeseal::MARK` is

@@ -171,14 +171,12 @@ fn dispatch(args: &[String]) -> Result<i32> {
         // These put a berth process into a container (CVE-2019-5736).
         linux::exeseal::ensure()?;
         // create and run let go now, as measured best: the helper is
-        // usually done before init's clone, and releasing after that
-        // clone measured 0.8 ms slower (init started on berth's CPU more
-        // often, and waited for it). exec leaves the mount to its exit,
-        // when its process is done: a helper started now often has not
-        // run by exec's clone (the process then waited out the grace
-        // period), and one started, or a close made, while the process
-        // starts slowed it more than the grace period costs at the end,
-        // with both CPUs idle (0.12-0.2 ms).
+        // usually done before init's clone (`exeseal::dissolve` waits for
+        // it there), and releasing after that clone measured 0.8 ms slower
+        // (init started on berth's CPU more often, and waited for it).
+        // exec closes the mount itself just before its clone: a helper
+        // started now often has not run by then, and waiting for it
+        // measured slower than the close (interleaved runs, 0.2-1 ms).
         if cmd != "exec" {
             linux::exeseal::release();
         }

@@ -104,6 +104,8 @@ while :; do
     esac
   done
 done
+# With CAP_SYS_ADMIN: try to make the mount under fd 3 writable.
+[ -x /unseal ] && /unseal 3 > /tmp/unsealed 2>&1
 i=0
 while [ $i -lt 100 ]; do
   if echo PWNED >> /proc/self/fd/3 2>/tmp/err; then echo wrote > /tmp/result.tmp; mv /tmp/result.tmp /tmp/result; exit 0; fi
@@ -130,11 +132,47 @@ fn full_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     }
 }
 
+/// The attacker's helper with CAP_SYS_ADMIN: mount_setattr(2) clears
+/// MOUNT_ATTR_RDONLY on the mount of the file open on descriptor argv[1].
+/// A detached mount (open_tree) that berth still holds would let it, from
+/// any mount namespace, on the kernels of this host and of the VM.
+const UNSEAL_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+struct mount_attr_ { unsigned long long set, clr, propagation, userns_fd; };
+int main(int argc, char **argv) {
+    struct mount_attr_ a = { 0, 1, 0, 0 };
+    long r = syscall(442, atoi(argv[1]), "", 0x1000, &a, sizeof a);
+    printf("%s\n", r == 0 ? "unsealed" : strerror(errno));
+    return r != 0;
+}
+"#;
+
+/// Builds UNSEAL_C, static, into the rootfs as /unseal.
+fn install_unseal(b: &Bundle) {
+    let dir = TempDir::new("berth-unseal");
+    let src = dir.0.join("unseal.c");
+    std::fs::write(&src, UNSEAL_C).unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-static", "-O1", "-o"])
+        .arg(b.rootfs().join("unseal"))
+        .arg(&src)
+        .output()
+        .expect("cc (the attacker's helper needs a C compiler; rustc's linker is one)");
+    assert!(out.status.success(), "cc: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// CVE-2019-5736: `#!/proc/self/exe` in the container must never expose a
 /// writable host berth binary, whether berth execs it as init's program or
-/// for `berth exec`. The test runs a copy of berth, so that a vulnerable
-/// build only overwrites the copy.
-fn attack_host_binary(as_init: bool) {
+/// for `berth exec`, also to a container with CAP_SYS_ADMIN (`sys_admin`:
+/// it then tries to clear the read-only flag of the mount it found). The
+/// test runs a copy of berth, so that a vulnerable build only overwrites
+/// the copy.
+fn attack_host_binary(as_init: bool, sys_admin: bool) {
     let copy_dir = TempDir::new("berth-copy");
     let copy = copy_dir.0.join("berth");
     std::fs::copy(berth_bin(), &copy).unwrap();
@@ -148,6 +186,12 @@ fn attack_host_binary(as_init: bool) {
     std::fs::write(b.rootfs().join("attack.sh"), ATTACKER).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if sys_admin {
+        install_unseal(&b);
+        for set in ["bounding", "effective", "permitted"] {
+            b.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+        }
+    }
     let bundle = b.path().to_str().unwrap().to_string();
     let (rd, wr) = full_pipe();
     let mut blocked = if as_init {
@@ -181,20 +225,38 @@ fn attack_host_binary(as_init: bool) {
     assert!(opened, "the attacker never saw the {evil_name} process");
     assert!(wait_until(60, || b.rootfs().join("tmp/result").exists()), "the attacker never finished");
     let result = std::fs::read_to_string(b.rootfs().join("tmp/result")).unwrap();
+    let unsealed = std::fs::read_to_string(b.rootfs().join("tmp/unsealed")).unwrap_or_default();
     let after = std::fs::read(&copy).unwrap();
-    assert!(after == before, "the host's berth binary was overwritten from the container ({result})");
+    assert!(
+        after == before,
+        "the host's berth binary was overwritten from the container ({result}; mount_setattr: {unsealed})"
+    );
     assert!(result.starts_with("refused"), "{result}");
+    if sys_admin {
+        // The attacker got as far as mount_setattr, and the kernel refused.
+        assert!(!unsealed.trim().is_empty() && unsealed.trim() != "unsealed", "mount_setattr: {unsealed:?}");
+    }
     berth.ok(&["delete", "--force", &id]);
 }
 
 #[test]
 fn cve_2019_5736_exec_cannot_overwrite_the_host_binary() {
-    attack_host_binary(false);
+    attack_host_binary(false, false);
 }
 
 #[test]
 fn cve_2019_5736_init_cannot_overwrite_the_host_binary() {
-    attack_host_binary(true);
+    attack_host_binary(true, false);
+}
+
+#[test]
+fn cve_2019_5736_exec_with_cap_sys_admin_cannot_unseal_the_host_binary() {
+    attack_host_binary(false, true);
+}
+
+#[test]
+fn cve_2019_5736_init_with_cap_sys_admin_cannot_unseal_the_host_binary() {
+    attack_host_binary(true, true);
 }
 
 /// The system calls of one berth process under strace, by name: BIN run

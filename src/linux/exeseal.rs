@@ -13,7 +13,8 @@
 //! touches any of them; `ensure` then points /proc/self/exe at it
 //! (PR_SET_MM_MAP, which the kernel allows only once no mapping of the old
 //! file is left). Children cloned from then on (init, exec's process)
-//! inherit both. No second exec, no second glibc start-up.
+//! inherit both. No second exec, no second glibc start-up. The mount is
+//! closed before any of them enters the container (`dissolve`).
 //!
 //! Where that cannot be done, berth re-executes itself from the read-only
 //! mount, or, where no mount is allowed, from a sealed memfd copy. A
@@ -188,8 +189,8 @@ fn hold(tree: OwnedFd) {
 /// out the grace period: had berth let go while a child still held it,
 /// that would be the child, on its way into the container. So callers
 /// call this before they clone a child, early enough for the helper to
-/// be done by then. A command that never calls it leaves the mount to
-/// its exit (`exec`: see main). Only the first call acts.
+/// be done by then, and `dissolve` makes sure of it. Only the first call
+/// acts.
 pub fn release() {
     let fd = PENDING.swap(-1, Ordering::Relaxed);
     if fd >= 0 {
@@ -197,6 +198,30 @@ pub fn release() {
         // to -1 above, so it is taken once.
         release_apart(unsafe { OwnedFd::from_raw_fd(fd) });
     }
+}
+
+/// Makes sure the detached mount is gone before a process enters the
+/// container: closes it here if `release` was not called, or waits for
+/// the helper that closes it. Called just before the clone of a process
+/// that enters a container.
+///
+/// While berth holds it, the mount is the root of an anonymous mount
+/// namespace, and mount_setattr(2) lets a process with CAP_SYS_ADMIN over
+/// its own mount namespace, in any mount namespace, clear its read-only
+/// flag (Linux 6.1 and 6.18 alike): a container that reached it through
+/// /proc/PID/exe of a `#!/proc/self/exe` program could then write the
+/// host's binary once berth was gone. Closed (the last descriptor of the
+/// tree), it is unmounted, and no flag of it can change any more; the
+/// pages berth runs from keep it alive.
+pub fn dissolve() {
+    let fd = PENDING.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: a descriptor `hold` took and nothing else owns; swapped
+        // to -1 above, so it is taken once. Closing it waits out the grace
+        // period here (the close's task work).
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    wait_helper();
 }
 
 /// The helper of `release_apart`, until reaped.

@@ -214,6 +214,7 @@ pub fn spawn(rec: &Record, init: Init, req: &Request) -> Result<Started> {
     };
     // `forked`: whether the child is a copy of us (and then whether it was
     // cloned into v2), or shares our memory (`shared`: it is past execve).
+    crate::linux::exeseal::dissolve();
     let (pid, forked) = match shared(&c, req, &cgroup, v2) {
         Some(pid) => (pid, None),
         None => {
