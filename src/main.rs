@@ -172,8 +172,9 @@ fn dispatch(args: &[String]) -> Result<i32> {
         linux::exeseal::ensure()?;
         // create and run let go now, as measured best: the helper is
         // usually done before init's clone (`exeseal::dissolve` waits for
-        // it there), and releasing after that clone measured 0.8 ms slower
-        // (init started on berth's CPU more often, and waited for it).
+        // it before init goes on), and releasing after that clone
+        // measured 0.8 ms slower (init started on berth's CPU more often,
+        // and waited for it).
         // exec closes the mount itself just before its clone: a helper
         // started now often has not run by then, and waiting for it
         // measured slower than the close (interleaved runs, 0.2-1 ms).

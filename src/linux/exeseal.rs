@@ -14,7 +14,7 @@
 //! (PR_SET_MM_MAP, which the kernel allows only once no mapping of the old
 //! file is left). Children cloned from then on (init, exec's process)
 //! inherit both. No second exec, no second glibc start-up. The mount is
-//! closed before any of them enters the container (`dissolve`).
+//! closed before anything of the image runs in the container (`dissolve`).
 //!
 //! Where that cannot be done, berth re-executes itself from the read-only
 //! mount, or, where no mount is allowed, from a sealed memfd copy. A
@@ -200,10 +200,17 @@ pub fn release() {
     }
 }
 
-/// Makes sure the detached mount is gone before a process enters the
-/// container: closes it here if `release` was not called, or waits for
-/// the helper that closes it. Called just before the clone of a process
-/// that enters a container.
+/// Makes sure the detached mount is gone before anything of the image
+/// runs in the container: closes it here if `release` was not called, or
+/// waits for the helper that closes it. `exec` calls it just before its
+/// clone; create and run just before init is told to go on (Go), before
+/// which init runs no hook and no program, and has closed every
+/// descriptor it inherited (the mount's too) first thing after the clone.
+/// Until then nothing in the container can open init's /proc/PID/exe:
+/// init is non-dumpable, or holds capabilities the container's processes
+/// lack (ptrace's rule for a process of the same user). Waiting there
+/// rather than at the clone costs nothing: the helper has long finished
+/// (interleaved `run`s: 0.1-0.2 ms less than waiting at the clone).
 ///
 /// While berth holds it, the mount is the root of an anonymous mount
 /// namespace, and mount_setattr(2) lets a process with CAP_SYS_ADMIN over

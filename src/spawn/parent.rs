@@ -393,7 +393,6 @@ fn spawn(
     // writing its pid) unless systemd places it or it is born in a user
     // namespace, where it may not write the host's cgroup files.
     let self_v1 = unit.is_none() && flags & libc::CLONE_NEWUSER == 0;
-    crate::linux::exeseal::dissolve();
     let (forked, in_v2) = clone3_into(flags as u64, cg_fd.as_ref().map(|f| f.as_raw_fd()), true)
         .context("cloning the container's init")?;
     let (pid, pidfd) = match forked {
@@ -442,6 +441,7 @@ fn spawn(
         true => Some(prime_start(&s.fifo)?),
         false => None,
     };
+    crate::linux::exeseal::dissolve();
     parent_ch.send_or_why(Order::Go { host_pid: init_pid })?;
     // The record is whole now: written while init works, renamed once it is ready.
     let cgroup = Cgroup { unit: unit.map(|p| p.unit.name.clone()), ..placed };
