@@ -174,10 +174,10 @@ fn dispatch(args: &[String]) -> Result<i32> {
         // usually done before init's clone (`exeseal::dissolve` waits for
         // it before init goes on), and releasing after that clone
         // measured 0.8 ms slower (init started on berth's CPU more often,
-        // and waited for it).
-        // exec closes the mount itself just before its clone: a helper
-        // started now often has not run by then, and waiting for it
-        // measured slower than the close (interleaved runs, 0.2-1 ms).
+        // and waited for it). exec closes the mount itself just before its
+        // clone: a helper started now often has not run by then, and
+        // waiting for it measured slower than the close (interleaved runs,
+        // 0.2-1 ms).
         if cmd != "exec" {
             linux::exeseal::release();
         }

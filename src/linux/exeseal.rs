@@ -192,12 +192,17 @@ fn hold(tree: OwnedFd) {
 /// be done by then, and `dissolve` makes sure of it. Only the first call
 /// acts.
 pub fn release() {
-    let fd = PENDING.swap(-1, Ordering::Relaxed);
-    if fd >= 0 {
-        // SAFETY: a descriptor `hold` took and nothing else owns; swapped
-        // to -1 above, so it is taken once.
-        release_apart(unsafe { OwnedFd::from_raw_fd(fd) });
+    if let Some(tree) = take_held() {
+        release_apart(tree);
     }
+}
+
+/// The detached mount `hold` keeps, once: None when none is held (any more).
+fn take_held() -> Option<OwnedFd> {
+    let fd = PENDING.swap(-1, Ordering::Relaxed);
+    // SAFETY: a descriptor `hold` took and nothing else owns; swapped to -1
+    // above, so it is taken once.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Makes sure the detached mount is gone before anything of the image
@@ -221,13 +226,8 @@ pub fn release() {
 /// tree), it is unmounted, and no flag of it can change any more; the
 /// pages berth runs from keep it alive.
 pub fn dissolve() {
-    let fd = PENDING.swap(-1, Ordering::Relaxed);
-    if fd >= 0 {
-        // SAFETY: a descriptor `hold` took and nothing else owns; swapped
-        // to -1 above, so it is taken once. Closing it waits out the grace
-        // period here (the close's task work).
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
-    }
+    // Closed here, it waits out the grace period (the close's task work).
+    drop(take_held());
     wait_helper();
 }
 

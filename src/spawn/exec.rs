@@ -212,9 +212,10 @@ pub fn spawn(rec: &Record, init: Init, req: &Request) -> Result<Started> {
         self_cgroup: self_v1.then_some(&cgroup),
         placed_by_parent: false,
     };
+    // berth's read-only mount goes before the process exists (CVE-2019-5736).
+    crate::linux::exeseal::dissolve();
     // `forked`: whether the child is a copy of us (and then whether it was
     // cloned into v2), or shares our memory (`shared`: it is past execve).
-    crate::linux::exeseal::dissolve();
     let (pid, forked) = match shared(&c, req, &cgroup, v2) {
         Some(pid) => (pid, None),
         None => {
