@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: berth beside runc and crun on the same busybox bundle, one
-# hyperfine run per measure (three rounds for run and exec back to back, and list of 100),
+# hyperfine run per measure (six short rounds for run and exec, back to
+# back and after quiet, and list of 100),
 # ratios to crun. The whole bench runs in a private mount namespace: the
 # runtimes' state roots are on a tmpfs there, as /run is on a production
 # host (on this host's ext4, mounted with discard, every runtime's state
@@ -11,8 +12,9 @@
 # (where containers-common is installed), lifecycle, state, list at 0/25/50/100
 # containers, each beside its floor where it has one (the kernel's work
 # that any runtime does for it, in C: scripts/run-floor.c, exec-floor.c,
-# list-floor.c), the `unshare --fork` floor, peak RSS, anonymous memory,
-# binary sizes.
+# list-floor.c), the `unshare --fork` floor, an empty process's start with
+# glibc and with no C library (start-floor.c: what glibc's CPU probe costs
+# each process here), peak RSS, anonymous memory, binary sizes.
 set -euo pipefail
 : "${BERTH:?set BERTH to the berth binary}"
 RUNS=${RUNS:-40}
@@ -84,10 +86,13 @@ done
 # and FLOOR_list hold their commands (the list floor reads berth's state).
 FLOOR_run="" FLOOR_exec="" FLOOR_list=""
 if command -v gcc >/dev/null; then
-  for f in run exec list; do
+  for f in run exec list start; do
     gcc -O2 -static -o "$work/$f-floor.gcc" "$(dirname "$0")/$f-floor.c" 2>/dev/null &&
       fresh "$work/$f-floor.gcc" "$f-floor" >/dev/null || true
   done
+  # The start with no C library at all, beside glibc's.
+  gcc -O2 -static -nostdlib -DNO_LIBC -o "$work/bare.gcc" "$(dirname "$0")/start-floor.c" 2>/dev/null &&
+    fresh "$work/bare.gcc" start-bare >/dev/null || true
   xpid=$("$BERTH" --root "$states/state-berth" state x-berth | jq -r .pid)
   # The sleeper's namespaces create made (listed without a path), by their
   # /proc/PID/ns names: the exec floor joins those without comparing, as exec does.
@@ -101,41 +106,48 @@ if command -v gcc >/dev/null; then
   done
 fi
 hf() {  # hf NAME CMD-TEMPLATE [HYPERFINE-ARGS] (with @B@ for the binary, @S@ for its state dir, @N@ for its name)
-  # Every runtime, and $FLOOR as "floor" when set; the order turned by $TURN.
-  local label=$1 tmpl=$2 names=() cmds=() args=() i j
+  # Every runtime, and $FLOOR as "floor" when set; the order turned by $TURN;
+  # run by $HF_SHELL when set, else with no shell.
+  local label=$1 tmpl=$2 names=() cmds=() args=() i j shell=(-N)
+  [ -z "${HF_SHELL:-}" ] || shell=(--shell "$HF_SHELL")
   for e in "${runtimes[@]}"; do
     n=${e%%=*}; b=${e#*=}; c=${tmpl//@B@/$b}; c=${c//@S@/$states/state-$n}; c=${c//@N@/$n}
     names+=("$n"); cmds+=("$c")
   done
   if [ -n "${FLOOR:-}" ]; then names+=(floor); cmds+=("$FLOOR"); fi
   for i in "${!names[@]}"; do j=$(((i + ${TURN:-0}) % ${#names[@]})); args+=(-n "${names[j]}" "${cmds[j]}"); done
-  hyperfine -N --warmup 3 --runs "$RUNS" "${@:3}" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
+  hyperfine "${shell[@]}" --warmup 3 --runs "$RUNS" "${@:3}" "${args[@]}" --export-json "$work/$label.json" >/dev/null 2>&1
 }
-# Back to back, each runtime's runs follow one another, so a slow minute of
-# the host lands on one of them: run, exec and list of 100 take three rounds, the order
-# of the runtimes (and the floor) turned by one each round, and the
-# rounds' means averaged.
-rounds() {  # rounds NAME CMD-TEMPLATE
+# Within one hyperfine run each runtime's runs follow one another, so a
+# slow phase of the host lands on one of them: run, exec and list of 100
+# take six rounds of half the runs each, the order of the runtimes (and
+# the floor) turned by one each round, and the rounds' means averaged.
+rounds() {  # rounds NAME CMD-TEMPLATE [HYPERFINE-ARGS]
   local r
-  for r in 0 1 2; do TURN=$r hf "$1.$r" "$2"; done
+  for r in 0 1 2 3 4 5; do RUNS=$((RUNS / 2)) TURN=$r hf "$1.$r" "${@:2}"; done
 }
 FLOOR=$FLOOR_run rounds run "@B@ --root @S@ run --bundle $work/bundle r-@N@"
 FLOOR=$FLOOR_exec rounds exec "@B@ --root @S@ exec x-@N@ /bin/true"
 # The same after 50 ms of quiet, as on a host that does not start
 # containers back to back: on cgroup v1 a pid written into cgroup.procs
 # then waits out an RCU grace period (berth's child moves itself instead).
-FLOOR=$FLOOR_run hf runq "@B@ --root @S@ run --bundle $work/bundle q-@N@" --prepare "sleep 0.05"
-FLOOR=$FLOOR_exec hf execq "@B@ --root @S@ exec x-@N@ /bin/true" --prepare "sleep 0.05"
+# In rounds too: one slow phase of the host would otherwise land on one
+# runtime's whole row.
+FLOOR=$FLOOR_run rounds runq "@B@ --root @S@ run --bundle $work/bundle q-@N@" --prepare "sleep 0.05"
+FLOOR=$FLOOR_exec rounds execq "@B@ --root @S@ exec x-@N@ /bin/true" --prepare "sleep 0.05"
 [ -d "$work/filtered" ] && hf execsc "@B@ --root @S@ exec f-@N@ /bin/true"
 hf state "@B@ --root @S@ state x-@N@"
 hf list1 "@B@ --root @S@ list"
-life=()
-for e in "${runtimes[@]}"; do n=${e%%=*}; b=${e#*=}; s=$states/state-$n
-  # Polled with bash's own match: a jq per poll would weigh more than the runtimes.
-  life+=(-n "$n" "$b --root $s create --bundle $work/bundle l-$n && $b --root $s start l-$n && while [[ ! \"\$($b --root $s state l-$n)\" =~ \\\"status\\\":\\ ?\\\"stopped\\\" ]]; do :; done; $b --root $s delete l-$n")
-done
-hyperfine --shell bash --warmup 2 --runs "$((RUNS / 2))" "${life[@]}" --export-json "$work/life.json" >/dev/null 2>&1 || true
+# Polled with bash's own match: a jq per poll would weigh more than the runtimes.
+HF_SHELL=bash rounds life "@B@ --root @S@ create --bundle $work/bundle l-@N@ && @B@ --root @S@ start l-@N@ &&
+  while [[ ! \"\$(@B@ --root @S@ state l-@N@)\" =~ \\\"status\\\":\\ ?\\\"stopped\\\" ]]; do :; done; @B@ --root @S@ delete l-@N@" || true
 hyperfine -N --warmup 3 --runs "$RUNS" -n floor "unshare --fork -p -m -i -u -n /bin/true" --export-json "$work/floor.json" >/dev/null 2>&1
+# An empty process, with glibc and with no C library: what every process
+# start costs here before any runtime's own work (scripts/start-floor.c).
+if [ -x "$work/bin/start-floor" ] && [ -x "$work/bin/start-bare" ]; then
+  hyperfine -N --warmup 3 --runs "$((RUNS * 2))" -n glibc "$work/bin/start-floor" -n bare "$work/bin/start-bare" \
+    --export-json "$work/start.json" >/dev/null 2>&1 || true
+fi
 # The mean of NAME's runs, over its rounds when it has them.
 mean() {
   local files=("$work/$1".json) f
@@ -164,12 +176,17 @@ for count in 25 50 100; do
     have=$("$b" --root "$states/state-$n" list -q | grep -c '^s-' || true)
     for i in $(seq "$have" $((count - 1))); do "$b" --root "$states/state-$n" create --bundle "$work/sleeper" "s-$i" </dev/null >/dev/null 2>&1; done
   done
-  # At 100, beside its floor: three rounds, as run and exec.
+  # At 100, beside its floor: in rounds, as run and exec.
   if [ "$count" = 100 ]; then FLOOR=$FLOOR_list rounds "list$count" "@B@ --root @S@ list"
   else hf "list$count" "@B@ --root @S@ list"; fi
   row "list ($count created)" "list$count"
 done
 printf '| %-26s | %.2f ms |\n' "unshare --fork floor" "$(mean floor floor)"
+if [ -e "$work/start.json" ]; then
+  # glibc's start runs some seventy CPUID (README, "Speed"): their price here.
+  printf '| %-26s | %.2f / %.2f ms | one CPUID %s µs |\n' "process start, glibc/none" \
+    "$(mean start glibc)" "$(mean start bare)" "$("$work/bin/start-floor" cpuid)"
+fi
 # (a created container keeps the creator's stdio: time writes to a file)
 rss() { /usr/bin/time -o "$work/rss" -f %M "$@" </dev/null >/dev/null 2>&1; cat "$work/rss"; }
 # Peak RSS counts the mapped pages of the runtime's own binary and
