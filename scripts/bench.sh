@@ -13,8 +13,10 @@
 # containers, each beside its floor where it has one (the kernel's work
 # that any runtime does for it, in C: scripts/run-floor.c, exec-floor.c,
 # list-floor.c), the `unshare --fork` floor, an empty process's start with
-# glibc and with no C library (start-floor.c: what glibc's CPU probe costs
-# each process here), peak RSS, anonymous memory, binary sizes.
+# glibc and with no C library, the CPUID instructions glibc's start runs
+# and what one costs (start-floor.c, cpuid-count.c: glibc's CPU probe, a
+# trip to the hypervisor each on a virtual machine), peak RSS, anonymous
+# memory, binary sizes.
 set -euo pipefail
 : "${BERTH:?set BERTH to the berth binary}"
 RUNS=${RUNS:-40}
@@ -90,9 +92,10 @@ if command -v gcc >/dev/null; then
     gcc -O2 -static -o "$work/$f-floor.gcc" "$(dirname "$0")/$f-floor.c" 2>/dev/null &&
       fresh "$work/$f-floor.gcc" "$f-floor" >/dev/null || true
   done
-  # The start with no C library at all, beside glibc's.
+  # The start with no C library at all, beside glibc's, and the CPUID counter.
   gcc -O2 -static -nostdlib -DNO_LIBC -o "$work/bare.gcc" "$(dirname "$0")/start-floor.c" 2>/dev/null &&
     fresh "$work/bare.gcc" start-bare >/dev/null || true
+  gcc -O2 -o "$work/cpuid-count" "$(dirname "$0")/cpuid-count.c" 2>/dev/null || true
   xpid=$("$BERTH" --root "$states/state-berth" state x-berth | jq -r .pid)
   # The sleeper's namespaces create made (listed without a path), by their
   # /proc/PID/ns names: the exec floor joins those without comparing, as exec does.
@@ -183,9 +186,10 @@ for count in 25 50 100; do
 done
 printf '| %-26s | %.2f ms |\n' "unshare --fork floor" "$(mean floor floor)"
 if [ -e "$work/start.json" ]; then
-  # glibc's start runs some seventy CPUID (README, "Speed"): their price here.
-  printf '| %-26s | %.2f / %.2f ms | one CPUID %s µs |\n' "process start, glibc/none" \
-    "$(mean start glibc)" "$(mean start bare)" "$("$work/bin/start-floor" cpuid)"
+  # How many CPUID glibc's start runs (single-stepped), and their price here.
+  count=$("$work/cpuid-count" "$work/bin/start-floor" 2>/dev/null || echo "?")
+  printf '| %-26s | %.2f / %.2f ms | %s CPUID in glibc'"'"'s, %s µs each |\n' "process start, glibc/none" \
+    "$(mean start glibc)" "$(mean start bare)" "$count" "$("$work/bin/start-floor" cpuid)"
 fi
 # (a created container keeps the creator's stdio: time writes to a file)
 rss() { /usr/bin/time -o "$work/rss" -f %M "$@" </dev/null >/dev/null 2>&1; cat "$work/rss"; }
