@@ -187,9 +187,9 @@ done
 printf '| %-26s | %.2f ms |\n' "unshare --fork floor" "$(mean floor floor)"
 if [ -e "$work/start.json" ]; then
   # How many CPUID glibc's start runs (single-stepped), and their price here.
-  count=$("$work/cpuid-count" "$work/bin/start-floor" 2>/dev/null || echo "?")
+  cpuids=$("$work/cpuid-count" "$work/bin/start-floor" 2>/dev/null || echo "?")
   printf '| %-26s | %.2f / %.2f ms | %s CPUID in glibc'"'"'s, %s µs each |\n' "process start, glibc/none" \
-    "$(mean start glibc)" "$(mean start bare)" "$count" "$("$work/bin/start-floor" cpuid)"
+    "$(mean start glibc)" "$(mean start bare)" "$cpuids" "$("$work/bin/start-floor" cpuid)"
 fi
 # (a created container keeps the creator's stdio: time writes to a file)
 rss() { /usr/bin/time -o "$work/rss" -f %M "$@" </dev/null >/dev/null 2>&1; cat "$work/rss"; }

@@ -8,8 +8,8 @@
  * that is microseconds; in a virtual machine each CPUID is a trip to the
  * hypervisor. With the argument "cpuid", the glibc build prints what one
  * trip costs here (microseconds, the median of 31 rounds of 64).
- * Every exec pays the start twice (the runtime, and the container's
- * /bin/true), every run once more for the runtime. Not part of berth.
+ * Every run and every exec pays it twice: the runtime's own start, and
+ * the container's /bin/true (init is a clone, no start). Not part of berth.
  * Usage: start-floor [cpuid] */
 #ifdef NO_LIBC
 void _start(void) {
